@@ -1,0 +1,50 @@
+# crashlab image: crashserver (entrypoint) and chaos-runner, static binaries on scratch.
+#
+# Two ways to build, same final image:
+#
+#   Offline, no registry, legacy builder (what scripts/build-image.sh does):
+#     scripts/build-image.sh                       # = static cargo build into dist/, then
+#     docker build --target local -t crashlab/crashserver:latest .
+#
+#   With a registry (compiles inside rust:1-bookworm; needs BuildKit, the default builder
+#   since Docker 23, which skips the unused "local" stage):
+#     docker build -t crashlab/crashserver:latest .
+
+# ---- local: binaries built on the host into dist/ ---------------------------------------
+FROM scratch AS local
+ARG VERSION=dev
+COPY dist/crashserver dist/chaos-runner /usr/local/bin/
+ENV PORT=8080 VERSION=${VERSION}
+LABEL org.opencontainers.image.title="crashserver" \
+      org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
+      org.opencontainers.image.source="https://github.com/crashlab/crashlab" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["/usr/local/bin/crashserver", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/crashserver"]
+
+# ---- build: compile from source (registry users) ----------------------------------------
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked \
+        --target x86_64-unknown-linux-gnu -p crashserver -p chaos-runner \
+ && mkdir -p /out \
+ && cp target/x86_64-unknown-linux-gnu/release/crashserver target/x86_64-unknown-linux-gnu/release/chaos-runner /out/
+
+# ---- release: the same image as "local", from the build stage ---------------------------
+FROM scratch AS release
+ARG VERSION=dev
+COPY --from=build /out/crashserver /out/chaos-runner /usr/local/bin/
+ENV PORT=8080 VERSION=${VERSION}
+LABEL org.opencontainers.image.title="crashserver" \
+      org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
+      org.opencontainers.image.source="https://github.com/crashlab/crashlab" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["/usr/local/bin/crashserver", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/crashserver"]

@@ -1,0 +1,67 @@
+//! The router: routes, the 404 fallback, and the layer that stamps `X-Instance` on every
+//! response and counts it in the metrics.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::routes::{crash, page, probes, scrape};
+use crate::state::AppState;
+
+pub const X_INSTANCE: &str = "x-instance";
+pub const X_VERSION: &str = "x-version";
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/status", get(crash::status))
+        .route("/kill", get(crash::kill))
+        .route("/health", get(probes::health))
+        .route("/ready", get(probes::ready))
+        .route("/metrics", get(scrape::metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), stamp_and_count))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
+
+async fn stamp_and_count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    state.metrics.in_flight.inc();
+    let mut res = next.run(req).await;
+    state.metrics.in_flight.dec();
+    state.served.fetch_add(1, Ordering::Relaxed);
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), method.as_str(), res.status().as_str()])
+        .inc();
+    state
+        .metrics
+        .duration
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&state.identity.instance_id) {
+        headers.insert(X_INSTANCE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&state.identity.version) {
+        headers.insert(X_VERSION, v);
+    }
+    res
+}

@@ -1,0 +1,43 @@
+//! Injected faults on the application routes: latency, jitter, error rate, crash after N.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+
+use crate::crash::CrashCause;
+use crate::state::AppState;
+
+/// How long after answering a `--crash-after` request (or `/kill`) the process ends.
+pub const CRASH_AFTER_ANSWER: Duration = Duration::from_millis(10);
+
+/// Applies the configured faults to one application request. Returns `Some(response)`
+/// when the request must be answered with an injected error instead of normally.
+pub async fn apply(state: &AppState) -> Option<Response> {
+    let n = state.app_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let cfg = &state.config;
+    let (jitter, fail) = {
+        let mut rng = state.rng.lock().expect("rng lock");
+        let jitter = if cfg.latency_jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            cfg.latency_jitter.mul_f64(rng.random::<f64>())
+        };
+        let fail = cfg.error_rate > 0.0 && rng.random::<f64>() < cfg.error_rate;
+        (jitter, fail)
+    };
+    let delay = cfg.latency + jitter;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(limit) = cfg.crash_after {
+        if n == limit {
+            state.crash_soon(CrashCause::CrashAfter(limit), CRASH_AFTER_ANSWER);
+        }
+    }
+    if fail {
+        return Some((StatusCode::INTERNAL_SERVER_ERROR, "injected error (ERROR_RATE fault)\n").into_response());
+    }
+    None
+}

@@ -1,0 +1,69 @@
+//! crashserver binary: parse configuration, then serve (or run the healthcheck probe).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use crashserver::config::{Cli, Command, EXIT_RUNTIME};
+use crashserver::crash::exiting_crasher;
+use crashserver::server::{run, termination_signal, Drain};
+use crashserver::{telemetry, AppState};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck) = cli.command {
+        return if crashserver::healthcheck::probe(cli.config.port) { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    }
+    telemetry::init(cli.config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("crashserver: cannot start the async runtime: {e:#}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(Drain::Complete) => ExitCode::SUCCESS,
+        Ok(Drain::TimedOut) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("crashserver: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<Drain> {
+    use anyhow::Context;
+    let config = cli.config;
+    if !config.startup_delay.is_zero() {
+        tracing::info!(delay = ?config.startup_delay, "startup delay fault: sleeping before listening");
+        tokio::time::sleep(config.startup_delay).await;
+    }
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr().context("listener address")?;
+    let crasher_code = config.exit_code;
+    // The crasher needs the instance id, which the state creates: build the state with a
+    // crasher that reads it lazily from a cell filled right after.
+    let id_cell: std::sync::Arc<std::sync::OnceLock<String>> = Default::default();
+    let cell = id_cell.clone();
+    let crasher: crashserver::crash::Crasher = std::sync::Arc::new(move |cause| {
+        let id = cell.get().cloned().unwrap_or_default();
+        (exiting_crasher(crasher_code, id))(cause)
+    });
+    let state = AppState::new(config, crasher);
+    let _ = id_cell.set(state.identity.instance_id.clone());
+    tracing::info!(
+        instance = %state.identity.instance_id,
+        pid = state.identity.pid,
+        addr = %local,
+        version = %state.identity.version,
+        "listening"
+    );
+    let drain = run(listener, state, termination_signal()).await.context("server failed")?;
+    tracing::info!(?drain, "stopped");
+    Ok(drain)
+}

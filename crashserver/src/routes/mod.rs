@@ -1,0 +1,6 @@
+//! HTTP handlers, one file per concern.
+
+pub mod crash;
+pub mod page;
+pub mod probes;
+pub mod scrape;

@@ -1,0 +1,93 @@
+//! `GET /`: the lecture's page ("This page is served from: <id>"), or JSON on request.
+
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Json, Response};
+use serde::Serialize;
+
+use crate::faults;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct InstanceInfo {
+    pub instance_id: String,
+    pub hostname: String,
+    pub pid: u32,
+    pub version: String,
+    pub started_at: String,
+    pub uptime_s: f64,
+    pub requests_served: u64,
+    /// When the armed crash will happen (RFC 3339), if `/status` armed one.
+    pub crash_armed_at: Option<String>,
+    /// Seconds left until the armed crash.
+    pub crash_in_s: Option<f64>,
+}
+
+impl InstanceInfo {
+    pub fn of(state: &AppState) -> Self {
+        let id = &state.identity;
+        let armed = state.armed();
+        Self {
+            instance_id: id.instance_id.clone(),
+            hostname: id.hostname.clone(),
+            pid: id.pid,
+            version: id.version.clone(),
+            started_at: rfc3339(id.started_at),
+            uptime_s: id.started.elapsed().as_secs_f64(),
+            requests_served: state.served.load(std::sync::atomic::Ordering::Relaxed),
+            crash_armed_at: armed.map(|a| rfc3339(a.at_wall)),
+            crash_in_s: armed.map(|a| a.at.saturating_duration_since(Instant::now()).as_secs_f64()),
+        }
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The page or JSON body describing this replica; `note` is an extra line for the page.
+pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Response {
+    let info = InstanceInfo::of(state);
+    if wants_json(headers) {
+        return Json(info).into_response();
+    }
+    let mut body = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>crashserver {id}</title></head>\n<body>\n\
+<h1>This page is served from: {id}</h1>\n<p>version {ver}, pid {pid}, up {up:.1} s, {n} requests served</p>\n",
+        id = escape(&info.instance_id),
+        ver = escape(&info.version),
+        pid = info.pid,
+        up = info.uptime_s,
+        n = info.requests_served,
+    );
+    if let Some(left) = info.crash_in_s {
+        body.push_str(&format!("<p><strong>This server will die in {left:.1} s.</strong></p>\n"));
+    }
+    if let Some(note) = note {
+        body.push_str(&format!("<p>{}</p>\n", escape(note)));
+    }
+    body.push_str("</body></html>\n");
+    Html(body).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(injected) = faults::apply(&state).await {
+        return injected;
+    }
+    describe(&state, &headers, None)
+}

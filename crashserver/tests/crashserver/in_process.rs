@@ -1,0 +1,105 @@
+//! In-process router tests (`oneshot`) with a crasher that records instead of exiting,
+//! and paused tokio time for the countdown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use crashserver::crash::{CrashCause, Crasher};
+use crashserver::{app, AppState, Config};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn recording_state(config: Config) -> (AppState, Arc<Mutex<Vec<CrashCause>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let crasher: Crasher = Arc::new(move |cause| sink.lock().unwrap().push(cause));
+    (AppState::new(config, crasher), seen)
+}
+
+async fn call(state: &AppState, path: &str, accept_json: bool) -> (StatusCode, String) {
+    let mut req = Request::get(path);
+    if accept_json {
+        req = req.header("accept", "application/json");
+    }
+    let res = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_countdown_fires_exactly_after_crash_delay() {
+    let (state, seen) = recording_state(Config::defaults());
+    let (code, _) = call(&state, "/status", false).await;
+    assert_eq!(code, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2999)).await;
+    assert!(seen.lock().unwrap().is_empty(), "crashed before 3 s");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(*seen.lock().unwrap(), vec![CrashCause::StatusCountdown]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn second_status_call_does_not_rearm() {
+    let (state, seen) = recording_state(Config::defaults());
+    call(&state, "/status", false).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, body) = call(&state, "/status", true).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["crash_in_s"].as_f64().unwrap() <= 1.0);
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "exactly one crash");
+}
+
+#[tokio::test]
+async fn root_serves_html_or_json_by_accept() {
+    let (state, seen) = recording_state(Config::defaults());
+    let (code, html) = call(&state, "/", false).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(html.contains(&format!("This page is served from: {}", state.identity.instance_id)));
+    let (_, json) = call(&state, "/", true).await;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["instance_id", "hostname", "pid", "version", "started_at", "uptime_s", "requests_served", "crash_armed_at"] {
+        assert!(v.get(key).is_some(), "missing {key} in {json}");
+    }
+    assert!(v["crash_armed_at"].is_null());
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_hands_kill_to_the_crasher() {
+    let (state, seen) = recording_state(Config::defaults());
+    let (code, body) = call(&state, "/kill", false).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("exiting with code 1"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(*seen.lock().unwrap(), vec![CrashCause::Kill]);
+    let (ready, _) = call(&state, "/ready", false).await;
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn version_comes_from_config() {
+    let mut config = Config::defaults();
+    config.app_version = Some("v2-blue".into());
+    let (state, _) = recording_state(config);
+    let res = app(state).oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(res.headers()["x-version"], "v2-blue");
+}
+
+#[tokio::test]
+async fn real_socket_serves_and_shuts_down_on_signal() {
+    let (state, _) = recording_state(Config::defaults());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crashserver::server::run(listener, state, async {
+        let _ = rx.await;
+    }));
+    let r = tokio::task::spawn_blocking(move || crate::support::get(addr, "/health")).await.unwrap();
+    assert_eq!(r.status, 200);
+    tx.send(()).unwrap();
+    let drain = server.await.unwrap().unwrap();
+    assert_eq!(drain, crashserver::server::Drain::Complete);
+}
