@@ -26,7 +26,10 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(probes::ready))
         .route("/metrics", get(scrape::metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), stamp_and_count))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            stamp_and_count,
+        ))
         .with_state(state)
 }
 

@@ -126,7 +126,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         return Err(format!("'{s}' is not a non-negative duration"));
     }
-    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 3s or 250ms: {e}"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 3s or 250ms: {e}"))
 }
 
 /// Parses a ratio in [0, 1], written as `0.25` or `25%`.

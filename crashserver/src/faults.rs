@@ -15,7 +15,10 @@ pub const CRASH_AFTER_ANSWER: Duration = Duration::from_millis(10);
 /// Applies the configured faults to one application request. Returns `Some(response)`
 /// when the request must be answered with an injected error instead of normally.
 pub async fn apply(state: &AppState) -> Option<Response> {
-    let n = state.app_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let n = state
+        .app_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
     let cfg = &state.config;
     let (jitter, fail) = {
         let mut rng = state.rng.lock().expect("rng lock");
@@ -37,7 +40,13 @@ pub async fn apply(state: &AppState) -> Option<Response> {
         }
     }
     if fail {
-        return Some((StatusCode::INTERNAL_SERVER_ERROR, "injected error (ERROR_RATE fault)\n").into_response());
+        return Some(
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "injected error (ERROR_RATE fault)\n",
+            )
+                .into_response(),
+        );
     }
     None
 }

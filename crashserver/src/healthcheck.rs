@@ -15,7 +15,11 @@ pub fn probe(port: u16) -> bool {
 pub fn probe_addr(addr: SocketAddr) -> std::io::Result<()> {
     let deadline = std::time::Instant::now() + TIMEOUT;
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    let left = || deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1));
+    let left = || {
+        deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1))
+    };
     stream.set_write_timeout(Some(left()))?;
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     stream.set_read_timeout(Some(left()))?;

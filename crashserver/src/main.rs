@@ -12,10 +12,17 @@ use crashserver::{telemetry, AppState};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck) = cli.command {
-        return if crashserver::healthcheck::probe(cli.config.port) { ExitCode::SUCCESS } else { ExitCode::from(1) };
+        return if crashserver::healthcheck::probe(cli.config.port) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
     }
     telemetry::init(cli.config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("crashserver: cannot start the async runtime: {e:#}");
@@ -63,7 +70,9 @@ async fn serve(cli: Cli) -> anyhow::Result<Drain> {
         version = %state.identity.version,
         "listening"
     );
-    let drain = run(listener, state, termination_signal()).await.context("server failed")?;
+    let drain = run(listener, state, termination_signal())
+        .await
+        .context("server failed")?;
     tracing::info!(?drain, "stopped");
     Ok(drain)
 }

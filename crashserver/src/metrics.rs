@@ -20,20 +20,41 @@ impl Metrics {
     pub fn new(instance_id: &str, version: &str) -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("crashserver_http_requests_total", "HTTP requests answered, by route, method and status code."),
+            Opts::new(
+                "crashserver_http_requests_total",
+                "HTTP requests answered, by route, method and status code.",
+            ),
             &["route", "method", "status"],
         )
         .expect("valid metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new("crashserver_http_request_duration_seconds", "Time to answer an HTTP request, by route.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "crashserver_http_request_duration_seconds",
+                "Time to answer an HTTP request, by route.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             &["route"],
         )
         .expect("valid metric");
-        let in_flight = IntGauge::new("crashserver_http_requests_in_flight", "HTTP requests being answered now.").expect("valid metric");
-        let uptime = Gauge::new("crashserver_uptime_seconds", "Seconds since this process started.").expect("valid metric");
-        let crash_armed = IntGauge::new("crashserver_crash_armed", "1 when a crash is scheduled (GET /status was called), else 0.").expect("valid metric");
-        let ready = IntGauge::new("crashserver_ready", "1 when /ready answers 200, else 0.").expect("valid metric");
+        let in_flight = IntGauge::new(
+            "crashserver_http_requests_in_flight",
+            "HTTP requests being answered now.",
+        )
+        .expect("valid metric");
+        let uptime = Gauge::new(
+            "crashserver_uptime_seconds",
+            "Seconds since this process started.",
+        )
+        .expect("valid metric");
+        let crash_armed = IntGauge::new(
+            "crashserver_crash_armed",
+            "1 when a crash is scheduled (GET /status was called), else 0.",
+        )
+        .expect("valid metric");
+        let ready = IntGauge::new("crashserver_ready", "1 when /ready answers 200, else 0.")
+            .expect("valid metric");
         let info = IntGaugeVec::new(
             Opts::new("crashserver_info", "Identity of this process; always 1."),
             &["instance", "version"],
@@ -51,7 +72,15 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, requests, duration, in_flight, uptime, crash_armed, ready }
+        Self {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            uptime,
+            crash_armed,
+            ready,
+        }
     }
 
     /// The exposition in Prometheus text format 0.0.4.

@@ -28,7 +28,10 @@ pub async fn run(
     let signal = async move {
         shutdown.await;
         st.begin_shutdown();
-        tracing::info!(?grace, "shutdown requested: not ready, draining in-flight requests");
+        tracing::info!(
+            ?grace,
+            "shutdown requested: not ready, draining in-flight requests"
+        );
         let _ = began_tx.send(());
     };
     let serve = axum::serve(listener, crate::app(state)).with_graceful_shutdown(signal);

@@ -41,7 +41,9 @@ pub struct Inner {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("instance", &self.0.identity.instance_id).finish()
+        f.debug_struct("AppState")
+            .field("instance", &self.0.identity.instance_id)
+            .finish()
     }
 }
 
@@ -91,7 +93,10 @@ impl AppState {
         if let Some(a) = *armed {
             return (a, false);
         }
-        let a = ArmedCrash { at: Instant::now() + delay, at_wall: SystemTime::now() + delay };
+        let a = ArmedCrash {
+            at: Instant::now() + delay,
+            at_wall: SystemTime::now() + delay,
+        };
         *armed = Some(a);
         self.metrics.crash_armed.set(1);
         self.metrics.ready.set(0);

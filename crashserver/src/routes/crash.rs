@@ -31,7 +31,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, "forbidden: this endpoint needs the KILL_TOKEN (Authorization: Bearer or ?token=)\n").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "forbidden: this endpoint needs the KILL_TOKEN (Authorization: Bearer or ?token=)\n",
+    )
+        .into_response()
 }
 
 pub async fn status(
@@ -50,7 +54,11 @@ pub async fn status(
         tracing::warn!(delay = ?state.config.crash_delay, "crash armed by GET /status");
         state.crash_at(CrashCause::StatusCountdown, armed.at);
     }
-    let note = if fresh { "Crash armed by this request." } else { "Crash was already armed; its time is unchanged." };
+    let note = if fresh {
+        "Crash armed by this request."
+    } else {
+        "Crash was already armed; its time is unchanged."
+    };
     describe(&state, &headers, Some(note))
 }
 

@@ -72,7 +72,9 @@ pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Re
         n = info.requests_served,
     );
     if let Some(left) = info.crash_in_s {
-        body.push_str(&format!("<p><strong>This server will die in {left:.1} s.</strong></p>\n"));
+        body.push_str(&format!(
+            "<p><strong>This server will die in {left:.1} s.</strong></p>\n"
+        ));
     }
     if let Some(note) = note {
         body.push_str(&format!("<p>{}</p>\n", escape(note)));
@@ -82,7 +84,10 @@ pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Re
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {

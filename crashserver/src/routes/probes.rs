@@ -8,7 +8,10 @@ use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     if state.config.unhealthy {
-        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy (UNHEALTHY fault)\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unhealthy (UNHEALTHY fault)\n",
+        )
     } else {
         (StatusCode::OK, "ok\n")
     }

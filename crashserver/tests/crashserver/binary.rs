@@ -17,9 +17,17 @@ fn status_ends_process_three_seconds_after_answer_with_exit_code() {
     assert!(r.body.contains("will die in"), "{}", r.body);
     let (status, gone) = s.wait_exit(Duration::from_secs(6));
     let after = gone.duration_since(answered).as_secs_f64();
-    assert!((2.9..=3.1).contains(&after), "died {after:.3}s after the answer, want 3.0 ± 0.1");
+    assert!(
+        (2.9..=3.1).contains(&after),
+        "died {after:.3}s after the answer, want 3.0 ± 0.1"
+    );
     assert_eq!(status.code(), Some(7));
-    assert!(s.logs.lock().unwrap().iter().any(|l| l.contains("crashing") && l.contains("/status")));
+    assert!(s
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("crashing") && l.contains("/status")));
 }
 
 #[test]
@@ -31,7 +39,10 @@ fn kill_ends_process_within_100ms_with_exit_code() {
     assert!(r.body.contains(&s.instance));
     let (status, gone) = s.wait_exit(Duration::from_secs(2));
     let after = gone.duration_since(answered);
-    assert!(after <= Duration::from_millis(100), "died {after:?} after /kill");
+    assert!(
+        after <= Duration::from_millis(100),
+        "died {after:?} after /kill"
+    );
     assert_eq!(status.code(), Some(42));
 }
 
@@ -42,17 +53,35 @@ fn status_countdown_is_not_pushed_back_and_ready_flips() {
     let first = get(s.addr, "/status");
     let armed = Instant::now();
     assert_eq!(first.status, 200);
-    assert_eq!(get(s.addr, "/ready").status, 503, "/ready must turn 503 at once");
-    assert_eq!(get(s.addr, "/health").status, 200, "liveness stays up during the countdown");
+    assert_eq!(
+        get(s.addr, "/ready").status,
+        503,
+        "/ready must turn 503 at once"
+    );
+    assert_eq!(
+        get(s.addr, "/health").status,
+        200,
+        "liveness stays up during the countdown"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let again = request(s.addr, "GET", "/status", &[("Accept", "application/json")]).unwrap();
     let v: serde_json::Value = serde_json::from_str(&again.body).unwrap();
     let left = v["crash_in_s"].as_f64().unwrap();
-    assert!(left < 1.1 && left > 0.7, "second /status must report the remaining time, got {left}");
-    assert_eq!(get(s.addr, "/").status, 200, "other requests are served during the countdown");
+    assert!(
+        left < 1.1 && left > 0.7,
+        "second /status must report the remaining time, got {left}"
+    );
+    assert_eq!(
+        get(s.addr, "/").status,
+        200,
+        "other requests are served during the countdown"
+    );
     let (_, gone) = s.wait_exit(Duration::from_secs(4));
     let after = gone.duration_since(armed).as_secs_f64();
-    assert!(after < 1.7, "second /status pushed the crash back: {after:.3}s");
+    assert!(
+        after < 1.7,
+        "second /status pushed the crash back: {after:.3}s"
+    );
 }
 
 #[test]
@@ -63,7 +92,10 @@ fn root_does_not_arm_a_crash() {
         assert_eq!(get(s.addr, "/favicon.ico").status, 404);
     }
     std::thread::sleep(Duration::from_millis(400));
-    assert!(s.child.try_wait().unwrap().is_none(), "/ or an unknown path armed a crash");
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "/ or an unknown path armed a crash"
+    );
     assert_eq!(get(s.addr, "/ready").status, 200);
 }
 
@@ -75,8 +107,14 @@ fn sigterm_drains_in_flight_slow_request_and_exits_zero() {
     std::thread::sleep(Duration::from_millis(200));
     s.signal(15);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(), "still accepting after SIGTERM");
-    let r = slow.join().unwrap().expect("in-flight request lost on SIGTERM");
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    let r = slow
+        .join()
+        .unwrap()
+        .expect("in-flight request lost on SIGTERM");
     assert_eq!(r.status, 200);
     let (status, _) = s.wait_exit(Duration::from_secs(3));
     assert_eq!(status.code(), Some(0));
@@ -100,12 +138,31 @@ fn kill_token_protects_crash_endpoints_only() {
     let mut s = spawn_server(&[("KILL_TOKEN", "s3cret")]);
     assert_eq!(get(s.addr, "/kill").status, 403);
     assert_eq!(get(s.addr, "/status").status, 403);
-    assert_eq!(request(s.addr, "GET", "/kill", &[("Authorization", "Bearer wrong")]).unwrap().status, 403);
+    assert_eq!(
+        request(s.addr, "GET", "/kill", &[("Authorization", "Bearer wrong")])
+            .unwrap()
+            .status,
+        403
+    );
     assert_eq!(get(s.addr, "/kill?token=wrong").status, 403);
     assert_eq!(get(s.addr, "/").status, 200);
     assert_eq!(get(s.addr, "/metrics").status, 200);
-    assert_eq!(get(s.addr, "/ready").status, 200, "a refused /status must not arm a crash");
-    assert_eq!(request(s.addr, "GET", "/kill", &[("Authorization", "Bearer s3cret")]).unwrap().status, 200);
+    assert_eq!(
+        get(s.addr, "/ready").status,
+        200,
+        "a refused /status must not arm a crash"
+    );
+    assert_eq!(
+        request(
+            s.addr,
+            "GET",
+            "/kill",
+            &[("Authorization", "Bearer s3cret")]
+        )
+        .unwrap()
+        .status,
+        200
+    );
     let (status, _) = s.wait_exit(Duration::from_secs(2));
     assert_eq!(status.code(), Some(1));
 
@@ -115,7 +172,12 @@ fn kill_token_protects_crash_endpoints_only() {
 }
 
 fn healthcheck(port: u16) -> Option<i32> {
-    Command::new(BIN).arg("healthcheck").env("PORT", port.to_string()).status().unwrap().code()
+    Command::new(BIN)
+        .arg("healthcheck")
+        .env("PORT", port.to_string())
+        .status()
+        .unwrap()
+        .code()
 }
 
 #[test]
@@ -127,7 +189,11 @@ fn healthcheck_exit_codes_follow_health() {
     assert_eq!(healthcheck(sick.addr.port()), Some(1));
     let port = s.addr.port();
     drop(s);
-    assert_eq!(healthcheck(port), Some(1), "nothing listening must be unhealthy");
+    assert_eq!(
+        healthcheck(port),
+        Some(1),
+        "nothing listening must be unhealthy"
+    );
     // A listener that never answers: the probe gives up within about a second.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let started = Instant::now();
@@ -152,7 +218,12 @@ fn metrics_parse_as_prometheus_text() {
     ] {
         assert!(families.contains_key(name), "missing {name}");
     }
-    assert!(r.body.contains(r#"crashserver_http_requests_total{method="GET",route="/",status="200"} 1"#), "{}", r.body);
+    assert!(
+        r.body
+            .contains(r#"crashserver_http_requests_total{method="GET",route="/",status="200"} 1"#),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains(r#"route="unmatched",status="404"} 1"#));
     crate::support::metrics::promtool_check(&r.body);
 }
@@ -163,9 +234,19 @@ fn x_instance_differs_between_starts_and_is_on_every_response() {
     let b = spawn_server(&[]);
     assert_ne!(a.instance, b.instance);
     for path in ["/", "/health", "/ready", "/metrics", "/missing"] {
-        assert_eq!(get(a.addr, path).headers.get("x-instance"), Some(&a.instance), "{path}");
+        assert_eq!(
+            get(a.addr, path).headers.get("x-instance"),
+            Some(&a.instance),
+            "{path}"
+        );
     }
-    assert_eq!(request(a.addr, "DELETE", "/", &[]).unwrap().headers.get("x-instance"), Some(&a.instance));
+    assert_eq!(
+        request(a.addr, "DELETE", "/", &[])
+            .unwrap()
+            .headers
+            .get("x-instance"),
+        Some(&a.instance)
+    );
 }
 
 #[test]
@@ -173,9 +254,17 @@ fn unknown_paths_404_and_wrong_methods_405() {
     let s = spawn_server(&[]);
     assert_eq!(get(s.addr, "/does-not-exist").status, 404);
     for m in ["POST", "PUT", "DELETE"] {
-        assert_eq!(request(s.addr, m, "/kill", &[]).unwrap().status, 405, "{m} /kill");
+        assert_eq!(
+            request(s.addr, m, "/kill", &[]).unwrap().status,
+            405,
+            "{m} /kill"
+        );
     }
-    assert_eq!(get(s.addr, "/ready").status, 200, "a 405 on /kill must not kill");
+    assert_eq!(
+        get(s.addr, "/ready").status,
+        200,
+        "a 405 on /kill must not kill"
+    );
 }
 
 #[test]
@@ -200,7 +289,10 @@ fn malformed_config_exits_2_with_a_clear_message() {
 fn port_in_use_exits_1() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port().to_string();
-    let out = Command::new(BIN).args(["--bind", "127.0.0.1", "--port", &port]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--bind", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
@@ -231,13 +323,20 @@ fn oversized_and_slow_requests_do_not_crash_the_process() {
 fn injected_faults_error_rate_latency_crash_after_and_startup_delay() {
     let s = spawn_server(&[("ERROR_RATE", "100%")]);
     assert_eq!(get(s.addr, "/").status, 500);
-    assert_eq!(get(s.addr, "/health").status, 200, "faults spare the probes");
+    assert_eq!(
+        get(s.addr, "/health").status,
+        200,
+        "faults spare the probes"
+    );
 
     let s = spawn_server(&[("LATENCY", "200ms"), ("LATENCY_JITTER", "50ms")]);
     let t = Instant::now();
     assert_eq!(get(s.addr, "/").status, 200);
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(200) && took < Duration::from_millis(600), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_millis(600),
+        "{took:?}"
+    );
 
     let mut c = spawn_server(&[("CRASH_AFTER", "3"), ("EXIT_CODE", "9")]);
     for _ in 0..3 {

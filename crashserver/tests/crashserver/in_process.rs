@@ -23,7 +23,10 @@ async fn call(state: &AppState, path: &str, accept_json: bool) -> (StatusCode, S
     if accept_json {
         req = req.header("accept", "application/json");
     }
-    let res = app(state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let res = app(state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -57,10 +60,22 @@ async fn root_serves_html_or_json_by_accept() {
     let (state, seen) = recording_state(Config::defaults());
     let (code, html) = call(&state, "/", false).await;
     assert_eq!(code, StatusCode::OK);
-    assert!(html.contains(&format!("This page is served from: {}", state.identity.instance_id)));
+    assert!(html.contains(&format!(
+        "This page is served from: {}",
+        state.identity.instance_id
+    )));
     let (_, json) = call(&state, "/", true).await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    for key in ["instance_id", "hostname", "pid", "version", "started_at", "uptime_s", "requests_served", "crash_armed_at"] {
+    for key in [
+        "instance_id",
+        "hostname",
+        "pid",
+        "version",
+        "started_at",
+        "uptime_s",
+        "requests_served",
+        "crash_armed_at",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {json}");
     }
     assert!(v["crash_armed_at"].is_null());
@@ -84,7 +99,10 @@ async fn version_comes_from_config() {
     let mut config = Config::defaults();
     config.app_version = Some("v2-blue".into());
     let (state, _) = recording_state(config);
-    let res = app(state).oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app(state)
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-version"], "v2-blue");
 }
 
@@ -97,7 +115,9 @@ async fn real_socket_serves_and_shuts_down_on_signal() {
     let server = tokio::spawn(crashserver::server::run(listener, state, async {
         let _ = rx.await;
     }));
-    let r = tokio::task::spawn_blocking(move || crate::support::get(addr, "/health")).await.unwrap();
+    let r = tokio::task::spawn_blocking(move || crate::support::get(addr, "/health"))
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
     tx.send(()).unwrap();
     let drain = server.await.unwrap().unwrap();

@@ -10,8 +10,13 @@ pub fn check_exposition(text: &str) -> HashMap<String, String> {
     let mut types = HashMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, ty) = rest.split_once(' ').expect("TYPE line has a name and a type");
-            assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty), "{line}");
+            let (name, ty) = rest
+                .split_once(' ')
+                .expect("TYPE line has a name and a type");
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty),
+                "{line}"
+            );
             types.insert(name.to_string(), ty.to_string());
             continue;
         }
@@ -20,12 +25,21 @@ pub fn check_exposition(text: &str) -> HashMap<String, String> {
         }
         assert!(!line.starts_with('#'), "unexpected comment {line}");
         let (series, value) = line.rsplit_once(' ').expect("sample has a value");
-        value.parse::<f64>().unwrap_or_else(|_| panic!("bad value in {line}"));
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
         let name = series.split('{').next().unwrap();
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "{line}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram")))
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            })
             .unwrap_or(name);
         assert!(types.contains_key(family), "sample before its TYPE: {line}");
     }
@@ -40,11 +54,21 @@ pub fn promtool_check(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        assert!(std::env::var_os("CI").is_none(), "promtool is missing in CI: .ci/run must install it");
-        eprintln!("promtool not installed: skipped `promtool check metrics` (the built-in check ran)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is missing in CI: .ci/run must install it"
+        );
+        eprintln!(
+            "promtool not installed: skipped `promtool check metrics` (the built-in check ran)"
+        );
         return;
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -24,7 +24,11 @@ pub fn spawn_server(env: &[(&str, &str)]) -> Server {
         .env_remove("PORT")
         .env_remove("KILL_TOKEN")
         .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
+        .stderr(if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -44,11 +48,18 @@ pub fn spawn_server(env: &[(&str, &str)]) -> Server {
             sink.lock().unwrap().push(line);
         }
     });
-    let line = rx.recv_timeout(Duration::from_secs(10)).expect("crashserver logged no listening line");
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("crashserver logged no listening line");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = v["addr"].as_str().unwrap().parse().unwrap();
     let instance = v["instance"].as_str().unwrap().to_string();
-    Server { child, addr, instance, logs }
+    Server {
+        child,
+        addr,
+        instance,
+        logs,
+    }
 }
 
 impl Server {
@@ -59,7 +70,10 @@ impl Server {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return (st, Instant::now());
             }
-            assert!(Instant::now() < end, "crashserver still running after {limit:?}");
+            assert!(
+                Instant::now() < end,
+                "crashserver still running after {limit:?}"
+            );
             std::thread::sleep(Duration::from_micros(500));
         }
     }
@@ -72,8 +86,16 @@ impl Server {
 
 fn unsafe_free_kill(pid: u32, sig: i32) -> i32 {
     // `kill` the command, not libc: the workspace denies unsafe code.
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
-    if status.success() { 0 } else { 1 }
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    if status.success() {
+        0
+    } else {
+        1
+    }
 }
 
 impl Drop for Server {
@@ -91,7 +113,12 @@ pub struct Resp {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`).
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Resp> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Resp> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
@@ -124,5 +151,9 @@ fn parse(raw: &[u8]) -> std::io::Result<Resp> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok(Resp { status, headers, body: body.to_string() })
+    Ok(Resp {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }

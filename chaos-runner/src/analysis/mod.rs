@@ -1,0 +1,5 @@
+//! Turning the timeline into findings: downtime windows, availability, recovery per fault.
+
+pub mod availability;
+pub mod downtime;
+pub mod recovery;

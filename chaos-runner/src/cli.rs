@@ -1,0 +1,169 @@
+//! The command line (clap derive): `run`, `report`, `compare`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::fault::FaultSpec;
+use crate::parse;
+use crate::slo::Slo;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chaos-runner",
+    version,
+    about = "Hammer a replicated service while killing its replicas; measure availability, downtime, recovery and latency.",
+    after_help = "Exit codes: 0 done (SLO met); 1 run-time failure; 2 invalid input (nothing was sent); \
+3 the run violated --slo; 130 interrupted (report written, marked interrupted)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a target while injecting faults, then write the reports.
+    Run(Box<RunArgs>),
+    /// Re-render report.md, report.html and latency.hgrm of a run directory from its data.
+    Report {
+        /// A directory written by `run`.
+        dir: PathBuf,
+    },
+    /// Put runs side by side (the 1-versus-5 replicas table and chart).
+    Compare {
+        /// Run directories, in the order to show them.
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write compare.md, compare.html and compare.json.
+        #[arg(long, default_value = "results/compare")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Target URL, e.g. http://127.0.0.1:8080/ or http://tasks.appserver:8080/.
+    pub url: String,
+
+    /// Open loop: this many requests per second in all (10k = 10,000), latency measured from
+    /// each request's intended send time. Without it, a closed loop of --concurrency workers.
+    #[arg(long, value_parser = parse::rate, help_heading = "Load")]
+    pub rate: Option<f64>,
+
+    /// Closed loop: this many workers, each with its own connection.
+    #[arg(long, value_parser = parse::count, conflicts_with = "rate", help_heading = "Load")]
+    pub concurrency: Option<u64>,
+
+    /// Open loop: the cap on requests in flight (one connection each); ticks that find all
+    /// busy wait in a queue of the same size, then are dropped and counted.
+    #[arg(long, default_value = "64", value_parser = parse::count, requires = "rate", help_heading = "Load")]
+    pub max_in_flight: u64,
+
+    /// How long to load (30s, 2m). Default 10s unless --requests is given.
+    #[arg(long, value_parser = parse::positive_duration, help_heading = "Load")]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many requests (10k).
+    #[arg(long, value_parser = parse::count, help_heading = "Load")]
+    pub requests: Option<u64>,
+
+    /// Per-request timeout, connection included.
+    #[arg(long, default_value = "2s", value_parser = parse::positive_duration, help_heading = "Load")]
+    pub timeout: Duration,
+
+    /// A new connection (and name resolution) for every request.
+    #[arg(long, help_heading = "Load")]
+    pub no_keepalive: bool,
+
+    /// Keep-alive connections are closed and re-resolved after this long, so traffic
+    /// spreads to replicas that appear during the run.
+    #[arg(long, default_value = "1s", value_parser = parse::positive_duration, help_heading = "Load")]
+    pub recycle: Duration,
+
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_parser = parse_header, help_heading = "Load")]
+    pub headers: Vec<(String, String)>,
+
+    /// A fault: KIND[:ARG],WHEN[,count=N][,seed=S]; KIND http (ARG /kill or a URL), cmd
+    /// (ARG a shell command) or docker (ARG a signal, SIGKILL by default); WHEN every=10s,
+    /// at=5s;20s or poisson=15s. Repeatable.
+    #[arg(long = "fault", value_parser = parse_fault, help_heading = "Faults")]
+    pub faults: Vec<FaultSpec>,
+
+    /// Token for http faults (sent as Authorization: Bearer), as crashserver's KILL_TOKEN.
+    #[arg(
+        long,
+        env = "KILL_TOKEN",
+        hide_env_values = true,
+        help_heading = "Faults"
+    )]
+    pub kill_token: Option<String>,
+
+    /// The swarm service behind the target (e.g. crashlab_appserver): enables docker faults,
+    /// the orchestrator's events in the report, and --replicas. Uses the Docker socket.
+    #[arg(long, help_heading = "Swarm")]
+    pub swarm_service: Option<String>,
+
+    /// Scale the swarm service to this many replicas and wait until they converge first.
+    #[arg(long, value_parser = parse::count, requires = "swarm_service", help_heading = "Swarm")]
+    pub replicas: Option<u64>,
+
+    /// Longest wait for the service to converge after scaling.
+    #[arg(long, default_value = "120s", value_parser = parse::positive_duration, help_heading = "Swarm")]
+    pub converge_timeout: Duration,
+
+    /// Timeline bucket width.
+    #[arg(long, default_value = "100ms", value_parser = parse::positive_duration, help_heading = "Measurement")]
+    pub bucket: Duration,
+
+    /// A bucket counts as available when this share of its attempts succeeded.
+    #[arg(long, default_value = "99%", value_parser = parse::ratio, help_heading = "Measurement")]
+    pub bucket_threshold: f64,
+
+    /// Downtime windows shorter than this are counted as glitches, not downtime (default: one bucket).
+    #[arg(long, value_parser = parse::duration, help_heading = "Measurement")]
+    pub min_window: Option<Duration>,
+
+    /// Objectives, e.g. 'availability>=99.5%,p99<=250ms' (also time_availability, p50, p90,
+    /// p999, max, downtime, mttr); exit code 3 when missed.
+    #[arg(long, value_parser = parse_slo, help_heading = "Measurement")]
+    pub slo: Option<Slo>,
+
+    /// How the target is reached, for the report (default: described from the URL and DNS).
+    #[arg(long, help_heading = "Report")]
+    pub access_path: Option<String>,
+
+    /// Output directory (default results/run-<UTC time>).
+    #[arg(long, help_heading = "Report")]
+    pub out: Option<PathBuf>,
+
+    /// A name for this run in reports and comparisons (default: from --replicas or the URL).
+    #[arg(long, help_heading = "Report")]
+    pub label: Option<String>,
+
+    /// No progress display.
+    #[arg(long, short, help_heading = "Report")]
+    pub quiet: bool,
+}
+
+fn parse_fault(s: &str) -> Result<FaultSpec, String> {
+    s.parse()
+        .map_err(|e: crate::fault::spec::SpecError| e.to_string())
+}
+
+fn parse_slo(s: &str) -> Result<Slo, String> {
+    s.parse().map_err(|e: crate::slo::SloError| e.to_string())
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once(':')
+        .ok_or_else(|| format!("header '{s}' is not 'Name: value'"))?;
+    let (k, v) = (k.trim(), v.trim());
+    hyper::header::HeaderName::from_bytes(k.as_bytes())
+        .map_err(|_| format!("'{k}' is not a header name"))?;
+    hyper::header::HeaderValue::from_str(v).map_err(|_| format!("'{v}' is not a header value"))?;
+    Ok((k.to_string(), v.to_string()))
+}

@@ -1,0 +1,161 @@
+//! `chaos-runner compare DIR DIR...`: runs side by side (compare.md, compare.html,
+//! compare.json), e.g. 1 replica against 5.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::report::tables::{headline_row, opt_secs, Table, HEADLINE_HEAD};
+use crate::report::{charts, html, markdown, read_summary, read_timeline};
+use crate::summary::Summary;
+
+#[derive(Debug, Serialize)]
+struct Comparison<'a> {
+    schema_version: u32,
+    runs: Vec<ComparedRun<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ComparedRun<'a> {
+    dir: String,
+    label: &'a str,
+    access_path: &'a str,
+    availability_requests: Option<f64>,
+    availability_time: Option<f64>,
+    downtime_s: f64,
+    downtime_windows: usize,
+    mttr_s: Option<f64>,
+    faults: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    sent: u64,
+    failed: u64,
+    restarts_seen: u64,
+}
+
+pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for d in dirs {
+        runs.push((d.clone(), read_summary(d)?, read_timeline(d)?));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let summaries: Vec<&Summary> = runs.iter().map(|r| &r.1).collect();
+    let table = Table {
+        head: HEADLINE_HEAD.iter().map(|s| s.to_string()).collect(),
+        rows: summaries.iter().map(|s| headline_row(s)).collect(),
+    };
+    let recovery = Table {
+        head: [
+            "run",
+            "faults",
+            "outages",
+            "MTTR (s)",
+            "swarm: median died (s)",
+            "median started (s)",
+            "median healthy (s)",
+            "access path",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        rows: summaries
+            .iter()
+            .map(|s| {
+                let med = |f: &dyn Fn(&crate::summary::SwarmRecovery) -> Option<f64>| {
+                    let mut v: Vec<f64> = s
+                        .faults
+                        .iter()
+                        .filter_map(|x| x.swarm.as_ref().and_then(f))
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    (!v.is_empty()).then(|| v[v.len() / 2])
+                };
+                vec![
+                    s.run.label.clone(),
+                    s.faults.len().to_string(),
+                    s.faults.iter().filter(|f| f.outage).count().to_string(),
+                    opt_secs(s.mttr_s),
+                    opt_secs(med(&|r| r.died_s)),
+                    opt_secs(med(&|r| r.started_s)),
+                    opt_secs(med(&|r| r.healthy_s)),
+                    s.access_path.clone(),
+                ]
+            })
+            .collect(),
+    };
+    let notes = vec![
+        format!(
+            "Runs: {}.",
+            runs.iter()
+                .map(|(d, s, _)| format!("{} ({})", s.run.label, d.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!("Machine: {}.", summaries[0].run.host),
+    ];
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.md"))?);
+    writeln!(f, "# chaos-runner comparison\n")?;
+    for n in &notes {
+        writeln!(f, "{n}\n")?;
+    }
+    markdown::table(&mut f, &table)?;
+    writeln!(f, "\n## Recovery\n")?;
+    markdown::table(&mut f, &recovery)?;
+    f.flush()?;
+
+    let faults: Vec<f64> = summaries[0].faults.iter().map(|f| f.at_s).collect();
+    let series: Vec<_> = runs
+        .iter()
+        .map(|(_, s, tl)| {
+            (
+                s.run.label.clone(),
+                tl.clone(),
+                (s.run.bucket_ms * 1000.0).round() as u64,
+            )
+        })
+        .collect();
+    let svg = charts::compare_availability(&series, &faults).map_err(anyhow::Error::msg)?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.html"))?);
+    writeln!(f, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>chaos-runner comparison</title>")?;
+    writeln!(f, "<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}svg{{max-width:100%;height:auto}}</style></head><body>")?;
+    writeln!(f, "<h1>chaos-runner comparison</h1>")?;
+    for n in &notes {
+        writeln!(f, "<p>{}</p>", html::escape(n))?;
+    }
+    html::table(&mut f, &table)?;
+    writeln!(f, "<figure>{svg}<figcaption>Share of requests that succeeded, per second, with the first run's faults marked</figcaption></figure>")?;
+    writeln!(f, "<h2>Recovery</h2>")?;
+    html::table(&mut f, &recovery)?;
+    writeln!(f, "</body></html>")?;
+    f.flush()?;
+
+    let cmp = Comparison {
+        schema_version: 1,
+        runs: runs
+            .iter()
+            .map(|(d, s, _)| ComparedRun {
+                dir: d.display().to_string(),
+                label: &s.run.label,
+                access_path: &s.access_path,
+                availability_requests: s.availability.requests,
+                availability_time: s.availability.time,
+                downtime_s: s.downtime.total_s,
+                downtime_windows: s.downtime.windows.len(),
+                mttr_s: s.mttr_s,
+                faults: s.faults.len(),
+                p50_ms: s.latency_ms.p50,
+                p99_ms: s.latency_ms.p99,
+                sent: s.counts.sent,
+                failed: s.counts.failed,
+                restarts_seen: s.restarts_seen,
+            })
+            .collect(),
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.json"))?);
+    serde_json::to_writer_pretty(&mut f, &cmp)?;
+    writeln!(f)?;
+    f.flush()?;
+    Ok(())
+}

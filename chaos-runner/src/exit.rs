@@ -1,0 +1,17 @@
+//! Documented exit codes of chaos-runner.
+
+/// The run finished (and met its SLO, if one was given).
+pub const OK: u8 = 0;
+/// A run-time failure: the target could not be loaded, a report could not be written, ...
+pub const RUNTIME: u8 = 1;
+/// Invalid command line, fault spec, SLO or input files; nothing was sent.
+pub const USAGE: u8 = 2;
+/// The run finished but violated `--slo`.
+pub const SLO_VIOLATED: u8 = 3;
+/// Interrupted by Ctrl-C (SIGINT) or SIGTERM; the report was written, marked interrupted.
+pub const INTERRUPTED: u8 = 130;
+
+/// An error that maps to the usage exit code (2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

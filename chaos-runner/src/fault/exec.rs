@@ -1,0 +1,259 @@
+//! Firing a fault: an HTTP request to replicas (or a URL), a shell command, or Docker kills
+//! of the target service's task containers. Each firing yields a [`FaultEvent`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{FaultKind, FaultSpec};
+use crate::swarm::Swarm;
+use crate::target::Target;
+
+const HTTP_FAULT_TIMEOUT: Duration = Duration::from_secs(2);
+const CMD_FAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One firing of a fault, as reported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultEvent {
+    /// Which `--fault` (0-based, in command-line order).
+    pub fault: usize,
+    pub spec: String,
+    /// `http`, `cmd` or `docker`.
+    pub kind: String,
+    /// When it fired, seconds from the start of the load.
+    pub at_s: f64,
+    /// How long firing took (the kill request, command or Docker calls).
+    pub took_ms: f64,
+    /// Whether the fault did what it was asked (a kill answered, exit 0, containers signalled).
+    pub ok: bool,
+    /// What happened, for people.
+    pub outcome: String,
+    /// What it hit: replica addresses and ids, container ids, or the command.
+    pub targets: Vec<String>,
+}
+
+/// What firing needs beyond the spec.
+#[derive(Debug, Clone)]
+pub struct FaultContext {
+    pub target: Arc<Target>,
+    pub kill_token: Option<String>,
+    pub swarm: Option<Arc<Swarm>>,
+}
+
+pub async fn fire(
+    spec: &FaultSpec,
+    ctx: &FaultContext,
+    rng: &mut StdRng,
+) -> (bool, String, Vec<String>) {
+    match &spec.kind {
+        FaultKind::Http { arg } => fire_http(arg, spec.count, ctx, rng).await,
+        FaultKind::Cmd { arg } => fire_cmd(arg, ctx).await,
+        FaultKind::Docker { signal } => match &ctx.swarm {
+            Some(sw) => sw.kill_tasks(signal, spec.count, rng).await,
+            None => (false, "docker fault without --swarm-service".into(), vec![]),
+        },
+    }
+}
+
+async fn fire_http(
+    arg: &str,
+    count: u32,
+    ctx: &FaultContext,
+    rng: &mut StdRng,
+) -> (bool, String, Vec<String>) {
+    let (addrs, host, path) = if arg.starts_with('/') {
+        match ctx.target.resolve_all().await {
+            Ok(mut a) => {
+                a.shuffle(rng);
+                a.truncate(count as usize);
+                (a, ctx.target.authority.clone(), arg.to_string())
+            }
+            Err(e) => {
+                return (
+                    false,
+                    format!("cannot resolve {}: {e}", ctx.target.host),
+                    vec![],
+                )
+            }
+        }
+    } else {
+        let t = match Target::parse(arg) {
+            Ok(t) => t,
+            Err(e) => return (false, e.to_string(), vec![]),
+        };
+        match t.pick().await {
+            Ok(a) => (vec![a; count as usize], t.authority.clone(), t.path.clone()),
+            Err(e) => return (false, format!("cannot resolve {}: {e}", t.host), vec![]),
+        }
+    };
+    let mut all_ok = true;
+    let mut outcomes = Vec::new();
+    let mut targets = Vec::new();
+    for addr in addrs {
+        match get_once(addr, &host, &path, ctx.kill_token.as_deref()).await {
+            Ok((status, instance)) => {
+                all_ok &= (200..300).contains(&status);
+                outcomes.push(format!("{addr}: HTTP {status}"));
+                targets.push(match instance {
+                    Some(i) => format!("{addr} ({i})"),
+                    None => addr.to_string(),
+                });
+            }
+            Err(e) => {
+                all_ok = false;
+                outcomes.push(format!("{addr}: {e}"));
+                targets.push(addr.to_string());
+            }
+        }
+    }
+    (
+        all_ok,
+        format!("GET {path}: {}", outcomes.join("; ")),
+        targets,
+    )
+}
+
+/// One GET on a fresh connection; returns the status and X-Instance.
+pub async fn get_once(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(u16, Option<String>), String> {
+    let work = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::get(path)
+            .header("host", host)
+            .header("connection", "close");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = sender
+            .send_request(req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let instance = res
+            .headers()
+            .get("x-instance")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let _ = res.into_body().collect().await;
+        Ok((status, instance))
+    };
+    tokio::time::timeout(HTTP_FAULT_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {HTTP_FAULT_TIMEOUT:?}")))
+}
+
+async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) {
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(cmd)
+        .env("CHAOS_TARGET", &ctx.target.url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let out = match tokio::time::timeout(CMD_FAULT_TIMEOUT, c.output()).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => return (false, format!("cannot run sh: {e}"), vec![cmd.to_string()]),
+        Err(_) => {
+            return (
+                false,
+                format!("still running after {CMD_FAULT_TIMEOUT:?}; killed"),
+                vec![cmd.to_string()],
+            )
+        }
+    };
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b);
+        let s = s.trim();
+        let start = s.char_indices().rev().nth(199).map(|(i, _)| i).unwrap_or(0);
+        s[start..].to_string()
+    };
+    let code = out
+        .status
+        .code()
+        .map_or("a signal".to_string(), |c| c.to_string());
+    let mut outcome = format!(
+        "exit {code} after {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let (o, e) = (tail(&out.stdout), tail(&out.stderr));
+    if !o.is_empty() {
+        outcome.push_str(&format!("; stdout: {o}"));
+    }
+    if !e.is_empty() {
+        outcome.push_str(&format!("; stderr: {e}"));
+    }
+    (out.status.success(), outcome, vec![cmd.to_string()])
+}
+
+/// Runs every firing of one fault spec until `end` (offset) or interruption.
+pub async fn drive(
+    index: usize,
+    spec: FaultSpec,
+    ctx: FaultContext,
+    start: Instant,
+    end: Option<Duration>,
+    mut interrupted: tokio::sync::watch::Receiver<bool>,
+    events: Arc<std::sync::Mutex<Vec<FaultEvent>>>,
+    live: Arc<crate::record::Live>,
+) {
+    use rand::SeedableRng;
+    let mut schedule = super::Schedule::new(spec.when.clone(), spec.seed);
+    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
+    while let Some(offset) = schedule.next_offset() {
+        if end.is_some_and(|e| offset >= e) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(start + offset) => {}
+            _ = interrupted.changed() => {}
+        }
+        if *interrupted.borrow() {
+            break;
+        }
+        let fired = Instant::now();
+        let (ok, outcome, targets) = fire(&spec, &ctx, &mut rng).await;
+        let kind = match spec.kind {
+            FaultKind::Http { .. } => "http",
+            FaultKind::Cmd { .. } => "cmd",
+            FaultKind::Docker { .. } => "docker",
+        };
+        let ev = FaultEvent {
+            fault: index,
+            spec: spec.text.clone(),
+            kind: kind.into(),
+            at_s: fired.saturating_duration_since(start).as_secs_f64(),
+            took_ms: fired.elapsed().as_secs_f64() * 1e3,
+            ok,
+            outcome,
+            targets,
+        };
+        if ok {
+            tracing::info!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault fired");
+        } else {
+            tracing::warn!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault did not take");
+        }
+        crate::record::Live::bump(&live.faults);
+        events.lock().expect("events lock").push(ev);
+    }
+}

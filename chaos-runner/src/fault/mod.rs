@@ -1,0 +1,8 @@
+//! Faults: the `--fault` spec language, when faults fire, and what firing one does.
+
+pub mod exec;
+pub mod schedule;
+pub mod spec;
+
+pub use schedule::Schedule;
+pub use spec::{FaultKind, FaultSpec, When};

@@ -1,0 +1,358 @@
+//! The `--fault` spec: `KIND[:ARG],WHEN[,count=N][,seed=S]`.
+//!
+//! KIND is `http` (ARG a path such as `/kill`, sent to the target, or a full URL), `cmd`
+//! (ARG a shell command, which may itself contain commas) or `docker` (ARG a signal name,
+//! SIGKILL by default). WHEN is `every=10s`, `at=5s;20s` or `poisson=15s`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::parse;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("fault spec '{0}' is empty")]
+    Empty(String),
+    #[error("unknown fault kind '{kind}' in '{spec}' (use http, cmd or docker)")]
+    UnknownKind { kind: String, spec: String },
+    #[error(
+        "fault '{0}' needs an argument: http:/kill, http:http://host/path or cmd:'shell command'"
+    )]
+    MissingArg(String),
+    #[error("fault '{0}' has no schedule: add every=10s, at=5s;20s or poisson=15s")]
+    NoSchedule(String),
+    #[error("fault '{0}' has more than one schedule")]
+    TwoSchedules(String),
+    #[error("bad value in fault '{spec}': {detail}")]
+    BadValue { spec: String, detail: String },
+    #[error("unknown signal '{sig}' in '{spec}' (examples: SIGKILL, SIGTERM, KILL, 9)")]
+    BadSignal { sig: String, spec: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// GET this path on a replica of the target, or this full URL.
+    Http { arg: String },
+    /// Run this shell command (`sh -c`).
+    Cmd { arg: String },
+    /// Send this signal to task containers of the target swarm service.
+    Docker { signal: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    /// At every multiple of the period (first one at one period).
+    Every(#[serde(with = "secs")] Duration),
+    /// At these offsets from the start.
+    At(#[serde(with = "secs_vec")] Vec<Duration>),
+    /// Random gaps, exponentially distributed with this mean (a Poisson process).
+    Poisson(#[serde(with = "secs")] Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultSpec {
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    pub when: When,
+    /// Targets hit per firing (replicas for http and docker).
+    pub count: u32,
+    pub seed: u64,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+mod secs_vec {
+    pub fn serialize<S: serde::Serializer>(
+        d: &[std::time::Duration],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(d.iter().map(|d| d.as_secs_f64()))
+    }
+}
+
+impl fmt::Display for FaultSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+const OPTION_KEYS: [&str; 5] = ["every", "at", "poisson", "count", "seed"];
+
+impl std::str::FromStr for FaultSpec {
+    type Err = SpecError;
+
+    fn from_str(spec: &str) -> Result<Self, SpecError> {
+        let text = spec.trim();
+        if text.is_empty() {
+            return Err(SpecError::Empty(spec.to_string()));
+        }
+        // Options are the trailing comma-separated `key=value` parts with known keys;
+        // everything before them is KIND[:ARG] (a command may contain commas).
+        let mut parts: Vec<&str> = text.split(',').collect();
+        let mut options = Vec::new();
+        while parts.len() > 1 {
+            let last = parts[parts.len() - 1].trim();
+            let is_option = last
+                .split_once('=')
+                .is_some_and(|(k, _)| OPTION_KEYS.contains(&k.trim()));
+            if !is_option {
+                break;
+            }
+            options.push(last);
+            parts.pop();
+        }
+        options.reverse();
+        let head = parts.join(",");
+        let (kind_name, arg) = match head.split_once(':') {
+            Some((k, a)) => (k.trim(), Some(a.trim())),
+            None => (head.trim(), None),
+        };
+        let bad = |detail: String| SpecError::BadValue {
+            spec: text.to_string(),
+            detail,
+        };
+        let kind = match kind_name {
+            "http" => FaultKind::Http {
+                arg: arg
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| SpecError::MissingArg(text.into()))?
+                    .to_string(),
+            },
+            "cmd" => FaultKind::Cmd {
+                arg: arg
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| SpecError::MissingArg(text.into()))?
+                    .to_string(),
+            },
+            "docker" => {
+                let sig = arg.filter(|a| !a.is_empty()).unwrap_or("SIGKILL");
+                FaultKind::Docker {
+                    signal: normalise_signal(sig).ok_or_else(|| SpecError::BadSignal {
+                        sig: sig.into(),
+                        spec: text.into(),
+                    })?,
+                }
+            }
+            other => {
+                return Err(SpecError::UnknownKind {
+                    kind: other.into(),
+                    spec: text.into(),
+                })
+            }
+        };
+        if let FaultKind::Http { arg } = &kind {
+            if !(arg.starts_with('/') || arg.starts_with("http://")) {
+                return Err(bad(format!(
+                    "http fault argument '{arg}' must be a path (/kill) or an http:// URL"
+                )));
+            }
+        }
+        let mut when = None;
+        let mut count = 1u32;
+        let mut seed = 0u64;
+        for opt in options {
+            let (k, v) = opt.split_once('=').expect("options have '='");
+            let v = v.trim();
+            let w = match k.trim() {
+                "every" => Some(When::Every(
+                    parse::positive_duration(v).map_err(|e| bad(e.to_string()))?,
+                )),
+                "poisson" => Some(When::Poisson(
+                    parse::positive_duration(v).map_err(|e| bad(e.to_string()))?,
+                )),
+                "at" => {
+                    let mut times = v
+                        .split(';')
+                        .filter(|t| !t.trim().is_empty())
+                        .map(parse::duration)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| bad(e.to_string()))?;
+                    if times.is_empty() {
+                        return Err(bad("at= needs at least one time".into()));
+                    }
+                    times.sort();
+                    Some(When::At(times))
+                }
+                "count" => {
+                    count = v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|c| (1..=1000).contains(c))
+                        .ok_or_else(|| {
+                            bad(format!("count={v} must be a whole number from 1 to 1000"))
+                        })?;
+                    None
+                }
+                "seed" => {
+                    seed = v
+                        .parse()
+                        .map_err(|_| bad(format!("seed={v} must be a whole number")))?;
+                    None
+                }
+                _ => unreachable!("only known keys are options"),
+            };
+            if let Some(w) = w {
+                if when.replace(w).is_some() {
+                    return Err(SpecError::TwoSchedules(text.into()));
+                }
+            }
+        }
+        let when = when.ok_or_else(|| SpecError::NoSchedule(text.into()))?;
+        if matches!(kind, FaultKind::Cmd { .. }) && count != 1 {
+            return Err(bad(
+                "count= applies to http and docker faults, not cmd".into()
+            ));
+        }
+        Ok(FaultSpec {
+            text: text.to_string(),
+            kind,
+            when,
+            count,
+            seed,
+        })
+    }
+}
+
+/// Canonical `SIGXXX` name for a signal written as `KILL`, `sigterm`, `9`, ...
+pub fn normalise_signal(s: &str) -> Option<String> {
+    const SIGNALS: [(&str, u8); 10] = [
+        ("SIGKILL", 9),
+        ("SIGTERM", 15),
+        ("SIGINT", 2),
+        ("SIGHUP", 1),
+        ("SIGQUIT", 3),
+        ("SIGABRT", 6),
+        ("SIGUSR1", 10),
+        ("SIGUSR2", 12),
+        ("SIGSTOP", 19),
+        ("SIGCONT", 18),
+    ];
+    let up = s.trim().to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up.clone()
+    } else {
+        format!("SIG{up}")
+    };
+    SIGNALS
+        .iter()
+        .find(|(n, num)| *n == name || up.parse::<u8>().ok() == Some(*num))
+        .map(|(n, _)| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(s: &str) -> Result<FaultSpec, SpecError> {
+        s.parse()
+    }
+
+    #[test]
+    fn parses_each_kind_and_schedule() {
+        let f = p("http:/kill,every=10s").unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::Http {
+                arg: "/kill".into()
+            }
+        );
+        assert_eq!(f.when, When::Every(Duration::from_secs(10)));
+        assert_eq!(f.count, 1);
+
+        let f = p("docker,poisson=15s,count=2,seed=7").unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::Docker {
+                signal: "SIGKILL".into()
+            }
+        );
+        assert_eq!(f.when, When::Poisson(Duration::from_secs(15)));
+        assert_eq!((f.count, f.seed), (2, 7));
+
+        let f = p("docker:term,at=5s;20s").unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::Docker {
+                signal: "SIGTERM".into()
+            }
+        );
+        assert_eq!(
+            f.when,
+            When::At(vec![Duration::from_secs(5), Duration::from_secs(20)])
+        );
+    }
+
+    #[test]
+    fn commands_may_contain_commas_and_colons() {
+        let f = p("cmd:echo a,b; date +%H:%M,every=1m").unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::Cmd {
+                arg: "echo a,b; date +%H:%M".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_specs_with_reasons() {
+        assert!(matches!(p(""), Err(SpecError::Empty(_))));
+        assert!(matches!(
+            p("nuke:/x,every=1s"),
+            Err(SpecError::UnknownKind { .. })
+        ));
+        assert!(matches!(p("http,every=1s"), Err(SpecError::MissingArg(_))));
+        assert!(matches!(p("http:/kill"), Err(SpecError::NoSchedule(_))));
+        assert!(matches!(
+            p("http:/kill,every=1s,at=2s"),
+            Err(SpecError::TwoSchedules(_))
+        ));
+        assert!(matches!(
+            p("http:/kill,every=0s"),
+            Err(SpecError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p("http:/kill,every=1s,count=0"),
+            Err(SpecError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p("http:kill,every=1s"),
+            Err(SpecError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p("docker:SIGFOO,every=1s"),
+            Err(SpecError::BadSignal { .. })
+        ));
+        assert!(matches!(
+            p("cmd:true,every=1s,count=2"),
+            Err(SpecError::BadValue { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = p(&s);
+        }
+
+        #[test]
+        fn every_round_trips(ms in 1u64..1_000_000, count in 1u32..100, seed in any::<u64>()) {
+            let f = p(&format!("http:/kill,every={ms}ms,count={count},seed={seed}")).unwrap();
+            prop_assert_eq!(f.when, When::Every(Duration::from_millis(ms)));
+            prop_assert_eq!(f.count, count);
+            prop_assert_eq!(f.seed, seed);
+        }
+    }
+}

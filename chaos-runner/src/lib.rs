@@ -1,0 +1,21 @@
+//! chaos-runner: load a replicated service while injecting kills, and measure what its
+//! clients saw: availability, downtime windows, time to recovery and latency.
+//!
+//! `main.rs` is a thin shell: [`cli`] parses, [`run::execute`] runs an experiment,
+//! [`report`] renders and [`compare`] puts runs side by side.
+
+pub mod analysis;
+pub mod cli;
+pub mod compare;
+pub mod exit;
+pub mod fault;
+pub mod load;
+pub mod parse;
+pub mod progress;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod slo;
+pub mod summary;
+pub mod swarm;
+pub mod target;

@@ -1,0 +1,141 @@
+//! Value parsers for humane command-line values: durations (`30s`, `250ms`), counts and
+//! rates with suffixes (`10k`, `1.5M`), percentages (`99.5%`).
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("'{0}' is not a duration (examples: 30s, 250ms, 1m30s)")]
+    Duration(String),
+    #[error("'{0}' is not a number (examples: 500, 10k, 1.5M)")]
+    Number(String),
+    #[error("'{0}' must be greater than zero")]
+    Zero(String),
+    #[error("'{0}' is not a percentage or ratio (examples: 99.5%, 0.995)")]
+    Ratio(String),
+}
+
+/// A duration: humantime syntax, or a bare number of seconds. Must not be negative.
+pub fn duration(s: &str) -> Result<Duration, ParseError> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return if v.is_finite() && v >= 0.0 && v < 1e12 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(ParseError::Duration(s.to_string()))
+        };
+    }
+    humantime::parse_duration(t).map_err(|_| ParseError::Duration(s.to_string()))
+}
+
+/// A strictly positive duration.
+pub fn positive_duration(s: &str) -> Result<Duration, ParseError> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err(ParseError::Zero(s.to_string()));
+    }
+    Ok(d)
+}
+
+/// A positive number with an optional k/M/G suffix (1000-based).
+pub fn scaled(s: &str) -> Result<f64, ParseError> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| ParseError::Number(s.to_string()))?;
+    let v = v * mul;
+    if !v.is_finite() || v < 0.0 {
+        return Err(ParseError::Number(s.to_string()));
+    }
+    if v == 0.0 {
+        return Err(ParseError::Zero(s.to_string()));
+    }
+    Ok(v)
+}
+
+/// A rate in requests per second (`500`, `2k`).
+pub fn rate(s: &str) -> Result<f64, ParseError> {
+    let v = scaled(s)?;
+    if v > 10e6 {
+        return Err(ParseError::Number(s.to_string()));
+    }
+    Ok(v)
+}
+
+/// A whole positive count (`1000`, `10k`).
+pub fn count(s: &str) -> Result<u64, ParseError> {
+    let v = scaled(s)?;
+    if v.fract() != 0.0 || v > u64::MAX as f64 {
+        return Err(ParseError::Number(s.to_string()));
+    }
+    Ok(v as u64)
+}
+
+/// A ratio in [0, 1], written `99.5%` or `0.995`.
+pub fn ratio(s: &str) -> Result<f64, ParseError> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| ParseError::Ratio(s.to_string()))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ParseError::Ratio(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn examples() {
+        assert_eq!(duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(duration("2.5").unwrap(), Duration::from_millis(2500));
+        assert!(duration("-1s").is_err());
+        assert!(duration("NaN").is_err());
+        assert!(positive_duration("0s").is_err());
+        assert_eq!(count("10k").unwrap(), 10_000);
+        assert_eq!(count("1.5M").unwrap(), 1_500_000);
+        assert!(count("1.5").is_err());
+        assert!(count("0").is_err());
+        assert_eq!(rate("2k").unwrap(), 2000.0);
+        assert!(rate("fast").is_err());
+        assert_eq!(ratio("99.5%").unwrap(), 0.995);
+        assert!(ratio("101%").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn millis_round_trip(ms in 0u64..10_000_000) {
+            prop_assert_eq!(duration(&format!("{ms}ms")).unwrap(), Duration::from_millis(ms));
+        }
+
+        #[test]
+        fn counts_with_k_suffix(n in 1u64..1_000_000) {
+            prop_assert_eq!(count(&format!("{n}k")).unwrap(), n * 1000);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,20}") {
+            let _ = duration(&s);
+            let _ = count(&s);
+            let _ = rate(&s);
+            let _ = ratio(&s);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Charts as SVG (plotters): throughput and failures over time with fault markers and
+//! downtime shaded, replicas answering over time, latency by percentile, and the
+//! comparison of several runs.
+
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+use crate::record::Bucket;
+use crate::summary::Summary;
+
+const W: u32 = 960;
+const H: u32 = 320;
+const OK: RGBColor = RGBColor(46, 139, 87);
+const FAIL: RGBColor = RGBColor(200, 40, 40);
+const FAULT: RGBColor = RGBColor(40, 40, 40);
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+type Res = Result<String, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// Requests per second that succeeded and failed, per bucket.
+pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
+    let bs = bucket_us as f64 / 1e6;
+    let x_max = (timeline.len() as f64 * bs).max(s.run.elapsed_s).max(1.0);
+    let y_max = timeline
+        .iter()
+        .map(|b| b.sent() + b.dropped)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        / bs
+        * 1.1;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Requests per second: succeeded and failed (faults marked, downtime shaded)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("requests/s")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(s.downtime.windows.iter().map(|w| {
+                Rectangle::new(
+                    [(w.start_s, 0.0), (w.end_s, y_max)],
+                    FAIL.mix(0.12).filled(),
+                )
+            }))
+            .map_err(err)?;
+        let pts = |f: &dyn Fn(&Bucket) -> u64| -> Vec<(f64, f64)> {
+            timeline
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i as f64 * bs, f(b) as f64 / bs))
+                .collect()
+        };
+        chart
+            .draw_series(LineSeries::new(pts(&|b| b.ok()), OK.stroke_width(2)))
+            .map_err(err)?
+            .label("ok/s")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], OK.stroke_width(2)));
+        chart
+            .draw_series(LineSeries::new(pts(&|b| b.failed()), FAIL.stroke_width(2)))
+            .map_err(err)?
+            .label("failed/s")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.stroke_width(2)));
+        if timeline.iter().any(|b| b.dropped > 0) {
+            chart
+                .draw_series(LineSeries::new(
+                    pts(&|b| b.dropped),
+                    FAIL.mix(0.5).stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("dropped/s")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.mix(0.5)));
+        }
+        chart
+            .draw_series(s.faults.iter().map(|f| {
+                PathElement::new(vec![(f.at_s, 0.0), (f.at_s, y_max)], FAULT.stroke_width(1))
+            }))
+            .map_err(err)?
+            .label("fault")
+            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// One lane per replica id, filled where it answered: restarts show as a lane ending and a
+/// new one starting.
+pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64, ids: &[String]) -> Res {
+    let bs = bucket_us as f64 / 1e6;
+    let x_max = (timeline.len() as f64 * bs).max(s.run.elapsed_s).max(1.0);
+    let n = ids.len().max(1);
+    let height = (90 + 22 * n as u32).min(900);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Which replica answered, over time (each lane is one process start)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..n as f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("replica")
+            .y_labels(n.min(30))
+            .y_label_formatter(&|v| format!("#{}", *v as usize + 1))
+            .draw()
+            .map_err(err)?;
+        let mut rects = Vec::new();
+        for (i, b) in timeline.iter().enumerate() {
+            for &(id, _) in &b.per_instance {
+                let c = PALETTE[id as usize % PALETTE.len()];
+                let y = id as f64;
+                rects.push(Rectangle::new(
+                    [(i as f64 * bs, y + 0.15), ((i + 1) as f64 * bs, y + 0.85)],
+                    c.filled(),
+                ));
+            }
+        }
+        chart.draw_series(rects).map_err(err)?;
+        chart
+            .draw_series(s.faults.iter().map(|f| {
+                PathElement::new(
+                    vec![(f.at_s, 0.0), (f.at_s, n as f64)],
+                    FAULT.stroke_width(1),
+                )
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Latency of successes by percentile (x: 0, 90, 99, 99.9 ... %).
+pub fn percentiles(h: &Histogram<u64>) -> Res {
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        if q >= 1.0 {
+            break;
+        }
+        pts.push((-(1.0 - q).log10(), v.value_iterated_to() as f64 / 1000.0));
+    }
+    if let Some(&(x, _)) = pts.last() {
+        pts.push((x + 0.5, h.max() as f64 / 1000.0));
+    }
+    let x_max = pts.last().map_or(3.0, |p| p.0.max(3.0));
+    let y_max = (h.max() as f64 / 1000.0 * 1.1).max(0.1);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Latency of successful requests by percentile (from intended send time)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("ms")
+            .x_labels(x_max.ceil() as usize + 1)
+            .x_label_formatter(&|x| {
+                let p = 100.0 * (1.0 - 10f64.powf(-x));
+                if *x < 0.5 {
+                    "0%".into()
+                } else {
+                    format!("{p:.*}%", (x.round() as usize).saturating_sub(2))
+                }
+            })
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(pts, PALETTE[0].stroke_width(2)))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Success ratio per second of several runs, on one time axis.
+pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64)], faults: &[f64]) -> Res {
+    let mut series = Vec::new();
+    let mut x_max: f64 = 1.0;
+    for (label, tl, bucket_us) in runs {
+        let per_sec = (1_000_000 / (*bucket_us).max(1)).max(1) as usize;
+        let pts: Vec<(f64, f64)> = tl
+            .chunks(per_sec)
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let sent: u64 = c.iter().map(|b| b.sent() + b.dropped).sum();
+                let ok: u64 = c.iter().map(Bucket::ok).sum();
+                (sent > 0).then(|| (i as f64 + 0.5, 100.0 * ok as f64 / sent as f64))
+            })
+            .collect();
+        x_max = x_max.max(tl.len() as f64 * *bucket_us as f64 / 1e6);
+        series.push((label.clone(), pts));
+    }
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Share of requests that succeeded, per second (faults marked)",
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..105f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("% ok")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(
+                faults
+                    .iter()
+                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, 105.0)], FAULT.mix(0.4))),
+            )
+            .map_err(err)?;
+        for (i, (label, pts)) in series.into_iter().enumerate() {
+            let c = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,95 @@
+//! `latency.hlog`: an HdrHistogram interval log (one ok and one failed histogram per
+//! second, values in ms), written while the run goes, and read back by `report`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use tokio::sync::oneshot;
+
+use crate::record::{new_histogram, Collector, Instances, Live, Recorded};
+
+const TICK: Duration = Duration::from_secs(1);
+
+/// The collector's task: merge every second and log the second's histograms, until `stop`.
+pub async fn collect_with_log(
+    mut collector: Collector,
+    path: PathBuf,
+    start_wall: SystemTime,
+    mut stop: oneshot::Receiver<()>,
+    live: Arc<Live>,
+    instances: Arc<Instances>,
+) -> std::io::Result<Recorded> {
+    let mut file = BufWriter::new(File::create(&path)?);
+    let mut ser = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment(
+            "chaos-runner latency log: tag ok = successes, tag failed = failures; values in ms",
+        )
+        .with_start_time(start_wall)
+        .with_base_time(start_wall)
+        .with_max_value_divisor(1000.0)
+        .begin_log_with(&mut file, &mut ser)
+        .map_err(std::io::Error::other)?;
+    let started = tokio::time::Instant::now();
+    let mut last = Duration::ZERO;
+    let mut ticker = tokio::time::interval_at(started + TICK, TICK);
+    loop {
+        let done = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = &mut stop => true,
+        };
+        let now = started.elapsed();
+        let (ok, failed) = collector.collect();
+        for (h, tag) in [(ok, "ok"), (failed, "failed")] {
+            if !h.is_empty() {
+                log.write_histogram(h, last, now - last, Tag::new(tag))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            }
+        }
+        live.instances_seen(instances.len());
+        last = now;
+        if done {
+            break;
+        }
+    }
+    drop(log);
+    std::io::Write::flush(&mut file)?;
+    Ok(collector.finish())
+}
+
+/// Totals of the ok and failed histograms in an interval log.
+pub fn read_totals(path: &Path) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    let data = std::fs::read(path)?;
+    let mut ok = new_histogram();
+    let mut failed = new_histogram();
+    let mut de = Deserializer::new();
+    for entry in IntervalLogIterator::new(&data) {
+        let entry = entry
+            .map_err(|e| anyhow::anyhow!("{}: malformed interval log: {e:?}", path.display()))?;
+        if let LogEntry::Interval(h) = entry {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                h.encoded_histogram(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: bad base64 in interval log: {e}", path.display()))?;
+            let hist: Histogram<u64> = de
+                .deserialize(&mut std::io::Cursor::new(bytes))
+                .map_err(|e| anyhow::anyhow!("{}: bad histogram: {e:?}", path.display()))?;
+            let into = if h.tag().is_some_and(|t| t.as_str() == "failed") {
+                &mut failed
+            } else {
+                &mut ok
+            };
+            into.add(&hist).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+    }
+    Ok((ok, failed))
+}

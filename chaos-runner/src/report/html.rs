@@ -1,0 +1,81 @@
+//! `report.html`: one self-contained page (inline CSS and SVG charts, no scripts, no fetches).
+
+use std::io::{self, Write};
+
+use super::tables::{Section, Table};
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Inline code spans (`x`) to <code>, after escaping.
+fn inline(s: &str) -> String {
+    let e = escape(s);
+    let mut out = String::new();
+    for (i, part) in e.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(&part.replace("**", ""));
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}\
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}code{background:#f3f3f3;padding:0 3px}\
+figure{margin:1em 0}svg{max-width:100%;height:auto}.missed{color:#b00}";
+
+pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
+    write!(w, "<table><thead><tr>")?;
+    for h in &t.head {
+        write!(w, "<th>{}</th>", escape(h))?;
+    }
+    writeln!(w, "</tr></thead><tbody>")?;
+    for r in &t.rows {
+        write!(w, "<tr>")?;
+        for c in r {
+            write!(w, "<td>{}</td>", escape(c))?;
+        }
+        writeln!(w, "</tr>")?;
+    }
+    writeln!(w, "</tbody></table>")
+}
+
+pub fn write<W: Write>(
+    mut w: W,
+    title: &str,
+    sections: &[Section],
+    charts: &[(String, String)],
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<h1>{t}</h1>",
+        t = escape(title)
+    )?;
+    for (i, s) in sections.iter().enumerate() {
+        writeln!(w, "<h2>{}</h2>", escape(&s.title))?;
+        for l in &s.lines {
+            writeln!(w, "<p>{}</p>", inline(l))?;
+        }
+        if let Some(t) = &s.table {
+            table(&mut w, t)?;
+        }
+        if i == 1 {
+            for (caption, svg) in charts {
+                writeln!(
+                    w,
+                    "<figure>{svg}<figcaption>{}</figcaption></figure>",
+                    escape(caption)
+                )?;
+            }
+        }
+    }
+    writeln!(w, "</body></html>")
+}

@@ -1,0 +1,126 @@
+//! Writing a run's reports into its directory, and reading a directory back to re-render.
+
+pub mod charts;
+pub mod hgrm;
+pub mod hlog;
+pub mod html;
+pub mod markdown;
+pub mod tables;
+pub mod timeline;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::exit::UsageError;
+use crate::record::{new_histogram, Bucket, Recorded};
+use crate::summary::{Summary, SCHEMA_VERSION};
+
+fn create(dir: &Path, name: &str) -> anyhow::Result<BufWriter<File>> {
+    let p = dir.join(name);
+    Ok(BufWriter::new(File::create(&p).with_context(|| {
+        format!("cannot write {}", p.display())
+    })?))
+}
+
+/// Every file of a finished run (latency.hlog was written during the run).
+pub fn write_all(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
+    let mut f = create(dir, "summary.json")?;
+    serde_json::to_writer_pretty(&mut f, s)?;
+    writeln!(f)?;
+    f.flush()?;
+    let mut f = create(dir, "timeline.csv")?;
+    timeline::write(&mut f, &rec.timeline, rec.bucket_us)?;
+    f.flush()?;
+    render(dir, s, &rec.timeline, rec.bucket_us, rec)
+}
+
+/// report.md, report.html and latency.hgrm from the data.
+pub fn render(
+    dir: &Path,
+    s: &Summary,
+    tl: &[Bucket],
+    bucket_us: u64,
+    rec: &Recorded,
+) -> anyhow::Result<()> {
+    let mut f = create(dir, "latency.hgrm")?;
+    hgrm::write(&mut f, &rec.ok)?;
+    f.flush()?;
+    let title = format!("chaos-runner report: {}", s.run.label);
+    let sections = tables::sections(s);
+    let mut f = create(dir, "report.md")?;
+    markdown::write(&mut f, &title, &sections)?;
+    f.flush()?;
+    let ids: Vec<String> = s.instances.iter().map(|i| i.id.clone()).collect();
+    let charts = vec![
+        (
+            "Throughput and failures over time".to_string(),
+            charts::throughput(s, tl, bucket_us).map_err(anyhow::Error::msg)?,
+        ),
+        (
+            "Replicas answering over time".to_string(),
+            charts::replicas(s, tl, bucket_us, &ids).map_err(anyhow::Error::msg)?,
+        ),
+        (
+            "Latency percentiles of successes".to_string(),
+            charts::percentiles(&rec.ok).map_err(anyhow::Error::msg)?,
+        ),
+    ];
+    let mut f = create(dir, "report.html")?;
+    html::write(&mut f, &title, &sections, &charts)?;
+    f.flush()?;
+    Ok(())
+}
+
+/// Reads a run directory's summary.json (usage error when missing or of another schema).
+pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
+    let p = dir.join("summary.json");
+    let f = File::open(&p).map_err(|e| {
+        UsageError(format!(
+            "{}: {e} (not a chaos-runner run directory?)",
+            p.display()
+        ))
+    })?;
+    let v: serde_json::Value = serde_json::from_reader(BufReader::new(f))
+        .map_err(|e| UsageError(format!("{}: not JSON: {e}", p.display())))?;
+    let version = v.get("schema_version").and_then(|v| v.as_u64());
+    if version != Some(SCHEMA_VERSION as u64) {
+        return Err(UsageError(format!(
+            "{}: schema_version {version:?}, this chaos-runner reads {SCHEMA_VERSION}",
+            p.display()
+        ))
+        .into());
+    }
+    Ok(serde_json::from_value(v).map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
+}
+
+pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
+    let p = dir.join("timeline.csv");
+    let f = File::open(&p).map_err(|e| UsageError(format!("{}: {e}", p.display())))?;
+    Ok(timeline::read(BufReader::new(f))
+        .map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
+}
+
+/// `chaos-runner report DIR`.
+pub fn rerender(dir: &Path) -> anyhow::Result<()> {
+    let s = read_summary(dir)?;
+    let tl = read_timeline(dir)?;
+    let bucket_us = (s.run.bucket_ms * 1000.0).round() as u64;
+    let (ok, failed) = match hlog::read_totals(&dir.join("latency.hlog")) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("chaos-runner: {e:#}; the latency chart and latency.hgrm will be empty");
+            (new_histogram(), new_histogram())
+        }
+    };
+    let rec = Recorded {
+        bucket_us,
+        timeline: Vec::new(),
+        ok,
+        failed,
+        lateness: new_histogram(),
+    };
+    render(dir, &s, &tl, bucket_us, &rec)
+}

@@ -1,0 +1,293 @@
+//! The report's content as neutral sections and tables, rendered by both the Markdown and
+//! the HTML writer (so the two always say the same).
+
+use crate::summary::{Latency, Summary};
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub head: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub table: Option<Table>,
+}
+
+pub fn pct(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{:.3}%", v * 100.0))
+}
+
+pub fn secs(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+pub fn opt_secs(v: Option<f64>) -> String {
+    v.map_or("-".into(), secs)
+}
+
+fn t(head: &[&str], rows: Vec<Vec<String>>) -> Option<Table> {
+    Some(Table {
+        head: head.iter().map(|s| s.to_string()).collect(),
+        rows,
+    })
+}
+
+fn lat_row(name: &str, l: &Latency) -> Vec<String> {
+    let f = |v: f64| format!("{v:.3}");
+    vec![
+        name.into(),
+        l.count.to_string(),
+        f(l.p50),
+        f(l.p90),
+        f(l.p99),
+        f(l.p999),
+        f(l.max),
+        f(l.mean),
+    ]
+}
+
+pub fn headline_row(s: &Summary) -> Vec<String> {
+    vec![
+        s.run.label.clone(),
+        pct(s.availability.requests),
+        pct(s.availability.time),
+        secs(s.downtime.total_s),
+        s.downtime.windows.len().to_string(),
+        opt_secs(s.mttr_s),
+        format!("{:.2}", s.latency_ms.p50),
+        format!("{:.2}", s.latency_ms.p99),
+        s.counts.sent.to_string(),
+        s.counts.failed.to_string(),
+        s.restarts_seen.to_string(),
+    ]
+}
+
+pub const HEADLINE_HEAD: [&str; 11] = [
+    "run",
+    "availability (requests)",
+    "availability (time)",
+    "downtime (s)",
+    "windows",
+    "MTTR (s)",
+    "p50 (ms)",
+    "p99 (ms)",
+    "sent",
+    "failed",
+    "restarts seen",
+];
+
+pub fn sections(s: &Summary) -> Vec<Section> {
+    let r = &s.run;
+    let mut out = Vec::new();
+    let load = match r.rate {
+        Some(rate) => format!(
+            "open loop at {rate} req/s asked, {:.1} req/s achieved, at most {} in flight",
+            r.achieved_rate, r.connections
+        ),
+        None => format!(
+            "closed loop, {} workers, {:.1} req/s achieved",
+            r.connections, r.achieved_rate
+        ),
+    };
+    let conn = if r.keepalive {
+        format!(
+            "keep-alive connections recycled every {:.0} ms",
+            r.recycle_ms
+        )
+    } else {
+        "a new connection per request".into()
+    };
+    let mut lines = vec![
+        format!(
+            "Target `{}`, started {}, ran {:.1} s{}.",
+            r.target,
+            r.started_at,
+            r.elapsed_s,
+            if s.interrupted {
+                " (**interrupted**)"
+            } else {
+                ""
+            }
+        ),
+        format!("Access path: {}.", s.access_path),
+        format!(
+            "Load: {load}; {conn}; timeout {:.0} ms; buckets of {:.0} ms.",
+            r.timeout_ms, r.bucket_ms
+        ),
+        format!("Machine: {}. Tool: {}.", r.host, s.tool),
+    ];
+    if let Some(sw) = &s.swarm {
+        lines.push(format!(
+            "Swarm service `{}`{}{}.",
+            sw.service,
+            sw.replicas
+                .map_or(String::new(), |n| format!(", scaled to {n} replica(s)")),
+            sw.converge_s
+                .map_or(String::new(), |c| format!(", converged in {c:.1} s"))
+        ));
+    }
+    out.push(Section {
+        title: "Run".into(),
+        lines,
+        table: None,
+    });
+    out.push(Section {
+        title: "Headline".into(),
+        lines: vec![format!(
+            "Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of attempts succeeded. \
+Downtime is the time during which no request succeeded (windows shorter than {:.0} ms are counted as glitches: {}).",
+            r.bucket_ms,
+            s.availability.bucket_threshold * 100.0,
+            s.downtime.min_window_ms,
+            s.downtime.glitches
+        )],
+        table: t(&HEADLINE_HEAD, vec![headline_row(s)]),
+    });
+    let c = &s.counts;
+    let mut head = vec!["scheduled", "sent", "dropped", "late", "ok"];
+    let mut row = vec![c.scheduled, c.sent, c.dropped, c.late, c.ok];
+    for (k, v) in c.by_class.iter().filter(|(k, _)| k.as_str() != "ok") {
+        head.push(k.as_str());
+        row.push(*v);
+    }
+    let failures: u64 = c
+        .by_class
+        .iter()
+        .filter(|(k, _)| k.as_str() != "ok")
+        .map(|(_, v)| v)
+        .sum();
+    out.push(Section {
+        title: "Counts".into(),
+        lines: vec![format!(
+            "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
+            c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
+        )],
+        table: t(&head, vec![row.iter().map(u64::to_string).collect()]),
+    });
+    if !s.faults.is_empty() {
+        let rows = s
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let sw = f.swarm.as_ref();
+                vec![
+                    (i + 1).to_string(),
+                    secs(f.at_s),
+                    f.kind.clone(),
+                    if f.ok {
+                        "ok".into()
+                    } else {
+                        "did not take".into()
+                    },
+                    f.failures.to_string(),
+                    if f.outage { "yes".into() } else { "no".into() },
+                    secs(f.recovery_s),
+                    opt_secs(f.last_failure_s),
+                    opt_secs(sw.and_then(|w| w.died_s)),
+                    opt_secs(sw.and_then(|w| w.started_s)),
+                    opt_secs(sw.and_then(|w| w.healthy_s)),
+                    f.outcome.chars().take(120).collect(),
+                ]
+            })
+            .collect();
+        out.push(Section {
+            title: "Faults".into(),
+            lines: vec![format!(
+                "Recovery is from the fault to the first success that ended its outage (to its last failure when there was no outage). \
+Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy. MTTR: {} s.",
+                opt_secs(s.mttr_s)
+            )],
+            table: t(
+                &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: died (s)", "started (s)", "healthy (s)", "outcome"],
+                rows,
+            ),
+        });
+    }
+    out.push(Section {
+        title: "Downtime windows".into(),
+        lines: if s.downtime.windows.is_empty() {
+            vec!["None: some request succeeded in every stretch of the run.".into()]
+        } else {
+            vec![]
+        },
+        table: (!s.downtime.windows.is_empty()).then(|| Table {
+            head: [
+                "start (s)",
+                "end (s)",
+                "duration (s)",
+                "failed",
+                "still down at end",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            rows: s
+                .downtime
+                .windows
+                .iter()
+                .map(|w| {
+                    vec![
+                        secs(w.start_s),
+                        secs(w.end_s),
+                        secs(w.duration_s),
+                        w.failed.to_string(),
+                        if w.open { "yes".into() } else { "no".into() },
+                    ]
+                })
+                .collect(),
+        }),
+    });
+    out.push(Section {
+        title: "Latency (ms)".into(),
+        lines: vec!["From each request's intended send time, so queueing behind a stalled target counts (no coordinated omission). Failures are kept apart.".into()],
+        table: t(
+            &["", "count", "p50", "p90", "p99", "p99.9", "max", "mean"],
+            vec![
+                lat_row("successes", &s.latency_ms),
+                lat_row("failures", &s.failure_latency_ms),
+                lat_row("send lateness", &s.send_lateness_ms),
+            ],
+        ),
+    });
+    out.push(Section {
+        title: "Replicas seen".into(),
+        lines: vec![format!(
+            "{} distinct `X-Instance` ids; {} first seen after the first fault (restarts and replacements).",
+            s.instances.len(),
+            s.restarts_seen
+        )],
+        table: t(
+            &["#", "instance", "first seen (s)", "last seen (s)", "answers"],
+            s.instances
+                .iter()
+                .enumerate()
+                .map(|(i, x)| vec![(i + 1).to_string(), x.id.clone(), secs(x.first_seen_s), secs(x.last_seen_s), x.requests.to_string()])
+                .collect(),
+        ),
+    });
+    if let Some(slo) = &s.slo {
+        out.push(Section {
+            title: format!("SLO: {}", if slo.passed { "met" } else { "MISSED" }),
+            lines: vec![format!("`{}`", slo.spec)],
+            table: t(
+                &["objective", "limit", "actual", "met"],
+                slo.checks
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.what.clone(),
+                            format!("{}", c.limit),
+                            c.actual.map_or("n/a".into(), |a| format!("{a:.4}")),
+                            if c.passed { "yes".into() } else { "no".into() },
+                        ]
+                    })
+                    .collect(),
+            ),
+        });
+    }
+    out
+}

@@ -1,0 +1,307 @@
+//! One experiment end to end: check inputs, prepare the swarm, load while faults fire,
+//! collect, analyse, write the reports, judge the SLO.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use hyper::header::{HeaderName, HeaderValue};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cli::RunArgs;
+use crate::exit::UsageError;
+use crate::fault::exec::{drive, FaultContext, FaultEvent};
+use crate::fault::FaultKind;
+use crate::load::{self, LoadPlan, Mode, Shared};
+use crate::record::{Collector, Live, Recorded};
+use crate::summary::{self, RunInfo, Summary, SwarmInfo};
+use crate::swarm::events::SwarmEvent;
+use crate::swarm::Swarm;
+use crate::target::{describe_access_path, Target};
+
+/// How a run ended, for the exit code.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub out: PathBuf,
+}
+
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
+    let mode = match a.rate {
+        Some(rate) => Mode::Open { rate },
+        None => Mode::Closed,
+    };
+    let workers = match mode {
+        Mode::Open { .. } => a.max_in_flight,
+        Mode::Closed => a.concurrency.unwrap_or(32),
+    };
+    if workers > 10_000 {
+        return Err(UsageError(format!(
+            "{workers} connections is more than the 10000 allowed"
+        )));
+    }
+    let duration = match (a.duration, a.requests) {
+        (None, None) => Some(DEFAULT_DURATION),
+        (d, _) => d,
+    };
+    let headers = a
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            Ok((
+                HeaderName::from_bytes(k.as_bytes()).map_err(|e| UsageError(e.to_string()))?,
+                HeaderValue::from_str(v).map_err(|e| UsageError(e.to_string()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    Ok(LoadPlan {
+        mode,
+        workers: workers as usize,
+        duration,
+        requests: a.requests,
+        timeout: a.timeout,
+        keepalive: !a.no_keepalive,
+        recycle: a.recycle,
+        headers,
+    })
+}
+
+/// Runs the experiment. Usage errors come back as [`UsageError`] before anything is sent.
+pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
+    let plan = plan_of(&a)?;
+    let target = Arc::new(Target::parse(&a.url).map_err(|e| UsageError(e.to_string()))?);
+    let wants_docker = a
+        .faults
+        .iter()
+        .any(|f| matches!(f.kind, FaultKind::Docker { .. }));
+    if wants_docker && a.swarm_service.is_none() {
+        return Err(UsageError(
+            "docker faults need --swarm-service NAME (the service whose tasks to kill)".into(),
+        )
+        .into());
+    }
+    // The Docker socket is touched only when asked for (docker faults, events, scaling).
+    let swarm = match &a.swarm_service {
+        Some(name) => Some(Arc::new(
+            Swarm::connect(name)
+                .await
+                .map_err(|e| UsageError(format!("{e:#}")))?,
+        )),
+        None => None,
+    };
+    let mut converge_s = None;
+    if let (Some(sw), Some(n)) = (&swarm, a.replicas) {
+        eprintln!(
+            "chaos-runner: scaling {} to {n} replica(s) and waiting for them to be healthy",
+            sw.service
+        );
+        let took = sw
+            .scale(n, a.converge_timeout)
+            .await
+            .context("scaling the service")?;
+        converge_s = Some(took.as_secs_f64());
+        eprintln!(
+            "chaos-runner: {} converged at {n} replica(s) in {:.1} s",
+            sw.service,
+            took.as_secs_f64()
+        );
+    }
+    let out = a.out.clone().unwrap_or_else(default_out);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let addrs = target.resolve_all().await.unwrap_or_default();
+    let access_path = a.access_path.clone().unwrap_or_else(|| {
+        let mut d = describe_access_path(&target, &addrs);
+        if addrs.is_empty() && !target.is_ip() {
+            d.push_str(" (did not resolve at the start)");
+        }
+        d
+    });
+    let label = a.label.clone().unwrap_or_else(|| match a.replicas {
+        Some(1) => "1 replica".into(),
+        Some(n) => format!("{n} replicas"),
+        None => target.authority.clone(),
+    });
+
+    let (int_tx, int_rx) = watch::channel(false);
+    spawn_signal_listener(int_tx);
+
+    let start_wall = SystemTime::now();
+    let start = Instant::now();
+    let shared = Arc::new(Shared::new(
+        target.clone(),
+        plan.clone(),
+        start,
+        int_rx.clone(),
+    ));
+    let planned = plan.planned_length();
+
+    let swarm_events: Arc<Mutex<Vec<SwarmEvent>>> = Arc::default();
+    let watcher = swarm
+        .as_ref()
+        .map(|sw| crate::swarm::events::watch(sw.clone(), start_wall, swarm_events.clone()));
+
+    let mut collector = Collector::new(a.bucket.as_micros().max(1) as u64);
+    let load_handles = load::spawn(shared.clone(), &mut collector);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let hlog = out.join("latency.hlog");
+    let live = shared.live.clone();
+    let instances = shared.instances.clone();
+    let collector_task = tokio::spawn(crate::report::hlog::collect_with_log(
+        collector,
+        hlog,
+        start_wall,
+        stop_rx,
+        live.clone(),
+        instances,
+    ));
+
+    let events: Arc<Mutex<Vec<FaultEvent>>> = Arc::default();
+    let ctx = FaultContext {
+        target: target.clone(),
+        kill_token: a.kill_token.clone(),
+        swarm: swarm.clone(),
+    };
+    let fault_tasks: Vec<_> = a
+        .faults
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, spec)| {
+            tokio::spawn(drive(
+                i,
+                spec,
+                ctx.clone(),
+                start,
+                planned,
+                int_rx.clone(),
+                events.clone(),
+                live.clone(),
+            ))
+        })
+        .collect();
+    let progress = crate::progress::spawn(live.clone(), start, planned, a.quiet);
+
+    for h in load_handles {
+        let _ = h.await;
+    }
+    let elapsed = start.elapsed();
+    progress.abort();
+    for f in fault_tasks {
+        f.abort();
+        let _ = f.await;
+    }
+    let _ = stop_tx.send(());
+    let recorded: Recorded = collector_task
+        .await
+        .context("collector task")?
+        .context("writing latency.hlog")?;
+    if let Some(w) = watcher {
+        // Let the engine's last events arrive.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        w.abort();
+    }
+    let interrupted = *int_rx.borrow();
+
+    let swarm_info = swarm.as_ref().map(|sw| SwarmInfo {
+        service: sw.service.clone(),
+        replicas: a.replicas,
+        converge_s,
+        events: swarm_events.lock().expect("events").clone(),
+    });
+    let fault_events = events.lock().expect("events").clone();
+    let mut summary = summary::build(summary::Inputs {
+        run: RunInfo {
+            label,
+            target: a.url.clone(),
+            started_at: humantime::format_rfc3339_millis(start_wall).to_string(),
+            mode: match plan.mode {
+                Mode::Open { .. } => "open".into(),
+                Mode::Closed => "closed".into(),
+            },
+            rate: a.rate,
+            connections: plan.workers,
+            planned_s: planned.map(|d| d.as_secs_f64()),
+            elapsed_s: elapsed.as_secs_f64(),
+            bucket_ms: a.bucket.as_secs_f64() * 1e3,
+            timeout_ms: a.timeout.as_secs_f64() * 1e3,
+            keepalive: plan.keepalive,
+            recycle_ms: a.recycle.as_secs_f64() * 1e3,
+            achieved_rate: 0.0,
+            host: host_description(),
+        },
+        access_path,
+        recorded: &recorded,
+        instances: shared.instances.snapshot(),
+        faults: fault_events,
+        swarm: swarm_info,
+        run_end_us: elapsed.as_micros() as u64,
+        bucket_threshold: a.bucket_threshold,
+        min_window_us: a.min_window.unwrap_or(a.bucket).as_micros() as u64,
+        interrupted,
+    });
+    if let Some(slo) = &a.slo {
+        summary.slo = Some(slo.check(&summary));
+    }
+    crate::report::write_all(&out, &summary, &recorded)
+        .with_context(|| format!("writing reports into {}", out.display()))?;
+    Ok(Outcome { summary, out })
+}
+
+fn spawn_signal_listener(tx: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("chaos-runner: interrupted: stopping the load, writing the report");
+        let _ = tx.send(true);
+    });
+}
+
+fn default_out() -> PathBuf {
+    let t = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    PathBuf::from("results").join(format!("run-{t}"))
+}
+
+/// The machine the run came from: kernel, cores, memory.
+pub fn host_description() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    format!(
+        "Linux {}, {cores} cores, {:.0} GiB",
+        kernel.trim(),
+        mem_kb as f64 / 1048576.0
+    )
+}
+
+impl Live {
+    pub fn instances_seen(&self, n: usize) {
+        self.instances
+            .store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}

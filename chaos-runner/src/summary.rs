@@ -1,0 +1,353 @@
+//! `summary.json`: the run's findings, schema-versioned (see `schema/summary.schema.json`).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{availability, downtime, recovery};
+use crate::fault::exec::FaultEvent;
+use crate::record::instances::InstanceSeen;
+use crate::record::{Class, Recorded};
+use crate::swarm::events::SwarmEvent;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool: String,
+    pub run: RunInfo,
+    /// How the target was reached (routing mesh, VIP, DNS round-robin, loopback, ...).
+    pub access_path: String,
+    pub counts: Counts,
+    pub availability: Availability,
+    pub downtime: Downtime,
+    pub faults: Vec<FaultResult>,
+    /// Mean time to recovery over the faults that caused an outage (seconds), as clients saw it.
+    pub mttr_s: Option<f64>,
+    /// Latency of successful attempts, from intended send time (ms).
+    pub latency_ms: Latency,
+    /// Latency of failed attempts (ms): kept apart so fast errors do not flatter latency.
+    pub failure_latency_ms: Latency,
+    /// How late attempts left after their intended send time (ms; open loop).
+    pub send_lateness_ms: Latency,
+    pub instances: Vec<Instance>,
+    /// Replica ids first seen after the first fault: restarts and replacements.
+    pub restarts_seen: u64,
+    pub swarm: Option<SwarmInfo>,
+    pub slo: Option<SloResult>,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    pub label: String,
+    pub target: String,
+    pub started_at: String,
+    pub mode: String,
+    /// Asked rate (open loop), requests per second.
+    pub rate: Option<f64>,
+    pub connections: usize,
+    pub planned_s: Option<f64>,
+    pub elapsed_s: f64,
+    pub bucket_ms: f64,
+    pub timeout_ms: f64,
+    pub keepalive: bool,
+    pub recycle_ms: f64,
+    pub achieved_rate: f64,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    /// Attempts that came due: sent + dropped.
+    pub scheduled: u64,
+    pub sent: u64,
+    /// Came due but never sent (open loop: every connection busy and the queue full; or interrupted).
+    pub dropped: u64,
+    /// Sent more than 1 ms after their intended time.
+    pub late: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Every class: ok + the failure classes = sent.
+    pub by_class: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Availability {
+    /// ok / sent.
+    pub requests: Option<f64>,
+    /// Share of time buckets whose ok / (sent + dropped) met `bucket_threshold`.
+    pub time: Option<f64>,
+    pub bucket_threshold: f64,
+    pub buckets_counted: u64,
+    pub buckets_met: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Downtime {
+    pub total_s: f64,
+    pub windows: Vec<DowntimeWindow>,
+    /// Windows shorter than `min_window_ms`, left out of `windows` and `total_s`.
+    pub glitches: u64,
+    pub min_window_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DowntimeWindow {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub duration_s: f64,
+    pub failed: u64,
+    /// Still failing when the run ended.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FaultResult {
+    pub at_s: f64,
+    pub kind: String,
+    pub spec: String,
+    pub ok: bool,
+    pub outcome: String,
+    pub targets: Vec<String>,
+    pub took_ms: f64,
+    /// Failed attempts between this fault and the next one.
+    pub failures: u64,
+    /// Whether it caused a downtime window (no request succeeded for a while).
+    pub outage: bool,
+    /// Fault to the first success that ended its outage; without an outage, fault to its last failure (0 if none).
+    pub recovery_s: f64,
+    /// Fault to the last failure it caused.
+    pub last_failure_s: Option<f64>,
+    /// The orchestrator's view: what swarm did after this fault.
+    pub swarm: Option<SwarmRecovery>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SwarmRecovery {
+    /// Fault to the first container death, replacement created, started, healthy (s).
+    pub died_s: Option<f64>,
+    pub created_s: Option<f64>,
+    pub started_s: Option<f64>,
+    pub healthy_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SwarmInfo {
+    pub service: String,
+    pub replicas: Option<u64>,
+    /// Time to converge after scaling, if chaos-runner scaled.
+    pub converge_s: Option<f64>,
+    pub events: Vec<SwarmEvent>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |v: u64| v as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    pub requests: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloResult {
+    pub spec: String,
+    pub passed: bool,
+    pub checks: Vec<SloCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloCheck {
+    pub what: String,
+    pub limit: f64,
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
+
+/// Everything a summary is built from.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    pub run: RunInfo,
+    pub access_path: String,
+    pub recorded: &'a Recorded,
+    pub instances: Vec<InstanceSeen>,
+    pub faults: Vec<FaultEvent>,
+    pub swarm: Option<SwarmInfo>,
+    pub run_end_us: u64,
+    pub bucket_threshold: f64,
+    pub min_window_us: u64,
+    pub interrupted: bool,
+}
+
+pub fn build(i: Inputs<'_>) -> Summary {
+    let rec = i.recorded;
+    let bu = rec.bucket_us;
+    let s = |us: u64| us as f64 / 1e6;
+    let mut by_class = BTreeMap::new();
+    for c in Class::ALL {
+        by_class.insert(
+            c.name().to_string(),
+            rec.timeline.iter().map(|b| b.counts[c.index()]).sum(),
+        );
+    }
+    let sent: u64 = by_class.values().sum();
+    let ok = by_class["ok"];
+    let dropped: u64 = rec.timeline.iter().map(|b| b.dropped).sum();
+    let late: u64 = rec.timeline.iter().map(|b| b.late).sum();
+
+    let (windows, glitches) = downtime::windows(&rec.timeline, bu, i.run_end_us, i.min_window_us);
+    let time = availability::by_time(&rec.timeline, bu, &windows, i.bucket_threshold);
+
+    let mut faults: Vec<FaultEvent> = i.faults;
+    faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    let fault_results: Vec<FaultResult> = faults
+        .iter()
+        .enumerate()
+        .map(|(n, f)| {
+            let at = (f.at_s * 1e6) as u64;
+            let until = faults
+                .get(n + 1)
+                .map_or(i.run_end_us, |g| (g.at_s * 1e6) as u64);
+            let r = recovery::after_fault(&rec.timeline, bu, &windows, at, until);
+            let recovery_s = match (&r.window, r.last_failure_us) {
+                (Some(w), _) => s(w.end_us.saturating_sub(at)),
+                (None, Some(lf)) => s(lf.saturating_sub(at)),
+                (None, None) => 0.0,
+            };
+            FaultResult {
+                at_s: f.at_s,
+                kind: f.kind.clone(),
+                spec: f.spec.clone(),
+                ok: f.ok,
+                outcome: f.outcome.clone(),
+                targets: f.targets.clone(),
+                took_ms: f.took_ms,
+                failures: r.failures,
+                outage: r.window.is_some(),
+                recovery_s,
+                last_failure_s: r.last_failure_us.map(|lf| s(lf.saturating_sub(at))),
+                swarm: i.swarm.as_ref().map(|sw| {
+                    crate::swarm::events::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)
+                }),
+            }
+        })
+        .collect();
+    let outages: Vec<f64> = fault_results
+        .iter()
+        .filter(|f| f.outage)
+        .map(|f| f.recovery_s)
+        .collect();
+    let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
+
+    let mut instances: Vec<Instance> = i
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(idx, seen)| {
+            let mut requests = 0;
+            let mut last = 0;
+            for (bi, b) in rec.timeline.iter().enumerate() {
+                if let Some((_, n)) = b.per_instance.iter().find(|(id, _)| *id as usize == idx) {
+                    requests += n;
+                    last = bi as u64;
+                }
+            }
+            Instance {
+                id: seen.id.clone(),
+                first_seen_s: s(seen.first_seen_us),
+                last_seen_s: s(((last + 1) * bu).min(i.run_end_us.max(seen.first_seen_us))),
+                requests,
+            }
+        })
+        .collect();
+    instances.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s));
+    let restarts_seen = match faults.first() {
+        Some(f) => instances.iter().filter(|x| x.first_seen_s > f.at_s).count() as u64,
+        None => 0,
+    };
+    let total_down: u64 = windows.iter().map(|w| w.duration_us()).sum();
+    let mut run = i.run;
+    run.achieved_rate = if run.elapsed_s > 0.0 {
+        sent as f64 / run.elapsed_s
+    } else {
+        0.0
+    };
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        tool: concat!("chaos-runner ", env!("CARGO_PKG_VERSION")).to_string(),
+        run,
+        access_path: i.access_path,
+        counts: Counts {
+            scheduled: sent + dropped,
+            sent,
+            dropped,
+            late,
+            ok,
+            failed: sent - ok,
+            by_class,
+        },
+        availability: Availability {
+            requests: (sent > 0).then(|| ok as f64 / sent as f64),
+            time: time.ratio(),
+            bucket_threshold: i.bucket_threshold,
+            buckets_counted: time.buckets_counted,
+            buckets_met: time.buckets_met,
+        },
+        downtime: Downtime {
+            total_s: s(total_down),
+            windows: windows
+                .iter()
+                .map(|w| DowntimeWindow {
+                    start_s: s(w.start_us),
+                    end_s: s(w.end_us),
+                    duration_s: s(w.duration_us()),
+                    failed: w.failed,
+                    open: w.open,
+                })
+                .collect(),
+            glitches,
+            min_window_ms: i.min_window_us as f64 / 1e3,
+        },
+        faults: fault_results,
+        mttr_s,
+        latency_ms: Latency::of(&rec.ok),
+        failure_latency_ms: Latency::of(&rec.failed),
+        send_lateness_ms: Latency::of(&rec.lateness),
+        instances,
+        restarts_seen,
+        swarm: i.swarm,
+        slo: None,
+        interrupted: i.interrupted,
+    }
+}

@@ -1,0 +1,289 @@
+//! Docker Swarm, through the Docker Engine API (bollard): kill task containers of the
+//! target service (and only those), scale it and wait for convergence, and record the
+//! orchestrator's own events as ground truth.
+//!
+//! The Docker socket is opened only when the user asks for Docker faults, events or scaling.
+
+pub mod events;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{
+    InspectServiceOptions, KillContainerOptions, ListContainersOptions, ListTasksOptions,
+    UpdateServiceOptions,
+};
+use bollard::Docker;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use thiserror::Error;
+use tokio::time::Instant;
+
+/// The label swarm puts on every task container: the only containers we may touch.
+pub const SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+
+#[derive(Debug, Error)]
+pub enum SwarmError {
+    #[error("cannot reach the Docker Engine (is the socket at {socket} mounted and readable?): {source}")]
+    Connect {
+        socket: String,
+        source: bollard::errors::Error,
+    },
+    #[error("no swarm service named '{service}': {source}")]
+    NoService {
+        service: String,
+        source: bollard::errors::Error,
+    },
+    #[error("Docker API call failed: {0}")]
+    Api(#[from] bollard::errors::Error),
+    #[error("service '{service}' did not converge to {want} running replicas within {waited:?} ({running} running)")]
+    NotConverged {
+        service: String,
+        want: u64,
+        running: usize,
+        waited: Duration,
+    },
+    #[error("service '{0}' is not in replicated mode and cannot be scaled")]
+    NotReplicated(String),
+}
+
+#[derive(Debug)]
+pub struct Swarm {
+    pub docker: Docker,
+    pub service: String,
+}
+
+pub fn socket_description() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".into())
+}
+
+impl Swarm {
+    /// Connects and checks that the service exists.
+    pub async fn connect(service: &str) -> Result<Self, SwarmError> {
+        let docker =
+            Docker::connect_with_local_defaults().map_err(|source| SwarmError::Connect {
+                socket: socket_description(),
+                source,
+            })?;
+        docker.ping().await.map_err(|source| SwarmError::Connect {
+            socket: socket_description(),
+            source,
+        })?;
+        docker
+            .inspect_service(service, None::<InspectServiceOptions>)
+            .await
+            .map_err(|source| SwarmError::NoService {
+                service: service.into(),
+                source,
+            })?;
+        Ok(Self {
+            docker,
+            service: service.into(),
+        })
+    }
+
+    /// Running task containers of this service on this engine's node.
+    pub async fn task_containers(&self) -> Result<Vec<ContainerSummary>, SwarmError> {
+        let filters = HashMap::from([
+            (
+                "label".to_string(),
+                vec![format!("{SERVICE_LABEL}={}", self.service)],
+            ),
+            ("status".to_string(), vec!["running".to_string()]),
+        ]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: false,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await?;
+        // Belt and braces: never trust the filter alone with a kill.
+        Ok(list
+            .into_iter()
+            .filter(|c| belongs_to(c, &self.service))
+            .collect())
+    }
+
+    /// Sends `signal` to `count` running task containers chosen at random (seeded).
+    pub async fn kill_tasks(
+        &self,
+        signal: &str,
+        count: u32,
+        rng: &mut StdRng,
+    ) -> (bool, String, Vec<String>) {
+        let mut tasks = match self.task_containers().await {
+            Ok(t) => t,
+            Err(e) => return (false, e.to_string(), vec![]),
+        };
+        if tasks.is_empty() {
+            return (
+                false,
+                format!("no running task container of service '{}'", self.service),
+                vec![],
+            );
+        }
+        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        tasks.shuffle(rng);
+        tasks.truncate(count as usize);
+        let mut targets = Vec::new();
+        let mut errors = Vec::new();
+        for c in &tasks {
+            let id = c.id.clone().unwrap_or_default();
+            let short: String = id.chars().take(12).collect();
+            let task = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("com.docker.swarm.task.name"))
+                .cloned()
+                .unwrap_or_default();
+            match self
+                .docker
+                .kill_container(
+                    &id,
+                    Some(KillContainerOptions {
+                        signal: signal.to_string(),
+                    }),
+                )
+                .await
+            {
+                Ok(()) => targets.push(format!("{short} ({task})")),
+                Err(e) => errors.push(format!("{short}: {e}")),
+            }
+        }
+        let ok = errors.is_empty() && targets.len() == count as usize;
+        let mut outcome = format!(
+            "{signal} sent to {} of {count} asked task container(s)",
+            targets.len()
+        );
+        if !errors.is_empty() {
+            outcome.push_str(&format!("; errors: {}", errors.join("; ")));
+        }
+        (ok, outcome, targets)
+    }
+
+    /// Number of running tasks and how many of their containers are healthy (or have no health check).
+    async fn running(&self) -> Result<(usize, usize), SwarmError> {
+        let filters = HashMap::from([
+            ("service".to_string(), vec![self.service.clone()]),
+            ("desired-state".to_string(), vec!["running".to_string()]),
+        ]);
+        let tasks = self
+            .docker
+            .list_tasks(Some(ListTasksOptions {
+                filters: Some(filters),
+            }))
+            .await?;
+        let running = tasks
+            .iter()
+            .filter(|t| {
+                t.status
+                    .as_ref()
+                    .and_then(|s| s.state)
+                    .is_some_and(|s| s == bollard::models::TaskState::RUNNING)
+            })
+            .count();
+        let ready = self
+            .task_containers()
+            .await?
+            .iter()
+            .filter(|c| {
+                let status = c.status.as_deref().unwrap_or("");
+                !status.contains("starting") && !status.contains("unhealthy")
+            })
+            .count();
+        Ok((running, ready))
+    }
+
+    /// Sets the replica count and waits until that many tasks run and are healthy.
+    pub async fn scale(&self, replicas: u64, timeout: Duration) -> Result<Duration, SwarmError> {
+        let started = Instant::now();
+        let svc = self
+            .docker
+            .inspect_service(&self.service, None::<InspectServiceOptions>)
+            .await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
+        let mut spec = svc.spec.unwrap_or_default();
+        let mode = spec.mode.get_or_insert_with(Default::default);
+        let rep = mode
+            .replicated
+            .as_mut()
+            .ok_or_else(|| SwarmError::NotReplicated(self.service.clone()))?;
+        if rep.replicas != Some(replicas as i64) {
+            rep.replicas = Some(replicas as i64);
+            self.docker
+                .update_service(
+                    &self.service,
+                    spec,
+                    UpdateServiceOptions {
+                        version: version as i32,
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await?;
+        }
+        self.wait_converged(replicas, timeout, started).await
+    }
+
+    /// Waits until `want` tasks run with healthy containers, stable for half a second.
+    pub async fn wait_converged(
+        &self,
+        want: u64,
+        timeout: Duration,
+        started: Instant,
+    ) -> Result<Duration, SwarmError> {
+        let mut stable_since: Option<Instant> = None;
+        loop {
+            let (running, ready) = self.running().await?;
+            if running == want as usize && ready == want as usize {
+                let since = *stable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(500) {
+                    return Ok(since.duration_since(started));
+                }
+            } else {
+                stable_since = None;
+            }
+            if started.elapsed() > timeout {
+                return Err(SwarmError::NotConverged {
+                    service: self.service.clone(),
+                    want,
+                    running,
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// True only for a container labelled as a task of exactly this service.
+pub fn belongs_to(c: &ContainerSummary, service: &str) -> bool {
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_LABEL))
+        .is_some_and(|s| s == service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_labelled_containers_belong() {
+        let mut c = ContainerSummary::default();
+        assert!(!belongs_to(&c, "app"));
+        c.labels = Some(HashMap::from([(
+            SERVICE_LABEL.to_string(),
+            "app-lookalike".to_string(),
+        )]));
+        assert!(!belongs_to(&c, "app"));
+        c.labels = Some(HashMap::from([(
+            SERVICE_LABEL.to_string(),
+            "app".to_string(),
+        )]));
+        assert!(belongs_to(&c, "app"));
+    }
+}
