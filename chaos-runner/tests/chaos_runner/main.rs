@@ -1,0 +1,9 @@
+//! chaos-runner integration tests: the real binary against scripted test servers and
+//! real crashserver processes.
+
+mod support;
+
+mod cli;
+mod faults;
+mod measurement;
+mod reports;

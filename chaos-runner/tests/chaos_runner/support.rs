@@ -1,0 +1,173 @@
+//! Test helpers: run the chaos-runner binary, scripted HTTP servers with known behaviour,
+//! and real crashserver processes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+pub const RUNNER: &str = env!("CARGO_BIN_EXE_chaos-runner");
+
+pub fn runner() -> Command {
+    let mut c = Command::new(RUNNER);
+    c.env_remove("KILL_TOKEN").env_remove("DOCKER_HOST");
+    if std::env::var_os("TEST_LOG").is_none() {
+        c.env("RUST_LOG", "warn");
+    }
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    let out = runner().args(args).stdin(Stdio::null()).output().expect("run chaos-runner");
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("chaos-runner-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+pub fn summary(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json written");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+/// Checks the reconciliation every summary must satisfy, and returns (sent, ok).
+pub fn assert_reconciles(s: &serde_json::Value) -> (u64, u64) {
+    let c = &s["counts"];
+    let n = |k: &str| c[k].as_u64().unwrap();
+    assert_eq!(n("scheduled"), n("sent") + n("dropped"), "scheduled = sent + dropped: {c}");
+    let classes: u64 = c["by_class"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(n("sent"), classes, "sent = ok + every failure class: {c}");
+    assert_eq!(n("failed"), n("sent") - n("ok"));
+    (n("sent"), n("ok"))
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An HTTP server that answers 200, except 503 during `outage` (offsets from the first
+/// request it sees), and counts what it answered.
+#[derive(Default)]
+pub struct Script {
+    pub outage: Option<(Duration, Duration)>,
+    pub first: OnceLock<Instant>,
+    pub answered: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
+    let script = Arc::new(script);
+    let st = script.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = axum::Router::new().fallback(scripted).with_state(st);
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), script)
+}
+
+async fn scripted(State(s): State<Arc<Script>>) -> impl IntoResponse {
+    let first = *s.first.get_or_init(Instant::now);
+    let t = first.elapsed();
+    s.answered.fetch_add(1, Ordering::SeqCst);
+    let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
+    if down {
+        s.failed.fetch_add(1, Ordering::SeqCst);
+        (StatusCode::SERVICE_UNAVAILABLE, [("x-instance", "scripted")], "down")
+    } else {
+        (StatusCode::OK, [("x-instance", "scripted")], "up")
+    }
+}
+
+/// A listener that accepts connections and never answers.
+pub fn silent_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        l.set_nonblocking(true).unwrap();
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if let Ok((s, _)) = l.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    (addr, h)
+}
+
+/// The crashserver binary of this workspace, built if needed.
+pub fn crashserver_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let bin = dir.join("crashserver");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "crashserver", "--bin", "crashserver"])
+            .status()
+            .expect("cargo build crashserver");
+        assert!(status.success(), "building crashserver failed");
+        assert!(bin.exists(), "no crashserver at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+pub struct Crashserver {
+    pub child: Child,
+}
+
+impl Drop for Crashserver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts crashserver on `port` and waits until it answers.
+pub fn crashserver(port: u16, env: &[(&str, &str)]) -> Crashserver {
+    let mut c = Command::new(crashserver_bin());
+    c.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .env_remove("KILL_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "crashserver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Crashserver { child }
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
