@@ -3,8 +3,11 @@
 # Two ways to build, same final image:
 #
 #   Offline, no registry, legacy builder (what scripts/build-image.sh does):
-#     scripts/build-image.sh                       # = static cargo build into dist/, then
+#     scripts/build-image.sh                       # = static cargo build into dist/image/, then
 #     docker build --target local -t crashlab/crashserver:latest .
+#
+# Both programs are one static multi-call binary ("crashlab"), called through symlinks named
+# crashserver and chaos-runner: they share most dependencies, so the image stays under 5 MB.
 #
 #   With a registry (compiles inside rust:1-bookworm; needs BuildKit, the default builder
 #   since Docker 23, which skips the unused "local" stage):
@@ -13,7 +16,7 @@
 # ---- local: binaries built on the host into dist/ ---------------------------------------
 FROM scratch AS local
 ARG VERSION=dev
-COPY dist/crashserver dist/chaos-runner /usr/local/bin/
+COPY dist/image/ /usr/local/bin/
 ENV PORT=8080 VERSION=${VERSION}
 LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
@@ -22,22 +25,23 @@ LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.version="${VERSION}"
 USER 65532:65532
 EXPOSE 8080
-HEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["/usr/local/bin/crashserver", "healthcheck"]
+HEALTHCHECK --interval=1s --timeout=1s --start-period=5s --retries=3 CMD ["/usr/local/bin/crashserver", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/crashserver"]
 
 # ---- build: compile from source (registry users) ----------------------------------------
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked \
-        --target x86_64-unknown-linux-gnu -p crashserver -p chaos-runner \
+RUN RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --locked \
+        --target x86_64-unknown-linux-gnu -p chaos-runner --features multicall --bin crashlab \
  && mkdir -p /out \
- && cp target/x86_64-unknown-linux-gnu/release/crashserver target/x86_64-unknown-linux-gnu/release/chaos-runner /out/
+ && cp target/x86_64-unknown-linux-gnu/image/crashlab /out/ \
+ && ln -s crashlab /out/crashserver && ln -s crashlab /out/chaos-runner
 
 # ---- release: the same image as "local", from the build stage ---------------------------
 FROM scratch AS release
 ARG VERSION=dev
-COPY --from=build /out/crashserver /out/chaos-runner /usr/local/bin/
+COPY --from=build /out/ /usr/local/bin/
 ENV PORT=8080 VERSION=${VERSION}
 LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
@@ -46,5 +50,5 @@ LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.version="${VERSION}"
 USER 65532:65532
 EXPOSE 8080
-HEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["/usr/local/bin/crashserver", "healthcheck"]
+HEALTHCHECK --interval=1s --timeout=1s --start-period=5s --retries=3 CMD ["/usr/local/bin/crashserver", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/crashserver"]

@@ -31,6 +31,15 @@ pub enum Command {
         /// A directory written by `run`.
         dir: PathBuf,
     },
+    /// Try URLs in order; print the first that answers 2xx/3xx and exit 0, else exit 1.
+    /// For scripts that must find out which access path works (routing mesh, VIP, DNS).
+    Probe {
+        /// Per-URL timeout.
+        #[arg(long, default_value = "1s", value_parser = parse::positive_duration)]
+        timeout: Duration,
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {
         /// Run directories, in the order to show them.
@@ -81,6 +90,12 @@ pub struct RunArgs {
     /// spreads to replicas that appear during the run.
     #[arg(long, default_value = "1s", value_parser = parse::positive_duration, help_heading = "Load")]
     pub recycle: Duration,
+
+    /// New connections within this long of the last name lookup share its answer; lookups run
+    /// one at a time (0: every new connection looks the name up itself). Spares the target's
+    /// DNS server when hundreds of connections a second fail.
+    #[arg(long, default_value = "50ms", value_parser = parse::duration, help_heading = "Load")]
+    pub resolve_every: Duration,
 
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_parser = parse_header, help_heading = "Load")]

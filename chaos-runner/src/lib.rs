@@ -7,10 +7,12 @@
 pub mod analysis;
 pub mod cli;
 pub mod compare;
+pub mod entry;
 pub mod exit;
 pub mod fault;
 pub mod load;
 pub mod parse;
+pub mod probe;
 pub mod progress;
 pub mod record;
 pub mod report;

@@ -21,7 +21,7 @@ pub enum ParseError {
 pub fn duration(s: &str) -> Result<Duration, ParseError> {
     let t = s.trim();
     if let Ok(v) = t.parse::<f64>() {
-        return if v.is_finite() && v >= 0.0 && v < 1e12 {
+        return if (0.0..1e12).contains(&v) {
             Ok(Duration::from_secs_f64(v))
         } else {
             Err(ParseError::Duration(s.to_string()))

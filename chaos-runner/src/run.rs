@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
-use crate::fault::exec::{drive, FaultContext, FaultEvent};
+use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
 use crate::fault::FaultKind;
 use crate::load::{self, LoadPlan, Mode, Shared};
 use crate::record::{Collector, Live, Recorded};
@@ -73,7 +73,11 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
 /// Runs the experiment. Usage errors come back as [`UsageError`] before anything is sent.
 pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let plan = plan_of(&a)?;
-    let target = Arc::new(Target::parse(&a.url).map_err(|e| UsageError(e.to_string()))?);
+    let target = Arc::new(
+        Target::parse(&a.url)
+            .map_err(|e| UsageError(e.to_string()))?
+            .with_resolve_every(a.resolve_every),
+    );
     let wants_docker = a
         .faults
         .iter()
@@ -172,16 +176,14 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         .cloned()
         .enumerate()
         .map(|(i, spec)| {
-            tokio::spawn(drive(
-                i,
-                spec,
-                ctx.clone(),
+            let run = FaultRun {
                 start,
-                planned,
-                int_rx.clone(),
-                events.clone(),
-                live.clone(),
-            ))
+                end: planned,
+                interrupted: int_rx.clone(),
+                events: events.clone(),
+                live: live.clone(),
+            };
+            tokio::spawn(drive(i, spec, ctx.clone(), run))
         })
         .collect();
     let progress = crate::progress::spawn(live.clone(), start, planned, a.quiet);

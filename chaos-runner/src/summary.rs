@@ -78,6 +78,8 @@ pub struct Counts {
 pub struct Availability {
     /// ok / sent.
     pub requests: Option<f64>,
+    /// ok / scheduled: attempts that could not even be sent count as lost.
+    pub scheduled: Option<f64>,
     /// Share of time buckets whose ok / (sent + dropped) met `bucket_threshold`.
     pub time: Option<f64>,
     pub bucket_threshold: f64,
@@ -319,6 +321,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
         },
         availability: Availability {
             requests: (sent > 0).then(|| ok as f64 / sent as f64),
+            scheduled: (sent + dropped > 0).then(|| ok as f64 / (sent + dropped) as f64),
             time: time.ratio(),
             bucket_threshold: i.bucket_threshold,
             buckets_counted: time.buckets_counted,

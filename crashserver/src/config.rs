@@ -113,6 +113,7 @@ impl Config {
     pub fn version(&self) -> String {
         self.app_version
             .clone()
+            .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
     }
 }

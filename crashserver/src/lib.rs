@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config;
 pub mod crash;
+pub mod entry;
 pub mod faults;
 pub mod healthcheck;
 pub mod identity;

@@ -206,18 +206,27 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) 
     (out.status.success(), outcome, vec![cmd.to_string()])
 }
 
-/// Runs every firing of one fault spec until `end` (offset) or interruption.
-pub async fn drive(
-    index: usize,
-    spec: FaultSpec,
-    ctx: FaultContext,
-    start: Instant,
-    end: Option<Duration>,
-    mut interrupted: tokio::sync::watch::Receiver<bool>,
-    events: Arc<std::sync::Mutex<Vec<FaultEvent>>>,
-    live: Arc<crate::record::Live>,
-) {
+/// The run a fault belongs to: its clock, its end, and where firings are reported.
+#[derive(Debug, Clone)]
+pub struct FaultRun {
+    pub start: Instant,
+    /// Offset after which no firing happens (the planned end of the load).
+    pub end: Option<Duration>,
+    pub interrupted: tokio::sync::watch::Receiver<bool>,
+    pub events: Arc<std::sync::Mutex<Vec<FaultEvent>>>,
+    pub live: Arc<crate::record::Live>,
+}
+
+/// Runs every firing of one fault spec until the end of the run or interruption.
+pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultRun) {
     use rand::SeedableRng;
+    let FaultRun {
+        start,
+        end,
+        mut interrupted,
+        events,
+        live,
+    } = run;
     let mut schedule = super::Schedule::new(spec.when.clone(), spec.seed);
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
     while let Some(offset) = schedule.next_offset() {

@@ -1,6 +1,8 @@
 //! One HTTP/1.1 exchange on a worker's own connection: resolve and connect when needed
 //! (afresh each time: no DNS cache), send, read the whole answer, classify it.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -14,6 +16,11 @@ use super::Shared;
 use crate::record::Class;
 
 pub const X_INSTANCE: &str = "x-instance";
+
+/// Where an exchange is, so a timeout can be told apart: still resolving the name (dns) or
+/// connecting and exchanging (timeout).
+pub const PHASE_RESOLVE: u8 = 0;
+pub const PHASE_EXCHANGE: u8 = 1;
 const AGENT: &str = concat!("chaos-runner/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug)]
@@ -24,8 +31,10 @@ pub struct Conn {
     last_instance: Option<(Bytes, u32)>,
 }
 
-async fn connect(s: &Shared) -> Result<Conn, Class> {
+async fn connect(s: &Shared, phase: &AtomicU8) -> Result<Conn, Class> {
+    phase.store(PHASE_RESOLVE, Ordering::Relaxed);
     let addr = s.target.pick().await.map_err(|_| Class::Dns)?;
+    phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| Class::from_io(&e))?;
@@ -45,13 +54,19 @@ async fn connect(s: &Shared) -> Result<Conn, Class> {
 
 /// Sends one request; `slot` holds the worker's connection between calls. Returns the
 /// outcome and the index of the replica that answered (when it sent X-Instance).
-pub async fn exchange(s: &Shared, slot: &mut Option<Conn>, at_us: u64) -> (Class, Option<u32>) {
+pub async fn exchange(
+    s: &Shared,
+    slot: &mut Option<Conn>,
+    at_us: u64,
+    phase: &AtomicU8,
+) -> (Class, Option<u32>) {
+    phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
     let reusable = slot
         .as_ref()
         .is_some_and(|c| !c.sender.is_closed() && c.created.elapsed() < s.plan.recycle);
     if !reusable {
         *slot = None;
-        match connect(s).await {
+        match connect(s, phase).await {
             Ok(c) => *slot = Some(c),
             Err(class) => return (class, None),
         }

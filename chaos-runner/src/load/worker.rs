@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use super::conn::{exchange, Conn};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::conn::{exchange, Conn, PHASE_RESOLVE};
 use super::Shared;
 use crate::record::{Attempt, Class, Live, Recorder};
 
@@ -37,16 +39,17 @@ pub async fn worker(
             continue;
         }
         let sent = Instant::now();
-        let (class, instance) = match tokio::time::timeout(
-            s.plan.timeout,
-            exchange(&s, &mut slot, intended_us),
-        )
-        .await
-        {
+        let phase = AtomicU8::new(PHASE_RESOLVE);
+        let attempt = exchange(&s, &mut slot, intended_us, &phase);
+        let (class, instance) = match tokio::time::timeout(s.plan.timeout, attempt).await {
             Ok(r) => r,
             Err(_) => {
                 slot = None;
-                (Class::Timeout, None)
+                // A name that did not resolve in time is a DNS failure, not a slow server.
+                match phase.load(Ordering::Relaxed) {
+                    PHASE_RESOLVE => (Class::Dns, None),
+                    _ => (Class::Timeout, None),
+                }
             }
         };
         let done = Instant::now();

@@ -11,9 +11,12 @@ pub struct InstanceSeen {
     pub first_seen_us: u64,
 }
 
+/// Header value to index, and the instances in order of first sight.
+type Registry = (HashMap<Vec<u8>, u32>, Vec<InstanceSeen>);
+
 #[derive(Debug, Default)]
 pub struct Instances {
-    inner: Mutex<(HashMap<Vec<u8>, u32>, Vec<InstanceSeen>)>,
+    inner: Mutex<Registry>,
 }
 
 impl Instances {

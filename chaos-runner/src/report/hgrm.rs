@@ -69,7 +69,7 @@ mod tests {
         let last_row = text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .last()
+            .next_back()
             .unwrap();
         let cols: Vec<&str> = last_row.split_whitespace().collect();
         assert_eq!(cols[2], "1000");

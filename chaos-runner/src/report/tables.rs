@@ -53,6 +53,7 @@ pub fn headline_row(s: &Summary) -> Vec<String> {
     vec![
         s.run.label.clone(),
         pct(s.availability.requests),
+        pct(s.availability.scheduled),
         pct(s.availability.time),
         secs(s.downtime.total_s),
         s.downtime.windows.len().to_string(),
@@ -65,9 +66,10 @@ pub fn headline_row(s: &Summary) -> Vec<String> {
     ]
 }
 
-pub const HEADLINE_HEAD: [&str; 11] = [
+pub const HEADLINE_HEAD: [&str; 12] = [
     "run",
-    "availability (requests)",
+    "availability (ok/sent)",
+    "availability (ok/scheduled)",
     "availability (time)",
     "downtime (s)",
     "windows",

@@ -20,8 +20,10 @@ use rand::seq::SliceRandom;
 use thiserror::Error;
 use tokio::time::Instant;
 
-/// The label swarm puts on every task container: the only containers we may touch.
+/// The labels swarm puts on every task container: only containers carrying both, with this
+/// service's name and id, may ever be touched.
 pub const SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+pub const SERVICE_ID_LABEL: &str = "com.docker.swarm.service.id";
 
 #[derive(Debug, Error)]
 pub enum SwarmError {
@@ -52,6 +54,7 @@ pub enum SwarmError {
 pub struct Swarm {
     pub docker: Docker,
     pub service: String,
+    pub service_id: String,
 }
 
 pub fn socket_description() -> String {
@@ -70,16 +73,19 @@ impl Swarm {
             socket: socket_description(),
             source,
         })?;
-        docker
+        let svc = docker
             .inspect_service(service, None::<InspectServiceOptions>)
             .await
             .map_err(|source| SwarmError::NoService {
                 service: service.into(),
                 source,
             })?;
+        // Name the service as swarm does (the user may have given its id).
+        let name = svc.spec.as_ref().and_then(|s| s.name.clone());
         Ok(Self {
             docker,
-            service: service.into(),
+            service: name.unwrap_or_else(|| service.into()),
+            service_id: svc.id.unwrap_or_default(),
         })
     }
 
@@ -103,7 +109,7 @@ impl Swarm {
         // Belt and braces: never trust the filter alone with a kill.
         Ok(list
             .into_iter()
-            .filter(|c| belongs_to(c, &self.service))
+            .filter(|c| belongs_to(c, &self.service, &self.service_id))
             .collect())
     }
 
@@ -259,31 +265,47 @@ impl Swarm {
     }
 }
 
-/// True only for a container labelled as a task of exactly this service.
-pub fn belongs_to(c: &ContainerSummary, service: &str) -> bool {
-    c.labels
-        .as_ref()
-        .and_then(|l| l.get(SERVICE_LABEL))
-        .is_some_and(|s| s == service)
+/// True only for a container labelled as a task of exactly this service (name and id).
+pub fn belongs_to(c: &ContainerSummary, service: &str, service_id: &str) -> bool {
+    let Some(labels) = c.labels.as_ref() else {
+        return false;
+    };
+    !service_id.is_empty()
+        && labels.get(SERVICE_LABEL).is_some_and(|s| s == service)
+        && labels
+            .get(SERVICE_ID_LABEL)
+            .is_some_and(|s| s == service_id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn labelled(name: &str, id: Option<&str>) -> ContainerSummary {
+        let mut m = HashMap::from([(SERVICE_LABEL.to_string(), name.to_string())]);
+        if let Some(id) = id {
+            m.insert(SERVICE_ID_LABEL.to_string(), id.to_string());
+        }
+        ContainerSummary {
+            labels: Some(m),
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn only_labelled_containers_belong() {
-        let mut c = ContainerSummary::default();
-        assert!(!belongs_to(&c, "app"));
-        c.labels = Some(HashMap::from([(
-            SERVICE_LABEL.to_string(),
-            "app-lookalike".to_string(),
-        )]));
-        assert!(!belongs_to(&c, "app"));
-        c.labels = Some(HashMap::from([(
-            SERVICE_LABEL.to_string(),
-            "app".to_string(),
-        )]));
-        assert!(belongs_to(&c, "app"));
+    fn only_containers_labelled_with_the_service_name_and_id_belong() {
+        assert!(!belongs_to(&ContainerSummary::default(), "app", "id1"));
+        assert!(!belongs_to(
+            &labelled("app-lookalike", Some("id1")),
+            "app",
+            "id1"
+        ));
+        assert!(
+            !belongs_to(&labelled("app", None), "app", "id1"),
+            "a copied name label is not enough"
+        );
+        assert!(!belongs_to(&labelled("app", Some("id2")), "app", "id1"));
+        assert!(!belongs_to(&labelled("app", Some("")), "app", ""));
+        assert!(belongs_to(&labelled("app", Some("id1")), "app", "id1"));
     }
 }

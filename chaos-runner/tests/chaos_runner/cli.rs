@@ -14,14 +14,29 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
         (vec!["run", &url, "--rate", "fast"], "not a number"),
         (vec!["run", &url, "--rate", "0"], "greater than zero"),
         (vec!["run", &url, "--duration=-3s"], "not a duration"),
-        (vec!["run", &url, "--fault", "nuke:/x,every=1s"], "unknown fault kind"),
+        (
+            vec!["run", &url, "--fault", "nuke:/x,every=1s"],
+            "unknown fault kind",
+        ),
         (vec!["run", &url, "--fault", "http:/kill"], "no schedule"),
-        (vec!["run", &url, "--fault", "http:/kill,every=1s,count=0"], "count=0"),
-        (vec!["run", &url, "--slo", "uptime>=99%"], "unknown SLO metric"),
-        (vec!["run", &url, "--rate", "10", "--concurrency", "4"], "cannot be used with"),
+        (
+            vec!["run", &url, "--fault", "http:/kill,every=1s,count=0"],
+            "count=0",
+        ),
+        (
+            vec!["run", &url, "--slo", "uptime>=99%"],
+            "unknown SLO metric",
+        ),
+        (
+            vec!["run", &url, "--rate", "10", "--concurrency", "4"],
+            "cannot be used with",
+        ),
         (vec!["run", "https://example.invalid/"], "only http://"),
         (vec!["run", "not a url"], "not a URL"),
-        (vec!["run", &url, "--fault", "docker,every=1s"], "--swarm-service"),
+        (
+            vec!["run", &url, "--fault", "docker,every=1s"],
+            "--swarm-service",
+        ),
         (vec!["run", &url, "--replicas", "5"], "--swarm-service"),
         (vec!["report", "/nonexistent/dir"], "summary.json"),
         (vec!["frobnicate"], "unrecognized subcommand"),
@@ -29,9 +44,17 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
     for (args, needle) in cases {
         let o = run(&args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(needle), "{args:?}: expected '{needle}' in: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(needle),
+            "{args:?}: expected '{needle}' in: {}",
+            stderr(&o)
+        );
     }
-    assert_eq!(script.answered.load(Ordering::SeqCst), 0, "bad input must send nothing");
+    assert_eq!(
+        script.answered.load(Ordering::SeqCst),
+        0,
+        "bad input must send nothing"
+    );
 }
 
 #[test]
@@ -39,26 +62,66 @@ fn docker_faults_without_a_docker_socket_exit_2_before_any_load() {
     let (addr, script) = scripted_server(Script::default());
     let out = tempdir("nodocker");
     let o = runner()
-        .args(["run", &format!("http://{addr}/"), "--swarm-service", "appserver", "--fault", "docker,every=1s", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--swarm-service",
+            "appserver",
+            "--fault",
+            "docker,every=1s",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .unwrap();
     assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot reach the Docker Engine"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the Docker Engine"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(script.answered.load(Ordering::SeqCst), 0);
     assert!(!out.join("summary.json").exists());
 }
 
 #[test]
 fn a_missed_slo_exits_3_and_a_met_one_exits_0() {
-    let (addr, _) = scripted_server(Script { outage: Some((Duration::from_millis(200), Duration::from_millis(600))), ..Default::default() });
+    let (addr, _) = scripted_server(Script {
+        outage: Some((Duration::from_millis(200), Duration::from_millis(600))),
+        ..Default::default()
+    });
     let out = tempdir("slo");
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "200", "--duration", "1s", "--slo", "availability>=99.5%", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "200",
+        "--duration",
+        "1s",
+        "--slo",
+        "availability>=99.5%",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let s = summary(&out);
     assert_eq!(s["slo"]["passed"], false);
     let (addr, _) = scripted_server(Script::default());
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "200", "--duration", "500ms", "--slo", "availability>=99.5%,p99<=1s", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "200",
+        "--duration",
+        "500ms",
+        "--slo",
+        "availability>=99.5%,p99<=1s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
@@ -67,17 +130,33 @@ fn interrupt_writes_the_report_marked_interrupted_and_exits_130() {
     let (addr, _) = scripted_server(Script::default());
     let out = tempdir("interrupt");
     let mut child = runner()
-        .args(["run", &format!("http://{addr}/"), "--rate", "300", "--duration", "60s", "--out", out.to_str().unwrap(), "-q"])
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "300",
+            "--duration",
+            "60s",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
-    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let started = std::time::Instant::now();
     let status = child.wait().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "interrupt must stop the run promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "interrupt must stop the run promptly"
+    );
     assert_eq!(status.code(), Some(130));
     let s = summary(&out);
     assert_eq!(s["interrupted"], true);

@@ -10,8 +10,17 @@ fn http_kill_takes_down_a_real_crashserver_and_the_outage_is_open_at_the_end() {
     let _cs = crashserver(port, &[]);
     let out = tempdir("kill");
     let o = run(&[
-        "run", &format!("http://127.0.0.1:{port}/"), "--rate", "400", "--duration", "2s",
-        "--fault", "http:/kill,at=1s", "--out", out.to_str().unwrap(), "-q",
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--rate",
+        "400",
+        "--duration",
+        "2s",
+        "--fault",
+        "http:/kill,at=1s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
@@ -22,9 +31,15 @@ fn http_kill_takes_down_a_real_crashserver_and_the_outage_is_open_at_the_end() {
     let at = f["at_s"].as_f64().unwrap();
     assert!((at - 1.0).abs() < 0.05, "fired at {at}");
     let w = &s["downtime"]["windows"][0];
-    assert_eq!(w["open"], true, "nothing restarts it: still down at the end");
+    assert_eq!(
+        w["open"], true,
+        "nothing restarts it: still down at the end"
+    );
     let start = w["start_s"].as_f64().unwrap();
-    assert!(start >= at && start - at < 0.15, "outage starts right after the kill: {start}");
+    assert!(
+        start >= at && start - at < 0.15,
+        "outage starts right after the kill: {start}"
+    );
     assert!(s["counts"]["by_class"]["refused"].as_u64().unwrap() > 0);
 }
 
@@ -41,8 +56,17 @@ fn a_restarted_crashserver_is_a_new_instance_and_recovery_is_measured() {
     });
     let out = tempdir("restart");
     let o = run(&[
-        "run", &format!("http://127.0.0.1:{port}/"), "--rate", "400", "--duration", "3s",
-        "--fault", "http:/kill,at=1s", "--out", out.to_str().unwrap(), "-q",
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--rate",
+        "400",
+        "--duration",
+        "3s",
+        "--fault",
+        "http:/kill,at=1s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
     ]);
     let _second = sup.join().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -52,7 +76,10 @@ fn a_restarted_crashserver_is_a_new_instance_and_recovery_is_measured() {
     assert_eq!(s["restarts_seen"].as_u64(), Some(1));
     let f = &s["faults"][0];
     let rec = f["recovery_s"].as_f64().unwrap();
-    assert!((0.5..0.9).contains(&rec), "recovery {rec} s for a 0.5 s restart");
+    assert!(
+        (0.5..0.9).contains(&rec),
+        "recovery {rec} s for a 0.5 s restart"
+    );
     let w = &s["downtime"]["windows"][0];
     assert_eq!(w["open"], false);
     assert!((s["mttr_s"].as_f64().unwrap() - rec).abs() < 1e-9);
@@ -64,12 +91,24 @@ fn status_fault_crashes_after_the_crash_delay() {
     let _cs = crashserver(port, &[("CRASH_DELAY", "500ms")]);
     let out = tempdir("status");
     run(&[
-        "run", &format!("http://127.0.0.1:{port}/"), "--rate", "200", "--duration", "2s",
-        "--fault", "http:/status,at=500ms", "--out", out.to_str().unwrap(), "-q",
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--rate",
+        "200",
+        "--duration",
+        "2s",
+        "--fault",
+        "http:/status,at=500ms",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
     ]);
     let s = summary(&out);
     let start = s["downtime"]["windows"][0]["start_s"].as_f64().unwrap();
-    assert!((start - 1.0).abs() < 0.1, "crash 500 ms after /status at 0.5 s, seen at {start}");
+    assert!(
+        (start - 1.0).abs() < 0.1,
+        "crash 500 ms after /status at 0.5 s, seen at {start}"
+    );
 }
 
 #[test]
@@ -77,15 +116,42 @@ fn kill_token_is_sent_with_http_faults() {
     let port = free_port();
     let _cs = crashserver(port, &[("KILL_TOKEN", "s3cret")]);
     let out = tempdir("token-missing");
-    run(&["run", &format!("http://127.0.0.1:{port}/"), "--rate", "100", "--duration", "1s", "--fault", "http:/kill,at=300ms", "--out", out.to_str().unwrap(), "-q"]);
+    run(&[
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--rate",
+        "100",
+        "--duration",
+        "1s",
+        "--fault",
+        "http:/kill,at=300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     let s = summary(&out);
-    assert_eq!(s["faults"][0]["ok"], false, "403 without the token is reported as a fault that did not take");
+    assert_eq!(
+        s["faults"][0]["ok"], false,
+        "403 without the token is reported as a fault that did not take"
+    );
     assert!(s["faults"][0]["outcome"].as_str().unwrap().contains("403"));
     assert_eq!(s["availability"]["requests"].as_f64(), Some(1.0));
 
     let out = tempdir("token");
     let o = runner()
-        .args(["run", &format!("http://127.0.0.1:{port}/"), "--rate", "100", "--duration", "1s", "--fault", "http:/kill,at=300ms", "--out", out.to_str().unwrap(), "-q"])
+        .args([
+            "run",
+            &format!("http://127.0.0.1:{port}/"),
+            "--rate",
+            "100",
+            "--duration",
+            "1s",
+            "--fault",
+            "http:/kill,at=300ms",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
         .env("KILL_TOKEN", "s3cret")
         .output()
         .unwrap();
@@ -99,11 +165,32 @@ fn cmd_fault_runs_the_command_on_schedule() {
     let out = tempdir("cmd");
     std::fs::create_dir_all(&out).unwrap();
     let marker = out.join("fired");
-    let spec = format!("cmd:echo \"$CHAOS_TARGET\" >> {},every=300ms", marker.display());
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "50", "--duration", "1s", "--fault", &spec, "--fault", "cmd:exit 3,at=100ms", "--out", out.to_str().unwrap(), "-q"]);
+    let spec = format!(
+        "cmd:echo \"$CHAOS_TARGET\" >> {},every=300ms",
+        marker.display()
+    );
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--fault",
+        &spec,
+        "--fault",
+        "cmd:exit 3,at=100ms",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let fired = std::fs::read_to_string(&marker).unwrap();
-    assert_eq!(fired.lines().count(), 3, "every=300ms in 1 s fires at 0.3, 0.6, 0.9");
+    assert_eq!(
+        fired.lines().count(),
+        3,
+        "every=300ms in 1 s fires at 0.3, 0.6, 0.9"
+    );
     assert!(fired.contains(&format!("http://{addr}/")));
     let s = summary(&out);
     let faults = s["faults"].as_array().unwrap();

@@ -12,7 +12,17 @@ fn scripted_outage_is_reported_as_one_window_within_one_bucket() {
         ..Default::default()
     });
     let out = tempdir("scripted");
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "1000", "--duration", "3s", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "1000",
+        "--duration",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, ok) = assert_reconciles(&s);
@@ -24,7 +34,10 @@ fn scripted_outage_is_reported_as_one_window_within_one_bucket() {
     assert!((start - 1.0).abs() <= 0.1, "window starts at {start}");
     // What the server saw is what the client counted.
     assert_eq!(script.answered.load(Ordering::SeqCst), sent);
-    assert_eq!(script.failed.load(Ordering::SeqCst), s["counts"]["by_class"]["http_5xx"].as_u64().unwrap());
+    assert_eq!(
+        script.failed.load(Ordering::SeqCst),
+        s["counts"]["by_class"]["http_5xx"].as_u64().unwrap()
+    );
     assert_eq!(sent - ok, script.failed.load(Ordering::SeqCst));
     // The open-loop rate is met within 1 %.
     assert!((sent as f64 - 3000.0).abs() <= 30.0, "sent {sent} of 3000");
@@ -35,7 +48,17 @@ fn scripted_outage_is_reported_as_one_window_within_one_bucket() {
 fn closed_loop_counts_match_the_server() {
     let (addr, script) = scripted_server(Script::default());
     let out = tempdir("closed");
-    let o = run(&["run", &format!("http://{addr}/"), "--concurrency", "4", "--requests", "2000", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--concurrency",
+        "4",
+        "--requests",
+        "2000",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, ok) = assert_reconciles(&s);
@@ -51,7 +74,17 @@ fn closed_loop_counts_match_the_server() {
 fn refused_timeout_and_5xx_are_told_apart() {
     let port = free_port();
     let out = tempdir("refused");
-    let o = run(&["run", &format!("http://127.0.0.1:{port}/"), "--rate", "200", "--duration", "1s", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--rate",
+        "200",
+        "--duration",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, _) = assert_reconciles(&s);
@@ -61,19 +94,51 @@ fn refused_timeout_and_5xx_are_told_apart() {
 
     let (addr, _keep) = silent_server();
     let out = tempdir("timeout");
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "50", "--duration", "1s", "--timeout", "300ms", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--timeout",
+        "300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, _) = assert_reconciles(&s);
     assert!(sent > 0);
     assert_eq!(s["counts"]["by_class"]["timeout"].as_u64(), Some(sent));
     let fl = s["failure_latency_ms"]["p50"].as_f64().unwrap();
-    assert!((300.0..400.0).contains(&fl), "timeouts take the timeout: {fl}");
-    assert_eq!(s["latency_ms"]["count"].as_u64(), Some(0), "failures never count as successful latency");
+    assert!(
+        (300.0..400.0).contains(&fl),
+        "timeouts take the timeout: {fl}"
+    );
+    assert_eq!(
+        s["latency_ms"]["count"].as_u64(),
+        Some(0),
+        "failures never count as successful latency"
+    );
 
-    let (addr, _) = scripted_server(Script { outage: Some((Duration::ZERO, Duration::from_secs(3600))), ..Default::default() });
+    let (addr, _) = scripted_server(Script {
+        outage: Some((Duration::ZERO, Duration::from_secs(3600))),
+        ..Default::default()
+    });
     let out = tempdir("5xx");
-    run(&["run", &format!("http://{addr}/"), "--rate", "100", "--duration", "500ms", "--out", out.to_str().unwrap(), "-q"]);
+    run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "100",
+        "--duration",
+        "500ms",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     let s = summary(&out);
     let (sent, _) = assert_reconciles(&s);
     assert_eq!(s["counts"]["by_class"]["http_5xx"].as_u64(), Some(sent));
@@ -85,8 +150,19 @@ fn a_dead_target_does_not_grow_workers_without_bound() {
     let (addr, _keep) = silent_server();
     let out = tempdir("dropped");
     let o = run(&[
-        "run", &format!("http://{addr}/"), "--rate", "500", "--duration", "1s", "--timeout", "2s",
-        "--max-in-flight", "8", "--out", out.to_str().unwrap(), "-q",
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "500",
+        "--duration",
+        "1s",
+        "--timeout",
+        "2s",
+        "--max-in-flight",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);

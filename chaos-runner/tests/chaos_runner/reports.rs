@@ -6,15 +6,38 @@ use std::time::Duration;
 use crate::support::*;
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/summary.schema.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/summary.schema.json"
+    ))
+    .unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
 fn run_with_outage(name: &str) -> std::path::PathBuf {
-    let (addr, _) = scripted_server(Script { outage: Some((Duration::from_millis(300), Duration::from_millis(700))), ..Default::default() });
+    let (addr, _) = scripted_server(Script {
+        outage: Some((Duration::from_millis(300), Duration::from_millis(700))),
+        ..Default::default()
+    });
     let out = tempdir(name);
     let spec = "cmd:true,at=300ms";
-    let o = run(&["run", &format!("http://{addr}/"), "--rate", "300", "--duration", "1500ms", "--fault", spec, "--slo", "p99<=1s", "--label", name, "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        &format!("http://{addr}/"),
+        "--rate",
+        "300",
+        "--duration",
+        "1500ms",
+        "--fault",
+        spec,
+        "--slo",
+        "p99<=1s",
+        "--label",
+        name,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     out
 }
@@ -24,7 +47,10 @@ fn summary_json_matches_its_schema() {
     let out = run_with_outage("schema");
     let s = summary(&out);
     let v = schema();
-    let errors: Vec<String> = v.iter_errors(&s).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    let errors: Vec<String> = v
+        .iter_errors(&s)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     // And the schema is not vacuous: a summary missing its counts fails it.
     let mut broken = s.clone();
@@ -38,7 +64,14 @@ fn summary_json_matches_its_schema() {
 #[test]
 fn every_report_file_is_written_and_says_what_was_measured() {
     let out = run_with_outage("files");
-    for f in ["summary.json", "timeline.csv", "latency.hgrm", "latency.hlog", "report.md", "report.html"] {
+    for f in [
+        "summary.json",
+        "timeline.csv",
+        "latency.hgrm",
+        "latency.hlog",
+        "report.md",
+        "report.html",
+    ] {
         let len = std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "{f} missing or empty");
     }
@@ -66,15 +99,28 @@ fn report_rerenders_from_the_data_and_compare_puts_runs_side_by_side() {
     std::fs::remove_file(a.join("report.html")).unwrap();
     let o = run(&["report", a.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(a.join("report.md")).unwrap(), before, "re-rendered report equals the original");
+    assert_eq!(
+        std::fs::read_to_string(a.join("report.md")).unwrap(),
+        before,
+        "re-rendered report equals the original"
+    );
     assert!(a.join("report.html").exists());
 
     let out = tempdir("cmp-out");
-    let o = run(&["compare", a.to_str().unwrap(), b.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(md.contains("| cmp-a |") && md.contains("| cmp-b |"), "{md}");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
     assert_eq!(json["runs"].as_array().unwrap().len(), 2);
-    assert!(std::fs::read_to_string(out.join("compare.html")).unwrap().contains("<svg"));
+    assert!(std::fs::read_to_string(out.join("compare.html"))
+        .unwrap()
+        .contains("<svg"));
 }

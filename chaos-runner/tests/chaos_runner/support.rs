@@ -24,9 +24,17 @@ pub fn runner() -> Command {
 }
 
 pub fn run(args: &[&str]) -> Output {
-    let out = runner().args(args).stdin(Stdio::null()).output().expect("run chaos-runner");
+    let out = runner()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chaos-runner");
     if std::env::var_os("TEST_LOG").is_some() {
-        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     out
 }
@@ -46,8 +54,17 @@ pub fn summary(dir: &Path) -> serde_json::Value {
 pub fn assert_reconciles(s: &serde_json::Value) -> (u64, u64) {
     let c = &s["counts"];
     let n = |k: &str| c[k].as_u64().unwrap();
-    assert_eq!(n("scheduled"), n("sent") + n("dropped"), "scheduled = sent + dropped: {c}");
-    let classes: u64 = c["by_class"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(
+        n("scheduled"),
+        n("sent") + n("dropped"),
+        "scheduled = sent + dropped: {c}"
+    );
+    let classes: u64 = c["by_class"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(n("sent"), classes, "sent = ok + every failure class: {c}");
     assert_eq!(n("failed"), n("sent") - n("ok"));
     (n("sent"), n("ok"))
@@ -55,7 +72,11 @@ pub fn assert_reconciles(s: &serde_json::Value) -> (u64, u64) {
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// An HTTP server that answers 200, except 503 during `outage` (offsets from the first
@@ -73,7 +94,11 @@ pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
     let st = script.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
@@ -91,7 +116,11 @@ async fn scripted(State(s): State<Arc<Script>>) -> impl IntoResponse {
     let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
     if down {
         s.failed.fetch_add(1, Ordering::SeqCst);
-        (StatusCode::SERVICE_UNAVAILABLE, [("x-instance", "scripted")], "down")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("x-instance", "scripted")],
+            "down",
+        )
     } else {
         (StatusCode::OK, [("x-instance", "scripted")], "up")
     }
@@ -124,7 +153,14 @@ pub fn crashserver_bin() -> PathBuf {
         let bin = dir.join("crashserver");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "crashserver", "--bin", "crashserver"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "crashserver",
+                "--bin",
+                "crashserver",
+            ])
             .status()
             .expect("cargo build crashserver");
         assert!(status.success(), "building crashserver failed");
@@ -158,7 +194,10 @@ pub fn crashserver(port: u16, env: &[(&str, &str)]) -> Crashserver {
     let child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "crashserver did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "crashserver did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     Crashserver { child }

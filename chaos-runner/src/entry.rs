@@ -1,0 +1,123 @@
+//! The chaos-runner program itself (the binary and the image's multi-call binary call this).
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{self, UsageError};
+use clap::Parser;
+
+/// The whole program with this process's arguments.
+pub fn main() -> ExitCode {
+    run(std::env::args_os().collect())
+}
+
+/// The whole program: parse `args` (the first is the program name), run, return the exit code.
+pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| {
+            v.trim()
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chaos-runner: cannot start the runtime: {e:#}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => crate::run::execute(*args).await.map(|o| {
+                print_outcome(&o);
+                if o.summary.interrupted {
+                    exit::INTERRUPTED
+                } else if o.summary.slo.as_ref().is_some_and(|s| !s.passed) {
+                    exit::SLO_VIOLATED
+                } else {
+                    exit::OK
+                }
+            }),
+            Command::Probe { timeout, urls } => {
+                Ok(crate::probe::first_answering(&urls, timeout).await)
+            }
+            Command::Report { dir } => crate::report::rerender(&dir).map(|()| {
+                println!("re-rendered {}", dir.display());
+                exit::OK
+            }),
+            Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
+                println!(
+                    "wrote {}/compare.md, compare.html, compare.json",
+                    out.display()
+                );
+                exit::OK
+            }),
+        }
+    });
+    // Do not wait for stragglers (a hung fault command, a Docker event stream).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("chaos-runner: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::from(exit::RUNTIME)
+            }
+        }
+    }
+}
+
+fn print_outcome(o: &crate::run::Outcome) {
+    let s = &o.summary;
+    let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.3}%", v * 100.0));
+    println!(
+        "{}: sent {} ok {} failed {} dropped {}; availability {} (time {}); downtime {:.3} s in {} window(s); MTTR {}; p50 {:.2} ms p99 {:.2} ms; {} replica id(s) seen, {} after faults{}",
+        s.run.label,
+        s.counts.sent,
+        s.counts.ok,
+        s.counts.failed,
+        s.counts.dropped,
+        pct(s.availability.requests),
+        pct(s.availability.time),
+        s.downtime.total_s,
+        s.downtime.windows.len(),
+        s.mttr_s.map_or("n/a".into(), |m| format!("{m:.3} s")),
+        s.latency_ms.p50,
+        s.latency_ms.p99,
+        s.instances.len(),
+        s.restarts_seen,
+        if s.interrupted { "; INTERRUPTED" } else { "" }
+    );
+    if let Some(slo) = &s.slo {
+        println!(
+            "SLO {}: {}",
+            slo.spec,
+            if slo.passed { "met" } else { "MISSED" }
+        );
+    }
+    println!("reports in {}", o.out.display());
+}

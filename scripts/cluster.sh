@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The lecture's multi-node swarm on DigitalOcean, through its REST API.
+#
+# usage: scripts/cluster.sh [--dry-run] COMMAND [OPTIONS]
+#
+# commands:
+#   create   create a manager and N workers (tagged), open the swarm ports, init and join
+#   deploy   copy compose.yaml to the manager and deploy the stack (optionally load the image)
+#   destroy  delete every droplet with the tag
+#   status   list the tagged droplets and the swarm's nodes and services
+#
+# options:
+#   --dry-run            print every API call and remote command instead of running them
+#   --tag TAG            tag on every droplet, for cleanup           (default crashlab)
+#   --workers N          workers to create                            (default 2)
+#   --region REGION      droplet region                               (default fra1)
+#   --size SIZE          droplet size                                 (default s-1vcpu-1gb)
+#   --os-image IMAGE     droplet image with Docker                    (default docker-20-04)
+#   --ssh-key ID         SSH key id or fingerprint known to DigitalOcean (repeatable)
+#   --replicas N         deploy: replicas                             (default 1)
+#   --image IMAGE        deploy: crashserver image                    (default crashlab/crashserver:latest)
+#   --load-image         deploy: docker save the local image and load it on every node (no registry)
+#
+# environment: DIGITALOCEAN_TOKEN (API token; not needed with --dry-run).
+# needs: curl, jq, ssh, scp (not with --dry-run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+API=${DIGITALOCEAN_API:-https://api.digitalocean.com/v2}
+dry_run=0
+tag=crashlab
+workers=2
+region=fra1
+size=s-1vcpu-1gb
+os_image=docker-20-04
+ssh_keys=()
+replicas=1
+image=crashlab/crashserver:latest
+load_image=0
+command=
+
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "cluster.sh: $*" >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) dry_run=1; shift ;;
+        --tag) tag=$2; shift 2 ;;
+        --workers) workers=$2; shift 2 ;;
+        --region) region=$2; shift 2 ;;
+        --size) size=$2; shift 2 ;;
+        --os-image) os_image=$2; shift 2 ;;
+        --ssh-key) ssh_keys+=("$2"); shift 2 ;;
+        --replicas) replicas=$2; shift 2 ;;
+        --image) image=$2; shift 2 ;;
+        --load-image) load_image=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        create|deploy|destroy|status) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[ -n "$command" ] || { usage >&2; exit 2; }
+[[ "$workers" =~ ^[0-9]+$ ]] || die "--workers takes a whole number"
+[[ "$replicas" =~ ^[1-9][0-9]*$ ]] || die "--replicas takes a positive whole number"
+[[ "$tag" =~ ^[A-Za-z0-9:_.-]+$ ]] || die "--tag may hold letters, digits and : _ . - only"
+
+if [ "$dry_run" = 0 ]; then
+    [ -n "${DIGITALOCEAN_TOKEN:-}" ] || die "DIGITALOCEAN_TOKEN is not set (or use --dry-run)"
+    for tool in curl jq ssh scp; do
+        command -v "$tool" >/dev/null || die "$tool is needed"
+    done
+fi
+
+# api METHOD PATH [JSON]: one REST call; prints the answer. In a dry run, prints the call
+# (token redacted) on stderr and answers with a plausible stand-in.
+api() {
+    local method=$1 path=$2 data=${3:-}
+    if [ "$dry_run" = 1 ]; then
+        echo "API  $method $API$path${data:+ $data}" >&2
+        case "$method $path" in
+            "POST /droplets") echo '{"droplet":{"id":0}}' ;;
+            "GET /droplets?tag_name="*) echo '{"droplets":[]}' ;;
+            *) echo '{}' ;;
+        esac
+        return 0
+    fi
+    curl -fsS -X "$method" "$API$path" \
+        -H "Authorization: Bearer $DIGITALOCEAN_TOKEN" -H "Content-Type: application/json" \
+        ${data:+-d "$data"}
+}
+
+# remote HOST COMMAND: run a command on a node as root over SSH.
+remote() {
+    if [ "$dry_run" = 1 ]; then
+        echo "SSH  root@$1: $2" >&2
+        return 0
+    fi
+    ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 "root@$1" "$2"
+}
+
+copy() { # FILE HOST:PATH
+    if [ "$dry_run" = 1 ]; then
+        echo "SCP  $1 -> root@$2" >&2
+        return 0
+    fi
+    scp -o StrictHostKeyChecking=accept-new "$1" "root@$2"
+}
+
+# public_ip NAME: the droplet's public IPv4 (waits until it has one).
+public_ip() {
+    if [ "$dry_run" = 1 ]; then
+        api GET "/droplets?tag_name=$tag" >/dev/null
+        echo "<$1-ip>"
+        return 0
+    fi
+    local ip
+    for _ in $(seq 1 60); do
+        ip=$(api GET "/droplets?tag_name=$tag&per_page=200" | jq -r --arg n "$1" \
+            '.droplets[] | select(.name == $n) | .networks.v4[] | select(.type == "public") | .ip_address' | head -n1)
+        if [ -n "$ip" ]; then
+            echo "$ip"
+            return 0
+        fi
+        sleep 5
+    done
+    echo "cluster.sh: $1 got no public address" >&2
+    return 1
+}
+
+create_droplet() { # NAME
+    local keys body
+    keys=$(printf '%s\n' "${ssh_keys[@]}" | jq -R . | jq -cs .)
+    body=$(jq -cn --arg name "$1" --arg region "$region" --arg size "$size" --arg image "$os_image" \
+        --arg tag "$tag" --argjson keys "$keys" \
+        '{name: $name, region: $region, size: $size, image: $image, tags: [$tag], ssh_keys: $keys, monitoring: false}')
+    api POST /droplets "$body" | jq -r '.droplet.id'
+}
+
+wait_ssh() { # HOST
+    [ "$dry_run" = 1 ] && return 0
+    for _ in $(seq 1 60); do
+        remote "$1" true 2>/dev/null && return 0
+        sleep 5
+    done
+    echo "cluster.sh: no SSH to $1" >&2
+    return 1
+}
+
+# The swarm's ports: 2377/tcp management, 7946/tcp+udp gossip, 4789/udp overlay, and the
+# published service port.
+FIREWALL='ufw allow 22/tcp && ufw allow 2376/tcp && ufw allow 2377/tcp && ufw allow 7946/tcp && ufw allow 7946/udp && ufw allow 4789/udp && ufw allow 8080/tcp && ufw reload && ufw --force enable && systemctl restart docker'
+
+names() {
+    echo swarm-manager
+    for i in $(seq 1 "$workers"); do echo "worker$i"; done
+}
+
+do_create() {
+    [ "${#ssh_keys[@]}" -gt 0 ] || [ "$dry_run" = 1 ] || die "give --ssh-key (the lecture's nodes are reached over SSH)"
+    [ "${#ssh_keys[@]}" -gt 0 ] || ssh_keys=("<your-ssh-key-fingerprint>")
+    local name id ip manager_ip token
+    for name in $(names); do
+        id=$(create_droplet "$name")
+        echo "created $name (droplet $id, tag $tag)"
+    done
+    declare -A ips
+    for name in $(names); do
+        ip=$(public_ip "$name")
+        ips[$name]=$ip
+        echo "$name: $ip"
+    done
+    manager_ip=${ips[swarm-manager]}
+    for name in $(names); do
+        wait_ssh "${ips[$name]}"
+        remote "${ips[$name]}" "$FIREWALL"
+    done
+    remote "$manager_ip" "docker swarm init --advertise-addr $manager_ip"
+    if [ "$dry_run" = 1 ]; then
+        remote "$manager_ip" "docker swarm join-token worker -q"
+        token="<worker-join-token>"
+    else
+        token=$(remote "$manager_ip" "docker swarm join-token worker -q")
+    fi
+    for name in $(names); do
+        [ "$name" = swarm-manager ] && continue
+        remote "${ips[$name]}" "docker swarm join --token $token $manager_ip:2377"
+    done
+    remote "$manager_ip" "docker node ls"
+    echo "swarm ready: manager $manager_ip; next: scripts/cluster.sh deploy --tag $tag"
+}
+
+do_deploy() {
+    local manager_ip name ip
+    manager_ip=$(public_ip swarm-manager)
+    if [ "$load_image" = 1 ]; then
+        for name in $(names); do
+            ip=$(public_ip "$name")
+            if [ "$dry_run" = 1 ]; then
+                echo "RUN  docker save $image | ssh root@$ip docker load" >&2
+            else
+                docker save "$image" | ssh -o StrictHostKeyChecking=accept-new "root@$ip" docker load
+            fi
+        done
+    fi
+    copy compose.yaml "$manager_ip:/root/compose.yaml"
+    remote "$manager_ip" "CRASHLAB_IMAGE=$image REPLICAS=$replicas docker stack deploy -c /root/compose.yaml crashlab"
+    remote "$manager_ip" "docker service ls"
+    echo "deployed: http://$manager_ip:8080/ (any node's address works through the routing mesh)"
+    echo "measure: chaos-runner run http://$manager_ip:8080/ --rate 100 --duration 60s --fault 'http:/kill,every=10s'"
+}
+
+do_destroy() {
+    api DELETE "/droplets?tag_name=$tag" >/dev/null
+    echo "deleted every droplet tagged $tag"
+}
+
+do_status() {
+    local manager_ip
+    api GET "/droplets?tag_name=$tag" | jq -r '.droplets[] | "\(.name)\t\(.status)\t\(.networks.v4[]? | select(.type == "public") | .ip_address)"'
+    manager_ip=$(public_ip swarm-manager)
+    remote "$manager_ip" "docker node ls && docker service ls"
+}
+
+"do_$command"
