@@ -53,9 +53,12 @@ cleanup() {
     docker rm -f "$runner_name" >/dev/null 2>&1 || true
     if [ "$deployed" = 1 ]; then
         docker stack rm "$stack" >/dev/null 2>&1 || true
-        # The stack's network goes only once its tasks are gone.
-        for _ in $(seq 1 60); do
-            docker network inspect "$network" >/dev/null 2>&1 || break
+        # The stack's containers and network go asynchronously: wait for both.
+        for _ in $(seq 1 90); do
+            if [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")" ] &&
+                ! docker network inspect "$network" >/dev/null 2>&1; then
+                break
+            fi
             sleep 1
         done
     fi

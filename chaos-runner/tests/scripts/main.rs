@@ -1,0 +1,166 @@
+//! Tests of `scripts/`: the main job end to end on a real swarm (needs Docker), the lecture
+//! cluster script's dry run, and shellcheck. Tests that need a tool fail loudly when it is
+//! missing in CI (`CI` set) and say they were skipped elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// True when `tool` works; false (skip) outside CI; panics in CI.
+fn need(tool: &str, probe: &[&str]) -> bool {
+    let ok = Command::new(tool).args(probe).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing or not working in CI: .ci/run must provide it");
+        eprintln!("SKIPPED: {tool} is not available on this machine");
+    }
+    ok
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    cmd.current_dir(repo()).output().expect("run command")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn scripts_are_clean_under_shellcheck() {
+    if !need("shellcheck", &["--version"]) {
+        return;
+    }
+    let o = sh(Command::new("shellcheck").args(["scripts/demo.sh", "scripts/cluster.sh", "scripts/build-image.sh", ".ci/run"]));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn cluster_dry_run_prints_every_api_call_and_remote_command() {
+    if !need("jq", &["--version"]) {
+        return;
+    }
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "2", "--tag", "lecture"]).env_remove("DIGITALOCEAN_TOKEN"));
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(t.matches("API  POST https://api.digitalocean.com/v2/droplets ").count(), 3, "{t}");
+    assert!(t.contains(r#""tags":["lecture"]"#));
+    assert!(t.contains("ufw allow 2377/tcp") && t.contains("ufw allow 4789/udp"));
+    assert!(t.contains("SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-ip>"));
+    assert_eq!(t.matches("docker swarm join --token <worker-join-token> <swarm-manager-ip>:2377").count(), 2);
+
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "deploy", "--replicas", "5", "--load-image"]));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("SCP  compose.yaml -> root@<swarm-manager-ip>:/root/compose.yaml"));
+    assert!(t.contains("REPLICAS=5 docker stack deploy -c /root/compose.yaml crashlab"));
+    assert!(t.contains("docker save crashlab/crashserver:latest | ssh root@<worker2-ip> docker load"));
+
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "destroy", "--tag", "lecture"]));
+    assert!(text(&o).contains("API  DELETE https://api.digitalocean.com/v2/droplets?tag_name=lecture"));
+
+    // Without a token (and not a dry run) it refuses before calling anything.
+    let o = sh(Command::new("scripts/cluster.sh").arg("create").env_remove("DIGITALOCEAN_TOKEN"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("DIGITALOCEAN_TOKEN is not set"));
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "two"]));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().expect("docker");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// Removes the look-alike containers and the image even when an assertion fails.
+struct Leftovers {
+    containers: Vec<String>,
+    image: String,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+        let _ = Command::new("docker").args(["image", "rm", "-f", &self.image]).output();
+    }
+}
+
+#[test]
+fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_behind() {
+    if !need("docker", &["info"]) {
+        return;
+    }
+    let stack = format!("crashlab-e2e{}", std::process::id());
+    let service = format!("{stack}_appserver");
+    let swarm_before = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]);
+
+    // Look-alike containers outside the service: one with a similar name label, one that
+    // copies the exact name label (but is no task of the service). Both must survive.
+    let image = format!("crashlab/crashserver:e2e-lookalike-{}", std::process::id());
+    let o = sh(Command::new("scripts/build-image.sh").arg(&image));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut guard = Leftovers { containers: vec![], image: image.clone() };
+    for (name, label) in [("similar", format!("{service}-old")), ("copied", service.clone())] {
+        let cname = format!("{stack}-lookalike-{name}");
+        let id = docker(&["run", "-d", "--name", &cname, "--label", &format!("com.docker.swarm.service.name={label}"), &image]);
+        assert!(!id.is_empty(), "could not start look-alike {cname}");
+        guard.containers.push(cname);
+    }
+
+    let out = std::env::temp_dir().join(format!("crashlab-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let o = sh(Command::new("scripts/demo.sh")
+        .args(["--duration", "16s", "--every", "5s", "--rate", "100", "--out", out.to_str().unwrap()])
+        .env("CRASHLAB_STACK", &stack)
+        .env("PUBLISHED_PORT", port.to_string()));
+    let log = text(&o);
+    assert!(o.status.success(), "demo failed:\n{log}");
+
+    let one = json(&out.join("1-replica/summary.json"));
+    let five = json(&out.join("5-replicas/summary.json"));
+    // Self-healing at 1 replica: the kills took, swarm replaced the task, a new X-Instance answered.
+    let faults = one["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 3, "kills at 5, 10, 15 s: {faults:?}");
+    let outages: Vec<_> = faults.iter().filter(|f| f["ok"] == true && f["outage"] == true).collect();
+    assert!(outages.len() >= 2, "{faults:#?}");
+    for f in &outages[..2] {
+        let client = f["recovery_s"].as_f64().unwrap();
+        let sw = &f["swarm"];
+        let died = sw["died_s"].as_f64().expect("swarm saw the container die");
+        let started = sw["started_s"].as_f64().expect("swarm started a replacement");
+        assert!(died < 0.5, "died {died} s after the kill");
+        assert!(started > died && started < 5.0, "replacement started at {started} s");
+        assert!(client > died && client < 8.0, "client recovery {client} s");
+    }
+    assert!(one["restarts_seen"].as_u64().unwrap() >= 2, "new X-Instance ids after kills: {}", one["instances"]);
+    assert!(one["access_path"].as_str().unwrap().len() > 10);
+    // 5 replicas are more available than 1 under the same kills.
+    let a1 = one["availability"]["requests"].as_f64().unwrap();
+    let a5 = five["availability"]["requests"].as_f64().unwrap();
+    assert!(a5 > a1, "availability at 5 replicas {a5} not above 1 replica {a1}");
+    assert!(five["faults"].as_array().unwrap().iter().all(|f| f["ok"] == true));
+    for f in ["compare.md", "compare.html", "compare.json"] {
+        assert!(out.join("compare").join(f).exists(), "{f}");
+    }
+
+    // Only the service's tasks were killed: the look-alikes still run.
+    for c in &guard.containers {
+        assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", c]), "true", "{c} was touched");
+    }
+    // Nothing of the demo is left.
+    assert_eq!(docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]), "");
+    assert_eq!(docker(&["network", "ls", "-q", "--filter", &format!("name={stack}_")]), "");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("label=com.docker.stack.namespace={stack}")]), "");
+    assert_eq!(docker(&["images", "-q", "--filter", "reference=crashlab/crashserver:demo-*"]), "");
+    assert_eq!(docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]), swarm_before, "swarm state restored");
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&out);
+}
