@@ -129,6 +129,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "120s", value_parser = parse::positive_duration, help_heading = "Swarm")]
     pub converge_timeout: Duration,
 
+    /// `off` keeps only the counts per class and bucket (no latency, replicas or downtime
+    /// edges): for measuring what recording costs.
+    #[arg(long, value_enum, default_value_t = Recording::On, help_heading = "Measurement")]
+    pub recording: Recording,
+
     /// Timeline bucket width.
     #[arg(long, default_value = "100ms", value_parser = parse::positive_duration, help_heading = "Measurement")]
     pub bucket: Duration,
@@ -161,6 +166,12 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short, help_heading = "Report")]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Recording {
+    On,
+    Off,
 }
 
 fn parse_fault(s: &str) -> Result<FaultSpec, String> {

@@ -10,7 +10,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cli::RunArgs;
+use crate::cli::{Recording, RunArgs};
 use crate::exit::UsageError;
 use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
 use crate::fault::FaultKind;
@@ -67,6 +67,7 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
         keepalive: !a.no_keepalive,
         recycle: a.recycle,
         headers,
+        recording: a.recording == Recording::On,
     })
 }
 

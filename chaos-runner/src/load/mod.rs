@@ -38,6 +38,8 @@ pub struct LoadPlan {
     /// Keep-alive connections are closed and re-resolved after this long.
     pub recycle: Duration,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Full recording (latency histograms, replicas, first/last times) or counts only.
+    pub recording: bool,
 }
 
 impl LoadPlan {

@@ -70,6 +70,12 @@ impl Recorder {
         let _ = self.lateness.record(a.lateness_us.max(1));
     }
 
+    /// Counts only (`--recording off`, to measure what recording costs): the class per
+    /// bucket, no latency, no replica, no first/last times.
+    pub fn count(&mut self, a: &Attempt) {
+        self.bucket(a.intended_us).counts[a.class.index()] += 1;
+    }
+
     /// A tick that was never sent.
     pub fn record_dropped(&mut self, intended_us: u64) {
         self.bucket(intended_us).dropped += 1;
