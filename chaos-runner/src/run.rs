@@ -18,6 +18,7 @@ use crate::load::{self, LoadPlan, Mode, Shared};
 use crate::record::{Collector, Live, Recorded};
 use crate::summary::{self, RunInfo, Summary, SwarmInfo};
 use crate::swarm::events::SwarmEvent;
+use crate::swarm::update::UpdateStatusEvent;
 use crate::swarm::Swarm;
 use crate::target::{describe_access_path, Target};
 
@@ -79,13 +80,16 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
             .map_err(|e| UsageError(e.to_string()))?
             .with_resolve_every(a.resolve_every),
     );
-    let wants_docker = a
-        .faults
-        .iter()
-        .any(|f| matches!(f.kind, FaultKind::Docker { .. }));
+    let wants_docker = a.faults.iter().any(|f| {
+        matches!(
+            f.kind,
+            FaultKind::Docker { .. } | FaultKind::Update(_) | FaultKind::Canary { .. }
+        )
+    });
     if wants_docker && a.swarm_service.is_none() {
         return Err(UsageError(
-            "docker faults need --swarm-service NAME (the service whose tasks to kill)".into(),
+            "docker, update and canary faults need --swarm-service NAME (the service to act on)"
+                .into(),
         )
         .into());
     }
@@ -149,6 +153,10 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let watcher = swarm
         .as_ref()
         .map(|sw| crate::swarm::events::watch(sw.clone(), start_wall, swarm_events.clone()));
+    let update_events: Arc<Mutex<Vec<UpdateStatusEvent>>> = Arc::default();
+    let update_watcher = swarm
+        .as_ref()
+        .map(|sw| crate::swarm::update::watch(sw.clone(), start, update_events.clone()));
 
     let mut collector = Collector::new(a.bucket.as_micros().max(1) as u64);
     let load_handles = load::spawn(shared.clone(), &mut collector);
@@ -168,6 +176,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let events: Arc<Mutex<Vec<FaultEvent>>> = Arc::default();
     let ctx = FaultContext {
         target: target.clone(),
+        instances: shared.instances.clone(),
         kill_token: a.kill_token.clone(),
         swarm: swarm.clone(),
     };
@@ -208,6 +217,9 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         w.abort();
     }
+    if let Some(w) = update_watcher {
+        w.abort();
+    }
     let interrupted = *int_rx.borrow();
 
     let swarm_info = swarm.as_ref().map(|sw| SwarmInfo {
@@ -215,6 +227,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         replicas: a.replicas,
         converge_s,
         events: swarm_events.lock().expect("events").clone(),
+        updates: update_events.lock().expect("updates").clone(),
     });
     let fault_events = events.lock().expect("events").clone();
     let mut summary = summary::build(summary::Inputs {

@@ -35,6 +35,8 @@ pub struct Summary {
     pub instances: Vec<Instance>,
     /// Replica ids first seen after the first fault: restarts and replacements.
     pub restarts_seen: u64,
+    /// Versions that answered, in order of first appearance (rolling updates, blue-green cut-overs).
+    pub versions: Vec<VersionSeen>,
     pub swarm: Option<SwarmInfo>,
     pub slo: Option<SloResult>,
     pub interrupted: bool,
@@ -143,6 +145,8 @@ pub struct SwarmInfo {
     /// Time to converge after scaling, if chaos-runner scaled.
     pub converge_s: Option<f64>,
     pub events: Vec<SwarmEvent>,
+    /// Changes of the service's update status during the run (updates and rollbacks).
+    pub updates: Vec<crate::swarm::update::UpdateStatusEvent>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -177,9 +181,21 @@ impl Latency {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Instance {
     pub id: String,
+    /// `X-Version` it reported.
+    pub version: String,
     pub first_seen_s: f64,
     pub last_seen_s: f64,
     pub requests: u64,
+}
+
+/// One version of the service, over the replicas that reported it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionSeen {
+    pub version: String,
+    pub first_seen_s: f64,
+    pub last_seen_s: f64,
+    pub answers: u64,
+    pub instances: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -210,6 +226,30 @@ pub struct Inputs<'a> {
     pub bucket_threshold: f64,
     pub min_window_us: u64,
     pub interrupted: bool,
+}
+
+/// Versions from the instances that reported them, in order of first appearance.
+pub fn versions_of(instances: &[Instance]) -> Vec<VersionSeen> {
+    let mut out: Vec<VersionSeen> = Vec::new();
+    for x in instances {
+        match out.iter_mut().find(|v| v.version == x.version) {
+            Some(v) => {
+                v.first_seen_s = v.first_seen_s.min(x.first_seen_s);
+                v.last_seen_s = v.last_seen_s.max(x.last_seen_s);
+                v.answers += x.requests;
+                v.instances += 1;
+            }
+            None => out.push(VersionSeen {
+                version: x.version.clone(),
+                first_seen_s: x.first_seen_s,
+                last_seen_s: x.last_seen_s,
+                answers: x.requests,
+                instances: 1,
+            }),
+        }
+    }
+    out.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s));
+    out
 }
 
 pub fn build(i: Inputs<'_>) -> Summary {
@@ -272,7 +312,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
         .collect();
     let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
 
-    let mut instances: Vec<Instance> = i
+    let instances: Vec<Instance> = i
         .instances
         .iter()
         .enumerate()
@@ -287,17 +327,19 @@ pub fn build(i: Inputs<'_>) -> Summary {
             }
             Instance {
                 id: seen.id.clone(),
+                version: seen.version.clone(),
                 first_seen_s: s(seen.first_seen_us),
                 last_seen_s: s(((last + 1) * bu).min(i.run_end_us.max(seen.first_seen_us))),
                 requests,
             }
         })
         .collect();
-    instances.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s));
+    // Kept in order of first sight: their positions are the indexes in timeline.csv.
     let restarts_seen = match faults.first() {
         Some(f) => instances.iter().filter(|x| x.first_seen_s > f.at_s).count() as u64,
         None => 0,
     };
+    let versions = versions_of(&instances);
     let total_down: u64 = windows.iter().map(|w| w.duration_us()).sum();
     let mut run = i.run;
     run.achieved_rate = if run.elapsed_s > 0.0 {
@@ -349,6 +391,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
         send_lateness_ms: Latency::of(&rec.lateness),
         instances,
         restarts_seen,
+        versions,
         swarm: i.swarm,
         slo: None,
         interrupted: i.interrupted,

@@ -45,6 +45,8 @@ pub struct FaultEvent {
 #[derive(Debug, Clone)]
 pub struct FaultContext {
     pub target: Arc<Target>,
+    /// Replicas seen so far, with live answer counts per version (for canaries).
+    pub instances: Arc<crate::record::Instances>,
     pub kill_token: Option<String>,
     pub swarm: Option<Arc<Swarm>>,
 }
@@ -60,6 +62,29 @@ pub async fn fire(
         FaultKind::Docker { signal } => match &ctx.swarm {
             Some(sw) => sw.kill_tasks(signal, spec.count, rng).await,
             None => (false, "docker fault without --swarm-service".into(), vec![]),
+        },
+        FaultKind::Update(plan) => match &ctx.swarm {
+            Some(sw) => match sw.update(plan, false).await {
+                Ok(()) => (
+                    true,
+                    format!("update started: {}", plan.describe()),
+                    vec![sw.service.clone()],
+                ),
+                Err(e) => (
+                    false,
+                    format!("update failed to start: {e}"),
+                    vec![sw.service.clone()],
+                ),
+            },
+            None => (false, "update fault without --swarm-service".into(), vec![]),
+        },
+        FaultKind::Canary {
+            plan,
+            hold,
+            max_error_rate,
+        } => match &ctx.swarm {
+            Some(sw) => super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await,
+            None => (false, "canary fault without --swarm-service".into(), vec![]),
         },
     }
 }
@@ -246,6 +271,8 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             FaultKind::Http { .. } => "http",
             FaultKind::Cmd { .. } => "cmd",
             FaultKind::Docker { .. } => "docker",
+            FaultKind::Update(_) => "update",
+            FaultKind::Canary { .. } => "canary",
         };
         let ev = FaultEvent {
             fault: index,

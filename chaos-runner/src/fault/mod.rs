@@ -1,5 +1,6 @@
 //! Faults: the `--fault` spec language, when faults fire, and what firing one does.
 
+pub mod canary;
 pub mod exec;
 pub mod schedule;
 pub mod spec;

@@ -1,13 +1,16 @@
-//! The `--fault` spec: `KIND[:ARG],WHEN[,count=N][,seed=S]`.
+//! The `--fault` spec: `KIND[:ARG],WHEN[,count=N][,seed=S][,OPTION=VALUE...]`.
 //!
 //! KIND is `http` (ARG a path such as `/kill`, sent to the target, or a full URL), `cmd`
-//! (ARG a shell command, which may itself contain commas) or `docker` (ARG a signal name,
-//! SIGKILL by default). WHEN is `every=10s`, `at=5s;20s` or `poisson=15s`.
+//! (ARG a shell command, which may itself contain commas), `docker` (ARG a signal name,
+//! SIGKILL by default), `update` (a swarm service update; ARG environment changes
+//! `KEY=VALUE;KEY=VALUE`, options `image=`, `order=stop-first|start-first`, `parallelism=`,
+//! `delay=`, `failure=pause|continue|rollback`, `monitor=`) or `canary` (update one replica,
+//! hold, compare its error rate with the rest, then continue or roll back; options `image=`,
+//! `hold=`, `max_error_rate=`). WHEN is `every=10s`, `at=5s;20s` or `poisson=15s`.
 
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
 use thiserror::Error;
 
 use crate::parse;
@@ -32,8 +35,7 @@ pub enum SpecError {
     BadSignal { sig: String, spec: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
     /// GET this path on a replica of the target, or this full URL.
     Http { arg: String },
@@ -41,45 +43,70 @@ pub enum FaultKind {
     Cmd { arg: String },
     /// Send this signal to task containers of the target swarm service.
     Docker { signal: String },
+    /// Update the target swarm service.
+    Update(UpdatePlan),
+    /// Update one replica, hold, then continue or roll back by its error rate.
+    Canary {
+        plan: UpdatePlan,
+        hold: Duration,
+        max_error_rate: f64,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// What a service update changes and how swarm rolls it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePlan {
+    /// Environment variables to set (`VERSION=v2`).
+    pub env: Vec<(String, String)>,
+    pub image: Option<String>,
+    /// `stop-first` (a rolling update, swarm's default) or `start-first` (blue-green like).
+    pub order: String,
+    pub parallelism: u64,
+    pub delay: Duration,
+    /// `pause`, `continue` or `rollback`.
+    pub failure_action: String,
+    pub monitor: Duration,
+}
+
+impl UpdatePlan {
+    /// Short description for reports.
+    pub fn describe(&self) -> String {
+        let mut what: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(i) = &self.image {
+            what.push(format!("image {i}"));
+        }
+        if what.is_empty() {
+            what.push("forced".into());
+        }
+        format!(
+            "{} ({}, parallelism {}, delay {:?}, on failure {})",
+            what.join(" "),
+            self.order,
+            self.parallelism,
+            self.delay,
+            self.failure_action
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum When {
     /// At every multiple of the period (first one at one period).
-    Every(#[serde(with = "secs")] Duration),
+    Every(Duration),
     /// At these offsets from the start.
-    At(#[serde(with = "secs_vec")] Vec<Duration>),
+    At(Vec<Duration>),
     /// Random gaps, exponentially distributed with this mean (a Poisson process).
-    Poisson(#[serde(with = "secs")] Duration),
+    Poisson(Duration),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec {
     pub text: String,
-    #[serde(flatten)]
     pub kind: FaultKind,
     pub when: When,
     /// Targets hit per firing (replicas for http and docker).
     pub count: u32,
     pub seed: u64,
-}
-
-mod secs {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-}
-mod secs_vec {
-    pub fn serialize<S: serde::Serializer>(
-        d: &[std::time::Duration],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(d.iter().map(|d| d.as_secs_f64()))
-    }
 }
 
 impl fmt::Display for FaultSpec {
@@ -88,7 +115,32 @@ impl fmt::Display for FaultSpec {
     }
 }
 
-const OPTION_KEYS: [&str; 5] = ["every", "at", "poisson", "count", "seed"];
+const OPTION_KEYS: [&str; 13] = [
+    "every",
+    "at",
+    "poisson",
+    "count",
+    "seed",
+    "image",
+    "order",
+    "parallelism",
+    "delay",
+    "failure",
+    "monitor",
+    "hold",
+    "max_error_rate",
+];
+/// Options only `update` and `canary` take.
+const UPDATE_KEYS: [&str; 8] = [
+    "image",
+    "order",
+    "parallelism",
+    "delay",
+    "failure",
+    "monitor",
+    "hold",
+    "max_error_rate",
+];
 
 impl std::str::FromStr for FaultSpec {
     type Err = SpecError;
@@ -145,6 +197,8 @@ impl std::str::FromStr for FaultSpec {
                     })?,
                 }
             }
+            // Filled in from the options below.
+            "update" | "canary" => FaultKind::Update(UpdatePlan::default()),
             other => {
                 return Err(SpecError::UnknownKind {
                     kind: other.into(),
@@ -162,9 +216,14 @@ impl std::str::FromStr for FaultSpec {
         let mut when = None;
         let mut count = 1u32;
         let mut seed = 0u64;
+        let mut update_opts: Vec<(&str, &str)> = Vec::new();
         for opt in options {
             let (k, v) = opt.split_once('=').expect("options have '='");
             let v = v.trim();
+            if UPDATE_KEYS.contains(&k.trim()) {
+                update_opts.push((k.trim(), v));
+                continue;
+            }
             let w = match k.trim() {
                 "every" => Some(When::Every(
                     parse::positive_duration(v).map_err(|e| bad(e.to_string()))?,
@@ -210,6 +269,22 @@ impl std::str::FromStr for FaultSpec {
             }
         }
         let when = when.ok_or_else(|| SpecError::NoSchedule(text.into()))?;
+        let kind = match kind_name {
+            "update" | "canary" => {
+                if count != 1 {
+                    return Err(bad("count= does not apply to update and canary".into()));
+                }
+                update_kind(kind_name, arg.unwrap_or(""), &update_opts).map_err(bad)?
+            }
+            _ => {
+                if let Some((k, _)) = update_opts.first() {
+                    return Err(bad(format!(
+                        "{k}= applies to update and canary faults only"
+                    )));
+                }
+                kind
+            }
+        };
         if matches!(kind, FaultKind::Cmd { .. }) && count != 1 {
             return Err(bad(
                 "count= applies to http and docker faults, not cmd".into()
@@ -223,6 +298,85 @@ impl std::str::FromStr for FaultSpec {
             seed,
         })
     }
+}
+
+impl Default for UpdatePlan {
+    fn default() -> Self {
+        Self {
+            env: Vec::new(),
+            image: None,
+            order: "stop-first".into(),
+            parallelism: 1,
+            delay: Duration::ZERO,
+            failure_action: "pause".into(),
+            monitor: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Builds an `update` or `canary` fault from its ARG (`KEY=VALUE;...`) and options.
+fn update_kind(kind: &str, arg: &str, opts: &[(&str, &str)]) -> Result<FaultKind, String> {
+    let mut plan = UpdatePlan::default();
+    for pair in arg.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("'{pair}' is not KEY=VALUE (an environment change)"))?;
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("'{k}' is not an environment variable name"));
+        }
+        plan.env.push((k.to_string(), v.trim().to_string()));
+    }
+    let mut hold = Duration::from_secs(10);
+    let mut max_error_rate = 0.05;
+    for &(k, v) in opts {
+        let dur = |v: &str| parse::duration(v).map_err(|e| e.to_string());
+        match k {
+            "image" if !v.is_empty() => plan.image = Some(v.to_string()),
+            "image" => return Err("image= needs an image reference".into()),
+            "order" => match v {
+                "stop-first" | "start-first" => plan.order = v.to_string(),
+                _ => return Err(format!("order={v}: use stop-first or start-first")),
+            },
+            "parallelism" => {
+                plan.parallelism = v.parse().ok().filter(|p| *p <= 1000).ok_or_else(|| {
+                    format!("parallelism={v} must be a whole number (0 = all at once)")
+                })?
+            }
+            "delay" => plan.delay = dur(v)?,
+            "monitor" => plan.monitor = dur(v)?,
+            "failure" => match v {
+                "pause" | "continue" | "rollback" => plan.failure_action = v.to_string(),
+                _ => return Err(format!("failure={v}: use pause, continue or rollback")),
+            },
+            "hold" if kind == "canary" => {
+                hold = parse::positive_duration(v).map_err(|e| e.to_string())?
+            }
+            "max_error_rate" if kind == "canary" => {
+                max_error_rate = parse::ratio(v).map_err(|e| e.to_string())?
+            }
+            other => return Err(format!("{other}= applies to canary faults only")),
+        }
+    }
+    Ok(if kind == "canary" {
+        if opts
+            .iter()
+            .any(|(k, _)| matches!(*k, "parallelism" | "delay"))
+        {
+            return Err(
+                "a canary updates one replica, then holds: parallelism= and delay= do not apply"
+                    .into(),
+            );
+        }
+        plan.parallelism = 1;
+        FaultKind::Canary {
+            plan,
+            hold,
+            max_error_rate,
+        }
+    } else {
+        FaultKind::Update(plan)
+    })
 }
 
 /// Canonical `SIGXXX` name for a signal written as `KILL`, `sigterm`, `9`, ...
@@ -339,6 +493,66 @@ mod tests {
             p("cmd:true,every=1s,count=2"),
             Err(SpecError::BadValue { .. })
         ));
+    }
+
+    #[test]
+    fn parses_updates_and_canaries() {
+        let f = p("update:VERSION=v2;COLOR=blue,at=10s,order=start-first,parallelism=2,delay=1s,failure=rollback").unwrap();
+        let FaultKind::Update(plan) = f.kind else {
+            panic!("not an update")
+        };
+        assert_eq!(
+            plan.env,
+            vec![
+                ("VERSION".into(), "v2".into()),
+                ("COLOR".into(), "blue".into())
+            ]
+        );
+        assert_eq!(
+            (
+                plan.order.as_str(),
+                plan.parallelism,
+                plan.failure_action.as_str()
+            ),
+            ("start-first", 2, "rollback")
+        );
+        assert_eq!(plan.delay, Duration::from_secs(1));
+
+        let f = p("update,at=5s,image=registry.example/crashserver:v2").unwrap();
+        let FaultKind::Update(plan) = f.kind else {
+            panic!("not an update")
+        };
+        assert_eq!(
+            plan.image.as_deref(),
+            Some("registry.example/crashserver:v2")
+        );
+        assert!(plan.env.is_empty());
+
+        let f = p("canary:VERSION=v3;ERROR_RATE=50%,at=5s,hold=8s,max_error_rate=5%").unwrap();
+        let FaultKind::Canary {
+            plan,
+            hold,
+            max_error_rate,
+        } = f.kind
+        else {
+            panic!("not a canary")
+        };
+        assert_eq!(plan.env[1], ("ERROR_RATE".into(), "50%".into()));
+        assert_eq!(
+            (hold, max_error_rate, plan.parallelism),
+            (Duration::from_secs(8), 0.05, 1)
+        );
+    }
+
+    #[test]
+    fn rejects_bad_updates() {
+        assert!(p("update:VERSION,at=1s").is_err());
+        assert!(p("update:VERSION=v2,at=1s,order=sideways").is_err());
+        assert!(p("update:VERSION=v2,at=1s,failure=explode").is_err());
+        assert!(p("update:VERSION=v2,at=1s,hold=5s").is_err());
+        assert!(p("canary:VERSION=v2,at=1s,parallelism=3").is_err());
+        assert!(p("http:/kill,every=1s,order=start-first").is_err());
+        assert!(p("update:VERSION=v2,at=1s,count=2").is_err());
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 //! (afresh each time: no DNS cache), send, read the whole answer, classify it.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -13,9 +14,11 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::Shared;
+use crate::record::instances::InstanceStats;
 use crate::record::Class;
 
 pub const X_INSTANCE: &str = "x-instance";
+pub const X_VERSION: &str = "x-version";
 
 /// Where an exchange is, so a timeout can be told apart: still resolving the name (dns) or
 /// connecting and exchanging (timeout).
@@ -28,7 +31,7 @@ pub struct Conn {
     sender: SendRequest<Empty<Bytes>>,
     created: Instant,
     /// The last X-Instance value seen here and its index (a connection mostly talks to one replica).
-    last_instance: Option<(Bytes, u32)>,
+    last_instance: Option<(Bytes, u32, Arc<InstanceStats>)>,
 }
 
 async fn connect(s: &Shared, phase: &AtomicU8) -> Result<Conn, Class> {
@@ -104,10 +107,18 @@ pub async fn exchange(
     let instance = res.headers().get(X_INSTANCE).map(|v| {
         let bytes = v.as_bytes();
         match &conn.last_instance {
-            Some((b, i)) if b.as_ref() == bytes => *i,
+            Some((b, i, stats)) if b.as_ref() == bytes => {
+                stats.count(class.is_ok());
+                *i
+            }
             _ => {
-                let i = s.instances.intern(bytes, at_us);
-                conn.last_instance = Some((Bytes::copy_from_slice(bytes), i));
+                let version = res
+                    .headers()
+                    .get(X_VERSION)
+                    .map_or(&b""[..], |v| v.as_bytes());
+                let (i, stats) = s.instances.intern(bytes, version, at_us);
+                stats.count(class.is_ok());
+                conn.last_instance = Some((Bytes::copy_from_slice(bytes), i, stats));
                 i
             }
         }

@@ -116,10 +116,20 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
 
 /// One lane per replica id, filled where it answered: restarts show as a lane ending and a
 /// new one starting.
-pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64, ids: &[String]) -> Res {
+/// Lanes are coloured by the version the replica reported.
+pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
     let x_max = (timeline.len() as f64 * bs).max(s.run.elapsed_s).max(1.0);
-    let n = ids.len().max(1);
+    let n = s.instances.len().max(1);
+    let colour = |idx: u32| {
+        let v = s
+            .instances
+            .get(idx as usize)
+            .map(|i| i.version.as_str())
+            .unwrap_or("");
+        let pos = s.versions.iter().position(|x| x.version == v).unwrap_or(0);
+        PALETTE[pos % PALETTE.len()]
+    };
     let height = (90 + 22 * n as u32).min(900);
     let mut out = String::new();
     {
@@ -127,7 +137,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64, ids: &[String]
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Which replica answered, over time (each lane is one process start)",
+                "Which replica answered, over time (a lane per process start, coloured by version)",
                 ("sans-serif", 16),
             )
             .margin(10)
@@ -146,7 +156,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64, ids: &[String]
         let mut rects = Vec::new();
         for (i, b) in timeline.iter().enumerate() {
             for &(id, _) in &b.per_instance {
-                let c = PALETTE[id as usize % PALETTE.len()];
+                let c = colour(id);
                 let y = id as f64;
                 rects.push(Rectangle::new(
                     [(i as f64 * bs, y + 0.15), ((i + 1) as f64 * bs, y + 0.85)],
@@ -163,6 +173,28 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64, ids: &[String]
                 )
             }))
             .map_err(err)?;
+        for (i, v) in s.versions.iter().enumerate() {
+            let c = PALETTE[i % PALETTE.len()];
+            let label = if v.version.is_empty() {
+                "(no version)".to_string()
+            } else {
+                format!("version {}", v.version)
+            };
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+        }
+        if !s.versions.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(out)

@@ -53,7 +53,6 @@ pub fn render(
     let mut f = create(dir, "report.md")?;
     markdown::write(&mut f, &title, &sections)?;
     f.flush()?;
-    let ids: Vec<String> = s.instances.iter().map(|i| i.id.clone()).collect();
     let charts = vec![
         (
             "Throughput and failures over time".to_string(),
@@ -61,7 +60,7 @@ pub fn render(
         ),
         (
             "Replicas answering over time".to_string(),
-            charts::replicas(s, tl, bucket_us, &ids).map_err(anyhow::Error::msg)?,
+            charts::replicas(s, tl, bucket_us).map_err(anyhow::Error::msg)?,
         ),
         (
             "Latency percentiles of successes".to_string(),

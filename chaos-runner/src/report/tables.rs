@@ -263,14 +263,67 @@ Swarm columns are the orchestrator's own events, from the fault: first container
             s.restarts_seen
         )],
         table: t(
-            &["#", "instance", "first seen (s)", "last seen (s)", "answers"],
+            &["#", "instance", "version", "first seen (s)", "last seen (s)", "answers"],
             s.instances
                 .iter()
                 .enumerate()
-                .map(|(i, x)| vec![(i + 1).to_string(), x.id.clone(), secs(x.first_seen_s), secs(x.last_seen_s), x.requests.to_string()])
+                .map(|(i, x)| {
+                    vec![
+                        (i + 1).to_string(),
+                        x.id.clone(),
+                        x.version.clone(),
+                        secs(x.first_seen_s),
+                        secs(x.last_seen_s),
+                        x.requests.to_string(),
+                    ]
+                })
                 .collect(),
         ),
     });
+    if let Some(sw) = s.swarm.as_ref().filter(|sw| !sw.updates.is_empty()) {
+        out.push(Section {
+            title: "Service updates".into(),
+            lines: vec![
+                "The service's update status as swarm reported it (polled every 200 ms).".into(),
+            ],
+            table: t(
+                &["at (s)", "state", "message"],
+                sw.updates
+                    .iter()
+                    .map(|u| vec![secs(u.at_s), u.state.clone(), u.message.clone()])
+                    .collect(),
+            ),
+        });
+    }
+    if s.versions.len() > 1 {
+        out.push(Section {
+            title: "Versions".into(),
+            lines: vec![
+                "Versions that answered (`X-Version`), in order of first appearance.".into(),
+            ],
+            table: t(
+                &[
+                    "version",
+                    "first seen (s)",
+                    "last seen (s)",
+                    "answers",
+                    "replicas",
+                ],
+                s.versions
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.version.clone(),
+                            secs(v.first_seen_s),
+                            secs(v.last_seen_s),
+                            v.answers.to_string(),
+                            v.instances.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        });
+    }
     if let Some(slo) = &s.slo {
         out.push(Section {
             title: format!("SLO: {}", if slo.passed { "met" } else { "MISSED" }),

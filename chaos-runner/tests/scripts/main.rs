@@ -6,14 +6,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// True when `tool` works; false (skip) outside CI; panics in CI.
 fn need(tool: &str, probe: &[&str]) -> bool {
-    let ok = Command::new(tool).args(probe).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(tool)
+        .args(probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing or not working in CI: .ci/run must provide it");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing or not working in CI: .ci/run must provide it"
+        );
         eprintln!("SKIPPED: {tool} is not available on this machine");
     }
     ok
@@ -24,7 +33,11 @@ fn sh(cmd: &mut Command) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -32,7 +45,17 @@ fn scripts_are_clean_under_shellcheck() {
     if !need("shellcheck", &["--version"]) {
         return;
     }
-    let o = sh(Command::new("shellcheck").args(["scripts/demo.sh", "scripts/cluster.sh", "scripts/build-image.sh", "scripts/bench-memory.sh", ".ci/run"]));
+    let o = sh(Command::new("shellcheck").args([
+        "-x",
+        "scripts/demo.sh",
+        "scripts/upgrade.sh",
+        "scripts/lib/swarm.sh",
+        "scripts/cluster.sh",
+        "scripts/build-image.sh",
+        "scripts/bench.sh",
+        "scripts/bench-memory.sh",
+        ".ci/run",
+    ]));
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -41,30 +64,57 @@ fn cluster_dry_run_prints_every_api_call_and_remote_command() {
     if !need("jq", &["--version"]) {
         return;
     }
-    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "2", "--tag", "lecture"]).env_remove("DIGITALOCEAN_TOKEN"));
+    let o = sh(Command::new("scripts/cluster.sh")
+        .args(["--dry-run", "create", "--workers", "2", "--tag", "lecture"])
+        .env_remove("DIGITALOCEAN_TOKEN"));
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    assert_eq!(t.matches("API  POST https://api.digitalocean.com/v2/droplets ").count(), 3, "{t}");
+    assert_eq!(
+        t.matches("API  POST https://api.digitalocean.com/v2/droplets ")
+            .count(),
+        3,
+        "{t}"
+    );
     assert!(t.contains(r#""tags":["lecture"]"#));
     assert!(t.contains("ufw allow 2377/tcp") && t.contains("ufw allow 4789/udp"));
-    assert!(t.contains("SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-ip>"));
-    assert_eq!(t.matches("docker swarm join --token <worker-join-token> <swarm-manager-ip>:2377").count(), 2);
+    assert!(t.contains(
+        "SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-ip>"
+    ));
+    assert_eq!(
+        t.matches("docker swarm join --token <worker-join-token> <swarm-manager-ip>:2377")
+            .count(),
+        2
+    );
 
-    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "deploy", "--replicas", "5", "--load-image"]));
+    let o = sh(Command::new("scripts/cluster.sh").args([
+        "--dry-run",
+        "deploy",
+        "--replicas",
+        "5",
+        "--load-image",
+    ]));
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("SCP  compose.yaml -> root@<swarm-manager-ip>:/root/compose.yaml"));
     assert!(t.contains("REPLICAS=5 docker stack deploy -c /root/compose.yaml crashlab"));
-    assert!(t.contains("docker save crashlab/crashserver:latest | ssh root@<worker2-ip> docker load"));
+    assert!(
+        t.contains("docker save crashlab/crashserver:latest | ssh root@<worker2-ip> docker load")
+    );
 
-    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "destroy", "--tag", "lecture"]));
-    assert!(text(&o).contains("API  DELETE https://api.digitalocean.com/v2/droplets?tag_name=lecture"));
+    let o =
+        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "destroy", "--tag", "lecture"]));
+    assert!(
+        text(&o).contains("API  DELETE https://api.digitalocean.com/v2/droplets?tag_name=lecture")
+    );
 
     // Without a token (and not a dry run) it refuses before calling anything.
-    let o = sh(Command::new("scripts/cluster.sh").arg("create").env_remove("DIGITALOCEAN_TOKEN"));
+    let o = sh(Command::new("scripts/cluster.sh")
+        .arg("create")
+        .env_remove("DIGITALOCEAN_TOKEN"));
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("DIGITALOCEAN_TOKEN is not set"));
-    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "two"]));
+    let o =
+        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "two"]));
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -74,7 +124,10 @@ fn docker(args: &[&str]) -> String {
 }
 
 fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 /// Removes the look-alike containers and the image even when an assertion fails.
@@ -88,7 +141,9 @@ impl Drop for Leftovers {
         for c in &self.containers {
             let _ = Command::new("docker").args(["rm", "-f", c]).output();
         }
-        let _ = Command::new("docker").args(["image", "rm", "-f", &self.image]).output();
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &self.image])
+            .output();
     }
 }
 
@@ -106,19 +161,46 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     let image = format!("crashlab/crashserver:e2e-lookalike-{}", std::process::id());
     let o = sh(Command::new("scripts/build-image.sh").arg(&image));
     assert!(o.status.success(), "{}", text(&o));
-    let mut guard = Leftovers { containers: vec![], image: image.clone() };
-    for (name, label) in [("similar", format!("{service}-old")), ("copied", service.clone())] {
+    let mut guard = Leftovers {
+        containers: vec![],
+        image: image.clone(),
+    };
+    for (name, label) in [
+        ("similar", format!("{service}-old")),
+        ("copied", service.clone()),
+    ] {
         let cname = format!("{stack}-lookalike-{name}");
-        let id = docker(&["run", "-d", "--name", &cname, "--label", &format!("com.docker.swarm.service.name={label}"), &image]);
+        let id = docker(&[
+            "run",
+            "-d",
+            "--name",
+            &cname,
+            "--label",
+            &format!("com.docker.swarm.service.name={label}"),
+            &image,
+        ]);
         assert!(!id.is_empty(), "could not start look-alike {cname}");
         guard.containers.push(cname);
     }
 
     let out = std::env::temp_dir().join(format!("crashlab-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let o = sh(Command::new("scripts/demo.sh")
-        .args(["--duration", "16s", "--every", "5s", "--rate", "100", "--out", out.to_str().unwrap()])
+        .args([
+            "--duration",
+            "16s",
+            "--every",
+            "5s",
+            "--rate",
+            "100",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("CRASHLAB_STACK", &stack)
         .env("PUBLISHED_PORT", port.to_string()));
     let log = text(&o);
@@ -129,38 +211,87 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     // Self-healing at 1 replica: the kills took, swarm replaced the task, a new X-Instance answered.
     let faults = one["faults"].as_array().unwrap();
     assert_eq!(faults.len(), 3, "kills at 5, 10, 15 s: {faults:?}");
-    let outages: Vec<_> = faults.iter().filter(|f| f["ok"] == true && f["outage"] == true).collect();
+    let outages: Vec<_> = faults
+        .iter()
+        .filter(|f| f["ok"] == true && f["outage"] == true)
+        .collect();
     assert!(outages.len() >= 2, "{faults:#?}");
     for f in &outages[..2] {
         let client = f["recovery_s"].as_f64().unwrap();
         let sw = &f["swarm"];
         let died = sw["died_s"].as_f64().expect("swarm saw the container die");
-        let started = sw["started_s"].as_f64().expect("swarm started a replacement");
+        let started = sw["started_s"]
+            .as_f64()
+            .expect("swarm started a replacement");
         assert!(died < 0.5, "died {died} s after the kill");
-        assert!(started > died && started < 5.0, "replacement started at {started} s");
+        assert!(
+            started > died && started < 5.0,
+            "replacement started at {started} s"
+        );
         assert!(client > died && client < 8.0, "client recovery {client} s");
     }
-    assert!(one["restarts_seen"].as_u64().unwrap() >= 2, "new X-Instance ids after kills: {}", one["instances"]);
+    assert!(
+        one["restarts_seen"].as_u64().unwrap() >= 2,
+        "new X-Instance ids after kills: {}",
+        one["instances"]
+    );
     assert!(one["access_path"].as_str().unwrap().len() > 10);
     // 5 replicas are more available than 1 under the same kills.
     let a1 = one["availability"]["requests"].as_f64().unwrap();
     let a5 = five["availability"]["requests"].as_f64().unwrap();
-    assert!(a5 > a1, "availability at 5 replicas {a5} not above 1 replica {a1}");
-    assert!(five["faults"].as_array().unwrap().iter().all(|f| f["ok"] == true));
+    assert!(
+        a5 > a1,
+        "availability at 5 replicas {a5} not above 1 replica {a1}"
+    );
+    assert!(five["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["ok"] == true));
     for f in ["compare.md", "compare.html", "compare.json"] {
         assert!(out.join("compare").join(f).exists(), "{f}");
     }
 
     // Only the service's tasks were killed: the look-alikes still run.
     for c in &guard.containers {
-        assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", c]), "true", "{c} was touched");
+        assert_eq!(
+            docker(&["inspect", "-f", "{{.State.Running}}", c]),
+            "true",
+            "{c} was touched"
+        );
     }
     // Nothing of the demo is left.
-    assert_eq!(docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]), "");
-    assert_eq!(docker(&["network", "ls", "-q", "--filter", &format!("name={stack}_")]), "");
-    assert_eq!(docker(&["ps", "-aq", "--filter", &format!("label=com.docker.stack.namespace={stack}")]), "");
-    assert_eq!(docker(&["images", "-q", "--filter", "reference=crashlab/crashserver:demo-*"]), "");
-    assert_eq!(docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]), swarm_before, "swarm state restored");
+    assert_eq!(
+        docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]),
+        ""
+    );
+    assert_eq!(
+        docker(&["network", "ls", "-q", "--filter", &format!("name={stack}_")]),
+        ""
+    );
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={stack}")
+        ]),
+        ""
+    );
+    assert_eq!(
+        docker(&[
+            "images",
+            "-q",
+            "--filter",
+            "reference=crashlab/crashserver:demo-*"
+        ]),
+        ""
+    );
+    assert_eq!(
+        docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]),
+        swarm_before,
+        "swarm state restored"
+    );
     drop(guard);
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -171,17 +302,55 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
         return;
     }
     let tag = format!("crashlab/crashserver:e2e-image-{}", std::process::id());
-    let o = sh(Command::new("scripts/build-image.sh").arg(&tag).env("VERSION", "e2e"));
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg(&tag)
+        .env("VERSION", "e2e"));
     assert!(o.status.success(), "{}", text(&o));
     let name = format!("crashlab-image-test-{}", std::process::id());
-    let mut guard = Leftovers { containers: vec![name.clone()], image: tag.clone() };
+    let mut guard = Leftovers {
+        containers: vec![name.clone()],
+        image: tag.clone(),
+    };
 
-    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &tag]).parse().unwrap();
-    assert!(size <= 5 * 1000 * 1000, "image is {size} bytes, more than 5 MB");
-    assert_eq!(docker(&["image", "inspect", "-f", "{{.Config.User}}", &tag]), "65532:65532");
-    assert_eq!(docker(&["image", "inspect", "-f", "{{index .Config.ExposedPorts \"8080/tcp\"}}", &tag]), "{}");
-    assert!(docker(&["image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", &tag]).contains("healthcheck"));
-    assert_eq!(docker(&["image", "inspect", "-f", "{{index .Config.Labels \"org.opencontainers.image.version\"}}", &tag]), "e2e");
+    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &tag])
+        .parse()
+        .unwrap();
+    assert!(
+        size <= 5 * 1000 * 1000,
+        "image is {size} bytes, more than 5 MB"
+    );
+    assert_eq!(
+        docker(&["image", "inspect", "-f", "{{.Config.User}}", &tag]),
+        "65532:65532"
+    );
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.ExposedPorts \"8080/tcp\"}}",
+            &tag
+        ]),
+        "{}"
+    );
+    assert!(docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &tag
+    ])
+    .contains("healthcheck"));
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
+            &tag
+        ]),
+        "e2e"
+    );
 
     let id = docker(&["run", "-d", "--name", &name, &tag]);
     assert!(!id.is_empty());
@@ -191,23 +360,36 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
         if h == "healthy" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "not healthy after 30 s: {h}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not healthy after 30 s: {h}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     // The process runs as the non-root user, and answers with the container's id.
     let top = docker(&["top", &name, "-o", "uid,comm"]);
     assert!(top.contains("65532"), "{top}");
     let ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]);
-    let mut s = std::net::TcpStream::connect((ip.as_str(), 8080)).expect("connect to the container");
+    let mut s =
+        std::net::TcpStream::connect((ip.as_str(), 8080)).expect("connect to the container");
     use std::io::{Read, Write};
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.to_lowercase().contains(&format!("x-instance: {}", &id[..12])), "{answer}");
+    assert!(
+        answer
+            .to_lowercase()
+            .contains(&format!("x-instance: {}", &id[..12])),
+        "{answer}"
+    );
     assert!(answer.to_lowercase().contains("x-version: e2e"));
     // SIGTERM (docker stop) is a graceful exit 0.
     docker(&["stop", "-t", "10", &name]);
-    assert_eq!(docker(&["inspect", "-f", "{{.State.ExitCode}}", &name]), "0");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
+        "0"
+    );
     drop(guard);
 }

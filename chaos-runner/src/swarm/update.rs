@@ -1,0 +1,198 @@
+//! Service updates under load: start an update (environment, image, or forced), pause a
+//! canary after its first task, resume or roll back, and record the update's status changes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::models::{
+    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum as FailureAction,
+    ServiceSpecUpdateConfigOrderEnum as Order, ServiceUpdateStatusStateEnum as State,
+};
+use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{Swarm, SwarmError};
+use crate::fault::spec::UpdatePlan;
+
+/// A canary holds this long after its first task before swarm would update the next one;
+/// chaos-runner resumes or rolls back well before.
+const CANARY_PAUSE: Duration = Duration::from_secs(3600);
+
+/// A change of the service's update status, as swarm reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UpdateStatusEvent {
+    pub at_s: f64,
+    /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`, `rollback_completed`.
+    pub state: String,
+    pub message: String,
+}
+
+fn ns(d: Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+impl Swarm {
+    /// Starts an update of the service; returns once swarm accepted it.
+    pub async fn update(&self, plan: &UpdatePlan, canary: bool) -> Result<(), SwarmError> {
+        let svc = self
+            .docker
+            .inspect_service(&self.service, None::<InspectServiceOptions>)
+            .await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
+        let mut spec = svc.spec.unwrap_or_default();
+        let task = spec.task_template.get_or_insert_with(Default::default);
+        let cs = task.container_spec.get_or_insert_with(Default::default);
+        let mut changed = false;
+        let env = cs.env.get_or_insert_with(Vec::new);
+        for (k, v) in &plan.env {
+            let entry = format!("{k}={v}");
+            match env
+                .iter_mut()
+                .find(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str()))
+            {
+                Some(e) if *e == entry => {}
+                Some(e) => {
+                    *e = entry;
+                    changed = true;
+                }
+                None => {
+                    env.push(entry);
+                    changed = true;
+                }
+            }
+        }
+        if let Some(image) = &plan.image {
+            if cs.image.as_deref() != Some(image.as_str()) {
+                cs.image = Some(image.clone());
+                changed = true;
+            }
+        }
+        if !changed {
+            task.force_update = Some(task.force_update.unwrap_or(0) + 1);
+        }
+        spec.update_config = Some(ServiceSpecUpdateConfig {
+            parallelism: Some(if canary { 1 } else { plan.parallelism as i64 }),
+            delay: Some(ns(if canary { CANARY_PAUSE } else { plan.delay })),
+            failure_action: Some(match plan.failure_action.as_str() {
+                "continue" => FailureAction::CONTINUE,
+                "rollback" => FailureAction::ROLLBACK,
+                _ => FailureAction::PAUSE,
+            }),
+            monitor: Some(ns(plan.monitor)),
+            max_failure_ratio: Some(0.0),
+            order: Some(if plan.order == "start-first" {
+                Order::START_FIRST
+            } else {
+                Order::STOP_FIRST
+            }),
+        });
+        self.docker
+            .update_service(
+                &self.service,
+                spec,
+                UpdateServiceOptions {
+                    version: version as i32,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Lets a paused canary roll out to the rest: no more pause between tasks.
+    pub async fn resume(&self) -> Result<(), SwarmError> {
+        let svc = self
+            .docker
+            .inspect_service(&self.service, None::<InspectServiceOptions>)
+            .await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
+        let mut spec = svc.spec.unwrap_or_default();
+        if let Some(uc) = spec.update_config.as_mut() {
+            uc.delay = Some(0);
+        }
+        self.docker
+            .update_service(
+                &self.service,
+                spec,
+                UpdateServiceOptions {
+                    version: version as i32,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `docker service rollback`: back to the previous spec.
+    pub async fn rollback(&self) -> Result<(), SwarmError> {
+        let svc = self
+            .docker
+            .inspect_service(&self.service, None::<InspectServiceOptions>)
+            .await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
+        let spec = svc.spec.unwrap_or_default();
+        self.docker
+            .update_service(
+                &self.service,
+                spec,
+                UpdateServiceOptions {
+                    version: version as i32,
+                    rollback: Some("previous".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The service's update state now, if an update ever ran.
+    pub async fn update_state(&self) -> Result<Option<(String, String)>, SwarmError> {
+        let svc = self
+            .docker
+            .inspect_service(&self.service, None::<InspectServiceOptions>)
+            .await?;
+        Ok(svc.update_status.map(|u| {
+            let state = match u.state {
+                Some(State::UPDATING) => "updating",
+                Some(State::PAUSED) => "paused",
+                Some(State::COMPLETED) => "completed",
+                Some(State::ROLLBACK_STARTED) => "rollback_started",
+                Some(State::ROLLBACK_PAUSED) => "rollback_paused",
+                Some(State::ROLLBACK_COMPLETED) => "rollback_completed",
+                _ => "",
+            };
+            (state.to_string(), u.message.unwrap_or_default())
+        }))
+    }
+}
+
+/// Polls the update status every 200 ms and records each change, until aborted.
+pub fn watch(
+    swarm: Arc<Swarm>,
+    start: Instant,
+    sink: Arc<Mutex<Vec<UpdateStatusEvent>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Option<(String, String)> = swarm.update_state().await.ok().flatten();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let Ok(now) = swarm.update_state().await else {
+                continue;
+            };
+            if now != last {
+                if let Some((state, message)) = now.clone() {
+                    sink.lock().expect("updates lock").push(UpdateStatusEvent {
+                        at_s: start.elapsed().as_secs_f64(),
+                        state,
+                        message,
+                    });
+                }
+                last = now;
+            }
+        }
+    })
+}

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""crashlab benchmarks; run through scripts/bench.sh, which installs the peers and builds.
+
+Each comparison runs both sides in the same run, alternating their order every round, and
+reports the median and the spread (min-max) of the per-round ratio. Writes
+results/bench/benchmarks.md and benchmarks.json.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(REPO, "target", "release")
+CRASHSERVER = os.path.join(BIN, "crashserver")
+RUNNER = os.path.join(BIN, "chaos-runner")
+TMP = tempfile.mkdtemp(prefix="crashlab-bench-")
+
+
+def oha_path():
+    for p in (os.environ.get("OHA"), shutil.which("oha"), os.path.expanduser("~/.cargo/bin/oha")):
+        if p and os.path.exists(p):
+            return p
+    sys.exit("bench.py: oha not found (scripts/bench.sh installs it)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(port, path="/health"):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(12).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def wait_ok(port, limit=5.0):
+    end = time.time() + limit
+    while time.time() < end:
+        if http_ok(port):
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+def start_crashserver(cpus=None):
+    port = free_port()
+    cmd = [CRASHSERVER, "--bind", "127.0.0.1", "--port", str(port), "--log-format", "json"]
+    if cpus:
+        cmd = ["taskset", "-c", cpus] + cmd
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+    wait_ok(port)
+    return p, port
+
+
+def start_nginx(body_len):
+    port = free_port()
+    root = os.path.join(TMP, "www")
+    os.makedirs(root, exist_ok=True)
+    text = ("<!doctype html><html><body><h1>This page is served from nginx</h1>" + "x" * body_len)[: body_len - 15] + "</body></html>\n"
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write(text)
+    conf = os.path.join(TMP, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+daemon off;
+pid {TMP}/nginx.pid;
+error_log {TMP}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+    location = /health {{ return 200 "ok"; }}
+  }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", TMP], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ok(port)
+    return p, port, len(text)
+
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def run(cmd, timeout=300):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode not in (0,):
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return r.stdout
+
+
+def chaos_summary(args):
+    out = tempfile.mkdtemp(dir=TMP)
+    run(["taskset", "-c", "1", RUNNER, "run"] + args + ["--out", out, "-q"])
+    with open(os.path.join(out, "summary.json")) as f:
+        return json.load(f)
+
+
+def chaos_closed(url, conns, secs, recording="on"):
+    s = chaos_summary([url, "--concurrency", str(conns), "--duration", f"{secs}s", "--recording", recording])
+    assert s["counts"]["failed"] == 0, s["counts"]
+    return s["counts"]["sent"] / s["run"]["elapsed_s"]
+
+
+def oha_rps(url, conns, secs):
+    out = run(["taskset", "-c", "1", oha_path(), "-z", f"{secs}s", "-c", str(conns), "--no-tui", "--output-format", "json", url])
+    j = json.loads(out)
+    return j["summary"]["requestsPerSec"]
+
+
+def to_ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+
+
+def wrk(url, conns, secs):
+    out = run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", url])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors", out)
+    assert not errors, out
+    return rps, p99
+
+
+def med_spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
+
+
+def alternate(rounds, sides):
+    """Runs each side once per round, rotating the order; returns {name: [results]}."""
+    res = {name: [] for name, _ in sides}
+    for r in range(rounds):
+        order = sides[r % len(sides):] + sides[: r % len(sides)]
+        for name, fn in order:
+            res[name].append(fn())
+            time.sleep(0.5)
+    return res
+
+
+def load_tools(a):
+    server, port = start_crashserver(cpus="0")
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        res = alternate(a.rounds, [
+            ("chaos-runner", lambda: chaos_closed(url, a.connections, a.seconds)),
+            ("chaos-runner (recording off)", lambda: chaos_closed(url, a.connections, a.seconds, "off")),
+            ("oha", lambda: oha_rps(url, a.connections, a.seconds)),
+            ("wrk", lambda: wrk(url, a.connections, a.seconds)[0]),
+        ])
+        cr = res["chaos-runner"]
+        out = {
+            "rps": {k: med_spread(v) for k, v in res.items()},
+            "ratio_vs_oha": med_spread([c / o for c, o in zip(cr, res["oha"])]),
+            "ratio_vs_wrk": med_spread([c / w for c, w in zip(cr, res["wrk"])]),
+            "recording_cost": med_spread([1 - c / off for c, off in zip(cr, res["chaos-runner (recording off)"])]),
+        }
+        # Open loop at 80 % of the closed-loop maximum.
+        rate = round(0.8 * statistics.median(cr))
+        runs = []
+        for _ in range(a.rounds):
+            s = chaos_summary([url, "--rate", str(rate), "--max-in-flight", "256", "--duration", f"{a.seconds}s"])
+            runs.append({
+                "achieved": s["counts"]["sent"] / s["run"]["planned_s"],
+                "dropped": s["counts"]["dropped"],
+                "lateness_p99_ms": s["send_lateness_ms"]["p99"],
+                "latency_p99_ms": s["latency_ms"]["p99"],
+            })
+        out["open_loop"] = {
+            "asked": rate,
+            "achieved": med_spread([r["achieved"] for r in runs]),
+            "error": med_spread([abs(r["achieved"] / rate - 1) for r in runs]),
+            "dropped": med_spread([r["dropped"] for r in runs]),
+            "lateness_p99_ms": med_spread([r["lateness_p99_ms"] for r in runs]),
+        }
+        return out
+    finally:
+        stop(server)
+
+
+def servers(a):
+    cs, cport = start_crashserver()
+    body = len(run(["curl", "-s", f"http://127.0.0.1:{cport}/"])) if shutil.which("curl") else 225
+    ng, nport, nbody = start_nginx(body)
+    try:
+        res = alternate(a.rounds, [
+            ("crashserver", lambda: wrk(f"http://127.0.0.1:{cport}/", a.connections, a.seconds)),
+            ("nginx", lambda: wrk(f"http://127.0.0.1:{nport}/", a.connections, a.seconds)),
+        ])
+        c, n = res["crashserver"], res["nginx"]
+        return {
+            "body_bytes": {"crashserver": body, "nginx": nbody},
+            "rps": {"crashserver": med_spread([x[0] for x in c]), "nginx": med_spread([x[0] for x in n])},
+            "p99_ms": {"crashserver": med_spread([x[1] for x in c]), "nginx": med_spread([x[1] for x in n])},
+            "ratio_rps": med_spread([x[0] / y[0] for x, y in zip(c, n)]),
+            "ratio_p99": med_spread([x[1] / y[1] for x, y in zip(c, n)]),
+        }
+    finally:
+        stop(cs)
+        stop(ng)
+
+
+def startup(a):
+    times, rss = [], []
+    for _ in range(20):
+        port = free_port()
+        t0 = time.perf_counter()
+        p = subprocess.Popen([CRASHSERVER, "--bind", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while not http_ok(port):
+            time.sleep(0.0002)
+        times.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.3)
+        with open(f"/proc/{p.pid}/status") as f:
+            rss.append(int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024)
+        stop(p)
+    return {"start_to_first_answer_ms": med_spread(times), "idle_rss_mib": med_spread(rss)}
+
+
+def image():
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return None
+    tag = "crashlab/crashserver:bench"
+    run([os.path.join(REPO, "scripts", "build-image.sh"), tag], timeout=1200)
+    size = int(run(["docker", "image", "inspect", "-f", "{{.Size}}", tag]).strip())
+    subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+    return {"bytes": size}
+
+
+def healing(a):
+    if a.no_healing or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return None
+    out = os.path.join(TMP, "healing")
+    kills = 10
+    r = subprocess.run([os.path.join(REPO, "scripts", "demo.sh"), "--replicas", "1", "--duration", f"{6 * kills + 5}s",
+                        "--every", "6s", "--rate", "200", "--out", out], capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(r.stdout[-3000:] + r.stderr[-3000:])
+    with open(os.path.join(out, "1-replica", "summary.json")) as f:
+        s = json.load(f)
+    fs = [x for x in s["faults"] if x["ok"]]
+    pick = lambda k: [x["swarm"][k] for x in fs if x["swarm"] and x["swarm"][k] is not None]
+    return {
+        "kills": len(fs),
+        "first_answer_s": med_spread([x["recovery_s"] for x in fs]),
+        "died_s": med_spread(pick("died_s")),
+        "created_s": med_spread(pick("created_s")),
+        "started_s": med_spread(pick("started_s")),
+        "healthy_s": med_spread(pick("healthy_s")),
+        "access_path": s["access_path"],
+    }
+
+
+def machine():
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"model name\s+:\s+(.*)", f.read())
+        if m:
+            cpu = m.group(1)
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1048576
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Linux {platform.release()}"
+
+
+def fmt(ms, digits=1):
+    return f"{ms['median']:.{digits}f} ({ms['min']:.{digits}f}-{ms['max']:.{digits}f})"
+
+
+def pct(ms):
+    return {k: [x * 100 for x in v] if isinstance(v, list) else v * 100 for k, v in ms.items()}
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def report(r, a, path):
+    lt, sv, st = r["load_tools"], r["servers"], r["startup"]
+    L = [
+        "# crashlab benchmarks",
+        "",
+        f"Produced by `scripts/bench.sh --rounds {a.rounds} --seconds {a.seconds} --connections {a.connections}` on "
+        f"{r['machine']}, {r['date']}. Every comparison runs both sides in the same run, alternating their order "
+        "each round; figures are medians with the min-max over the rounds in brackets.",
+        "",
+        "Fairness: for the load-tool comparison the server (crashserver) is pinned to core 0 and each load tool to "
+        f"core 1 (`taskset`), every tool with {a.connections} keep-alive connections for {a.seconds} s against `GET /`. "
+        "For the server comparison both servers use both cores (crashserver's 2 runtime threads, nginx's 2 workers) "
+        "and the same load tool (wrk, 1 thread, pinned to core 1) loads them.",
+        "",
+        "## Load tools: chaos-runner against oha and wrk",
+        "",
+        "| tool | requests/s |",
+        "|---|---|",
+    ]
+    for k, v in lt["rps"].items():
+        L.append(f"| {k} | {fmt(v, 0)} |")
+    ol = lt["open_loop"]
+    L += [
+        "",
+        "| goal | figure | |",
+        "|---|---|---|",
+        f"| chaos-runner / oha >= 1.0 | {fmt(lt['ratio_vs_oha'], 3)} | {verdict(lt['ratio_vs_oha']['median'] >= 1.0)} |",
+        f"| chaos-runner / wrk >= 0.90 | {fmt(lt['ratio_vs_wrk'], 3)} | {verdict(lt['ratio_vs_wrk']['median'] >= 0.9)} |",
+        f"| recording costs <= 5 % of throughput | {fmt(pct(lt['recording_cost']), 2)} % | {verdict(lt['recording_cost']['median'] <= 0.05)} |",
+        f"| open loop at 80 % of the closed-loop maximum ({ol['asked']}/s): achieved within 1 % | {fmt(ol['achieved'], 1)}/s, error {ol['error']['median'] * 100:.3f} % | {verdict(ol['error']['median'] <= 0.01)} |",
+        f"| open loop: send lateness p99 < 1 ms | {fmt(ol['lateness_p99_ms'], 3)} ms | {verdict(ol['lateness_p99_ms']['median'] < 1.0)} |",
+        "",
+        "## crashserver against nginx (static page of the same size)",
+        "",
+        "| server | body bytes | requests/s | p99 (ms) |",
+        "|---|---|---|---|",
+        f"| crashserver | {sv['body_bytes']['crashserver']} | {fmt(sv['rps']['crashserver'], 0)} | {fmt(sv['p99_ms']['crashserver'], 3)} |",
+        f"| nginx | {sv['body_bytes']['nginx']} | {fmt(sv['rps']['nginx'], 0)} | {fmt(sv['p99_ms']['nginx'], 3)} |",
+        "",
+        "| goal | figure | |",
+        "|---|---|---|",
+        f"| requests/s ratio >= 1.0 | {fmt(sv['ratio_rps'], 3)} | {verdict(sv['ratio_rps']['median'] >= 1.0)} |",
+        f"| p99 ratio <= 1.0 | {fmt(sv['ratio_p99'], 3)} | {verdict(sv['ratio_p99']['median'] <= 1.0)} |",
+        "",
+        "## crashserver start-up, memory, image",
+        "",
+        "| goal | figure | |",
+        "|---|---|---|",
+        f"| process start to first answered request <= 10 ms (median of 20) | {fmt(st['start_to_first_answer_ms'], 2)} ms | {verdict(st['start_to_first_answer_ms']['median'] <= 10)} |",
+        f"| idle RSS <= 8 MB | {fmt(st['idle_rss_mib'], 2)} MiB | {verdict(st['idle_rss_mib']['median'] <= 8)} |",
+    ]
+    if r.get("image"):
+        b = r["image"]["bytes"]
+        L.append(f"| image <= 5 MB | {b} bytes ({b / 1e6:.2f} MB) | {verdict(b <= 5e6)} |")
+    h = r.get("healing")
+    if h:
+        L += [
+            "",
+            "## Self-healing on the local swarm (shipped compose.yaml, 1 replica)",
+            "",
+            f"{h['kills']} SIGKILLs through the Docker API, 6 s apart, load at 200 requests/s. Access path: {h['access_path']}.",
+            "Times from the kill, medians (min-max); the swarm-side ones are the engine's own container events.",
+            "",
+            "| container died | replacement created | started | healthy | first successful answer |",
+            "|---|---|---|---|---|",
+            f"| {fmt(h['died_s'], 3)} s | {fmt(h['created_s'], 3)} s | {fmt(h['started_s'], 3)} s | {fmt(h['healthy_s'], 3)} s | {fmt(h['first_answer_s'], 3)} s |",
+            "",
+            f"Goal: kill to first successful answer <= 1.0 s (median): {verdict(h['first_answer_s']['median'] <= 1.0)}.",
+        ]
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--no-healing", action="store_true", help="skip the swarm self-healing figure")
+    ap.add_argument("--out", default=os.path.join(REPO, "results", "bench"))
+    a = ap.parse_args()
+    if a.rounds < 1 or a.seconds < 1 or a.connections < 1:
+        ap.error("--rounds, --seconds and --connections must be positive")
+    os.makedirs(a.out, exist_ok=True)
+    r = {"machine": machine(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    steps = [("load_tools", lambda: load_tools(a)), ("servers", lambda: servers(a)), ("startup", lambda: startup(a)),
+             ("image", image), ("healing", lambda: healing(a))]
+    for name, fn in steps:
+        print(f"==> {name}", flush=True)
+        r[name] = fn()
+        print(json.dumps(r[name], indent=1)[:1500], flush=True)
+    with open(os.path.join(a.out, "benchmarks.json"), "w") as f:
+        json.dump(r, f, indent=2)
+    report(r, a, os.path.join(a.out, "benchmarks.md"))
+    print(open(os.path.join(a.out, "benchmarks.md")).read())
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

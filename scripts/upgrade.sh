@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Upgrade strategies under load, measured on a local single-node swarm: a rolling update
+# (stop-first, swarm's default) against a blue-green-like one (start-first), at 1 and at 5
+# replicas, and a canary release of a deliberately broken version that must be rolled back.
+# Writes the runs and their comparison into results/upgrades/.
+#
+# usage: scripts/upgrade.sh [--duration 30s] [--rate 200] [--out results/upgrades]
+#
+# Each run deploys version v1, starts the update to v2 5 s into the load, and records which
+# version answered every request, the update's progress and every task swap. The canary run
+# updates one of 5 replicas to v3-bad (answering 500 to half its requests), holds 8 s,
+# compares its error rate with the other replicas' and rolls it back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=30s
+rate=200
+out=results/upgrades
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) duration=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "upgrade.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+stack=${CRASHLAB_STACK:-crashlab-upgrade}
+export VERSION=v1
+# shellcheck source=scripts/lib/swarm.sh
+. scripts/lib/swarm.sh
+swarm_traps
+swarm_setup 1
+
+# back_to_v1 N: the service at version v1 (healthy, no fault) with N replicas.
+back_to_v1() {
+    docker service update --quiet --detach=true --env-add VERSION=v1 --env-rm ERROR_RATE \
+        --replicas "$1" "$service" >/dev/null
+    wait_update_done || true
+    wait_running "$1"
+    sleep 2
+}
+
+dirs=()
+for n in 1 5; do
+    for order in stop-first start-first; do
+        label="$order, $n replica"; [ "$n" = 1 ] || label="${label}s"
+        dir=$(echo "$order-$n" | tr -c 'a-z0-9-\n' '-')
+        say "run: $label: update v1 -> v2 at 5 s under $rate req/s for $duration"
+        back_to_v1 "$n"
+        rm -rf "${out:?}/$dir"
+        run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
+            --timeout 1s --max-in-flight 512 \
+            --fault "update:VERSION=v2,at=5s,order=$order,parallelism=1,delay=0s,monitor=2s,failure=rollback" \
+            --label "$label" --access-path "$access" 2>&1 | sed 's/^/    /'
+        dirs+=("$out/$dir")
+    done
+done
+
+say "run: canary of a broken version (v3-bad, 50 % errors) on 1 of 5 replicas"
+back_to_v1 5
+rm -rf "${out:?}/canary-5"
+run_runner canary-5 --swarm-service "$service" --replicas 5 --rate "$rate" --duration "$duration" \
+    --timeout 1s --max-in-flight 512 \
+    --fault "canary:VERSION=v3-bad;ERROR_RATE=50%,at=5s,order=start-first,hold=8s,max_error_rate=5%" \
+    --label "canary v3-bad, 5 replicas" --access-path "$access" 2>&1 | sed 's/^/    /'
+dirs+=("$out/canary-5")
+
+say "comparing: ${dirs[*]}"
+"$runner" compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
+echo
+sed -n '/^| run/,/^$/p' "$out/compare/compare.md"
+say "done: reports in $out (open $out/compare/compare.html)"
