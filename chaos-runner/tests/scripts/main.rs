@@ -307,7 +307,7 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
         .env("VERSION", "e2e"));
     assert!(o.status.success(), "{}", text(&o));
     let name = format!("crashlab-image-test-{}", std::process::id());
-    let mut guard = Leftovers {
+    let guard = Leftovers {
         containers: vec![name.clone()],
         image: tag.clone(),
     };
