@@ -4,7 +4,7 @@
 # replicas, and a canary release of a deliberately broken version that must be rolled back.
 # Writes the runs and their comparison into results/upgrades/.
 #
-# usage: scripts/upgrade.sh [--duration 30s] [--rate 200] [--out results/upgrades]
+# usage: scripts/upgrade.sh [--duration 45s] [--rate 200] [--out results/upgrades]
 #
 # Each run deploys version v1, starts the update to v2 5 s into the load, and records which
 # version answered every request, the update's progress and every task swap. The canary run
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=30s
+duration=45s
 rate=200
 out=results/upgrades
 while [ $# -gt 0 ]; do

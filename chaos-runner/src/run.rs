@@ -296,8 +296,9 @@ fn default_out() -> PathBuf {
 /// The machine the run came from: kernel, cores, memory.
 pub fn host_description() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
+    // The machine's cores, not this process's affinity (benchmarks pin chaos-runner to one).
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
         .unwrap_or(0);
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
