@@ -24,6 +24,7 @@ BIN = os.path.join(REPO, "target", "release")
 CRASHSERVER = os.path.join(BIN, "crashserver")
 RUNNER = os.path.join(BIN, "chaos-runner")
 TMP = tempfile.mkdtemp(prefix="crashlab-bench-")
+os.chmod(TMP, 0o755)  # nginx's workers run as another user and must read the page
 
 
 def oha_path():
@@ -375,20 +376,31 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--no-healing", action="store_true", help="skip the swarm self-healing figure")
     ap.add_argument("--out", default=os.path.join(REPO, "results", "bench"))
+    ap.add_argument("--resume", action="store_true", help="keep the steps a previous, interrupted run finished")
     a = ap.parse_args()
     if a.rounds < 1 or a.seconds < 1 or a.connections < 1:
         ap.error("--rounds, --seconds and --connections must be positive")
     os.makedirs(a.out, exist_ok=True)
+    partial = os.path.join(a.out, "benchmarks.partial.json")
     r = {"machine": machine(), "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    if a.resume and os.path.exists(partial):
+        with open(partial) as f:
+            r.update(json.load(f))
     steps = [("load_tools", lambda: load_tools(a)), ("servers", lambda: servers(a)), ("startup", lambda: startup(a)),
              ("image", image), ("healing", lambda: healing(a))]
     for name, fn in steps:
+        if name in r:
+            print(f"==> {name}: kept from the interrupted run", flush=True)
+            continue
         print(f"==> {name}", flush=True)
         r[name] = fn()
         print(json.dumps(r[name], indent=1)[:1500], flush=True)
+        with open(partial, "w") as f:
+            json.dump(r, f, indent=2)
     with open(os.path.join(a.out, "benchmarks.json"), "w") as f:
         json.dump(r, f, indent=2)
     report(r, a, os.path.join(a.out, "benchmarks.md"))
+    os.remove(partial)
     print(open(os.path.join(a.out, "benchmarks.md")).read())
     shutil.rmtree(TMP, ignore_errors=True)
 

@@ -5,6 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The Docker tests share one engine and its swarm (one may initialise it and leave it at
+/// the end): they take turns.
+static DOCKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn docker_turn() -> std::sync::MutexGuard<'static, ()> {
+    DOCKER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -152,6 +162,7 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     if !need("docker", &["info"]) {
         return;
     }
+    let _turn = docker_turn();
     let stack = format!("crashlab-e2e{}", std::process::id());
     let service = format!("{stack}_appserver");
     let swarm_before = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]);
@@ -301,6 +312,7 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
     if !need("docker", &["info"]) {
         return;
     }
+    let _turn = docker_turn();
     let tag = format!("crashlab/crashserver:e2e-image-{}", std::process::id());
     let o = sh(Command::new("scripts/build-image.sh")
         .arg(&tag)
@@ -399,28 +411,56 @@ fn upgrades_start_first_loses_nothing_stop_first_shows_its_gap_and_the_bad_canar
     if !need("docker", &["info"]) {
         return;
     }
+    let _turn = docker_turn();
     let stack = format!("crashlab-upg{}", std::process::id());
     let out = std::env::temp_dir().join(format!("crashlab-upgrades-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let o = sh(Command::new("scripts/upgrade.sh")
-        .args(["--duration", "25s", "--rate", "100", "--out", out.to_str().unwrap()])
+        .args([
+            "--duration",
+            "25s",
+            "--rate",
+            "100",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .env("CRASHLAB_STACK", &stack)
         .env("PUBLISHED_PORT", port.to_string()));
     assert!(o.status.success(), "upgrade.sh failed:\n{}", text(&o));
 
     let versions = |s: &serde_json::Value| -> Vec<String> {
-        s["versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap().to_string()).collect()
+        s["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_string())
+            .collect()
     };
     // Versions over time are in the data: every update run saw v1, then v2, and the update's
     // progress (at 1 replica it also completes within the run).
-    for dir in ["stop-first-1", "start-first-1", "stop-first-5", "start-first-5"] {
+    for dir in [
+        "stop-first-1",
+        "start-first-1",
+        "stop-first-5",
+        "start-first-5",
+    ] {
         let s = json(&out.join(dir).join("summary.json"));
         assert_eq!(versions(&s), vec!["v1", "v2"], "{dir}");
         let updates = s["swarm"]["updates"].as_array().unwrap();
-        assert!(updates.iter().any(|u| u["state"] == "updating"), "{dir}: {updates:?}");
+        assert!(
+            updates.iter().any(|u| u["state"] == "updating"),
+            "{dir}: {updates:?}"
+        );
         if dir.ends_with("-1") {
-            assert!(updates.iter().any(|u| u["state"] == "completed"), "{dir}: {updates:?}");
+            assert!(
+                updates.iter().any(|u| u["state"] == "completed"),
+                "{dir}: {updates:?}"
+            );
         }
     }
     // start-first at 5 replicas loses no request.
@@ -429,17 +469,31 @@ fn upgrades_start_first_loses_nothing_stop_first_shows_its_gap_and_the_bad_canar
     assert_eq!(s["counts"]["dropped"].as_u64(), Some(0));
     // stop-first at 1 replica has a gap, and the report says so.
     let s = json(&out.join("stop-first-1/summary.json"));
-    assert!(s["counts"]["failed"].as_u64().unwrap() > 0, "{}", s["counts"]);
+    assert!(
+        s["counts"]["failed"].as_u64().unwrap() > 0,
+        "{}",
+        s["counts"]
+    );
     assert!(!s["downtime"]["windows"].as_array().unwrap().is_empty());
     // The broken canary is rolled back, and the report says so.
     let s = json(&out.join("canary-5/summary.json"));
     let f = &s["faults"][0];
     assert_eq!(f["kind"], "canary");
-    assert!(f["outcome"].as_str().unwrap().contains("rolled back"), "{f}");
-    assert!(s["swarm"]["updates"].as_array().unwrap().iter().any(|u| u["state"].as_str().unwrap().starts_with("rollback")));
+    assert!(
+        f["outcome"].as_str().unwrap().contains("rolled back"),
+        "{f}"
+    );
+    assert!(s["swarm"]["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["state"].as_str().unwrap().starts_with("rollback")));
     assert!(versions(&s).contains(&"v3-bad".to_string()));
     let md = std::fs::read_to_string(out.join("canary-5/report.md")).unwrap();
     assert!(md.contains("rolled back"));
-    assert_eq!(docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]), "");
+    assert_eq!(
+        docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]),
+        ""
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
