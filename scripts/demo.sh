@@ -52,6 +52,11 @@ for n in "${counts[@]}"; do
     dirs+=("$out/$dir")
 done
 
+if [ "${#dirs[@]}" -lt 2 ]; then
+    sed -n '/^| run/,/^$/p' "${dirs[0]}/report.md"
+    say "done: report in ${dirs[0]}"
+    exit 0
+fi
 say "comparing: ${dirs[*]}"
 "$runner" compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
 echo

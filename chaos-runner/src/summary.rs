@@ -397,3 +397,30 @@ pub fn build(i: Inputs<'_>) -> Summary {
         interrupted: i.interrupted,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Percentiles are ordered, bounded by the max, and within the histogram's 0.1 %
+        /// precision of the exact quantiles of the recorded values.
+        #[test]
+        fn percentiles_match_exact_quantiles(mut values in proptest::collection::vec(1u64..10_000_000, 1..2000)) {
+            let mut h = crate::record::new_histogram();
+            for v in &values {
+                h.record(*v).unwrap();
+            }
+            let l = Latency::of(&h);
+            prop_assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+            values.sort_unstable();
+            for (q, got) in [(0.5, l.p50), (0.9, l.p90), (0.99, l.p99)] {
+                let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+                let exact = values[rank - 1] as f64 / 1000.0;
+                prop_assert!((got - exact).abs() <= exact * 0.001 + 0.001, "q{q}: {got} vs {exact}");
+            }
+            prop_assert_eq!(l.count, values.len() as u64);
+        }
+    }
+}
