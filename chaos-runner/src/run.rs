@@ -164,9 +164,15 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let hlog = out.join("latency.hlog");
     let live = shared.live.clone();
     let instances = shared.instances.clone();
+    let sinks = crate::report::hlog::Sinks {
+        hlog,
+        timeline: out.join("timeline.csv"),
+        // In-flight attempts (up to the timeout, after a wait in the queue) land in recent buckets.
+        keep: a.timeout * 2 + Duration::from_secs(5),
+    };
     let collector_task = tokio::spawn(crate::report::hlog::collect_with_log(
         collector,
-        hlog,
+        sinks,
         start_wall,
         stop_rx,
         live.clone(),

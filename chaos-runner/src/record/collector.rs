@@ -1,17 +1,27 @@
 //! The collector: once a second it empties every worker's recorder into the run's
 //! timeline and total histograms, and appends the second's histograms to the interval log.
+//! With a spill sink, buckets older than the keep window go to disk as they are final, so
+//! memory does not grow with the length of the run.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 
 use super::{new_histogram, Bucket, Recorder};
 
-#[derive(Debug)]
+/// Where final buckets go: (bucket index, bucket).
+pub type Spill = Box<dyn FnMut(usize, &Bucket) -> std::io::Result<()> + Send>;
+
 pub struct Collector {
     pub bucket_us: u64,
     recorders: Vec<Arc<Mutex<Recorder>>>,
-    pub timeline: Vec<Bucket>,
+    /// Buckets from index `base` on, still in memory.
+    timeline: VecDeque<Bucket>,
+    base: usize,
+    spill: Option<Spill>,
+    /// Attempts that arrived for a bucket already spilled (merged into the oldest kept one).
+    pub stragglers: u64,
     pub ok: Histogram<u64>,
     pub failed: Histogram<u64>,
     pub lateness: Histogram<u64>,
@@ -34,7 +44,10 @@ impl Collector {
         Self {
             bucket_us,
             recorders: Vec::new(),
-            timeline: Vec::new(),
+            timeline: VecDeque::new(),
+            base: 0,
+            spill: None,
+            stragglers: 0,
             ok: new_histogram(),
             failed: new_histogram(),
             lateness: new_histogram(),
@@ -58,11 +71,16 @@ impl Collector {
         for r in &self.recorders {
             let mut r = r.lock().expect("recorder lock");
             for (idx, b) in r.buckets.drain(..) {
-                let idx = idx as usize;
-                if self.timeline.len() <= idx {
-                    self.timeline.resize(idx + 1, Bucket::default());
+                let mut idx = idx as usize;
+                if idx < self.base {
+                    self.stragglers += b.sent();
+                    idx = self.base;
                 }
-                self.timeline[idx].merge(&b);
+                let pos = idx - self.base;
+                if self.timeline.len() <= pos {
+                    self.timeline.resize(pos + 1, Bucket::default());
+                }
+                self.timeline[pos].merge(&b);
             }
             let _ = self.interval_ok.add(&r.ok);
             let _ = self.interval_failed.add(&r.failed);
@@ -76,15 +94,50 @@ impl Collector {
         (&self.interval_ok, &self.interval_failed)
     }
 
-    pub fn finish(mut self) -> Recorded {
+    /// Sends final buckets to `spill` instead of keeping them.
+    pub fn spill_to(&mut self, spill: Spill) {
+        self.spill = Some(spill);
+    }
+
+    /// With a spill sink: writes out every bucket that starts before `before_us`.
+    pub fn spill_before(&mut self, before_us: u64) -> std::io::Result<()> {
+        let Some(spill) = self.spill.as_mut() else {
+            return Ok(());
+        };
+        let limit = (before_us / self.bucket_us) as usize;
+        while self.base < limit {
+            let b = self.timeline.pop_front().unwrap_or_default();
+            spill(self.base, &b)?;
+            self.base += 1;
+        }
+        Ok(())
+    }
+
+    /// Collects what is left. The timeline in the result is whatever was not spilled (all
+    /// of it without a spill sink; nothing with one, as everything is spilled).
+    pub fn finish(mut self) -> std::io::Result<Recorded> {
         self.collect();
-        Recorded {
+        if let Some(mut spill) = self.spill.take() {
+            for (i, b) in self.timeline.drain(..).enumerate() {
+                spill(self.base + i, &b)?;
+            }
+        }
+        Ok(Recorded {
             bucket_us: self.bucket_us,
-            timeline: self.timeline,
+            timeline: self.timeline.into(),
             ok: self.ok,
             failed: self.failed,
             lateness: self.lateness,
-        }
+        })
+    }
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("base", &self.base)
+            .field("kept", &self.timeline.len())
+            .finish()
     }
 }
 
@@ -110,12 +163,52 @@ mod tests {
             });
         }
         b.lock().unwrap().record_dropped(420_000);
-        let rec = c.finish();
+        let rec = c.finish().unwrap();
         assert_eq!(rec.timeline.len(), 5);
         let sent: u64 = rec.timeline.iter().map(Bucket::sent).sum();
         let dropped: u64 = rec.timeline.iter().map(|b| b.dropped).sum();
         assert_eq!((sent, dropped), (10, 1));
         assert_eq!(rec.ok.len(), 5);
         assert_eq!(rec.failed.len(), 5);
+    }
+
+    #[test]
+    fn spilled_buckets_leave_memory_and_come_out_in_order() {
+        let mut c = Collector::new(100_000);
+        let r = c.register();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        c.spill_to(Box::new(move |i, b| {
+            sink.lock().unwrap().push((i, b.sent()));
+            Ok(())
+        }));
+        for i in 0..30u64 {
+            r.lock().unwrap().record(&Attempt {
+                intended_us: i * 100_000,
+                class: Class::Ok,
+                latency_us: 5,
+                lateness_us: 0,
+                instance: None,
+            });
+        }
+        c.collect();
+        c.spill_before(2_000_000).unwrap();
+        assert_eq!(c.timeline.len(), 10, "only the last second is kept");
+        // A straggler for a spilled bucket is kept, in the oldest bucket still in memory.
+        r.lock().unwrap().record(&Attempt {
+            intended_us: 50_000,
+            class: Class::Ok,
+            latency_us: 5,
+            lateness_us: 0,
+            instance: None,
+        });
+        c.collect();
+        assert_eq!(c.stragglers, 1);
+        let rec = c.finish().unwrap();
+        assert!(rec.timeline.is_empty());
+        let got = out.lock().unwrap().clone();
+        assert_eq!(got.len(), 30);
+        assert!(got.iter().enumerate().all(|(n, (i, _))| n == *i));
+        assert_eq!(got.iter().map(|(_, s)| s).sum::<u64>(), 31);
     }
 }

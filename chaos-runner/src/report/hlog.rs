@@ -2,7 +2,7 @@
 //! second, values in ms), written while the run goes, and read back by `report`.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,20 +14,38 @@ use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 
+use super::timeline;
 use crate::record::{new_histogram, Collector, Instances, Live, Recorded};
 
 const TICK: Duration = Duration::from_secs(1);
 
 /// The collector's task: merge every second and log the second's histograms, until `stop`.
+/// Where the collector writes while the run goes.
+#[derive(Debug)]
+pub struct Sinks {
+    /// The interval log (latency.hlog).
+    pub hlog: PathBuf,
+    /// timeline.csv, written bucket by bucket as buckets become final.
+    pub timeline: PathBuf,
+    /// Buckets younger than this stay in memory (attempts in flight still land in them).
+    pub keep: Duration,
+}
+
 pub async fn collect_with_log(
     mut collector: Collector,
-    path: PathBuf,
+    sinks: Sinks,
     start_wall: SystemTime,
     mut stop: oneshot::Receiver<()>,
     live: Arc<Live>,
     instances: Arc<Instances>,
 ) -> std::io::Result<Recorded> {
-    let mut file = BufWriter::new(File::create(&path)?);
+    let bucket_us = collector.bucket_us;
+    let mut csv = BufWriter::new(File::create(&sinks.timeline)?);
+    writeln!(csv, "{}", timeline::header())?;
+    collector.spill_to(Box::new(move |i, b| {
+        timeline::write_row(&mut csv, i, b, bucket_us).and_then(|()| csv.flush())
+    }));
+    let mut file = BufWriter::new(File::create(&sinks.hlog)?);
     let mut ser = V2DeflateSerializer::new();
     let mut log = IntervalLogWriterBuilder::new()
         .add_comment(
@@ -55,14 +73,25 @@ pub async fn collect_with_log(
             }
         }
         live.instances_seen(instances.len());
+        collector.spill_before((now.saturating_sub(sinks.keep)).as_micros() as u64)?;
         last = now;
         if done {
             break;
         }
     }
     drop(log);
-    std::io::Write::flush(&mut file)?;
-    Ok(collector.finish())
+    file.flush()?;
+    if collector.stragglers > 0 {
+        tracing::warn!(
+            attempts = collector.stragglers,
+            "attempts older than the keep window were counted in a later bucket"
+        );
+    }
+    let mut rec = collector.finish()?;
+    // Read the whole timeline back for the analysis (once, after the run).
+    let f = File::open(&sinks.timeline)?;
+    rec.timeline = timeline::read(std::io::BufReader::new(f)).map_err(std::io::Error::other)?;
+    Ok(rec)
 }
 
 /// Totals of the ok and failed histograms in an interval log.

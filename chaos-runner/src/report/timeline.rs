@@ -30,8 +30,16 @@ pub fn header() -> String {
 
 pub fn write<W: Write>(mut w: W, timeline: &[Bucket], bucket_us: u64) -> io::Result<()> {
     writeln!(w, "{}", header())?;
-    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     for (i, b) in timeline.iter().enumerate() {
+        write_row(&mut w, i, b, bucket_us)?;
+    }
+    Ok(())
+}
+
+/// One bucket's row (after the header).
+pub fn write_row<W: Write>(mut w: W, i: usize, b: &Bucket, bucket_us: u64) -> io::Result<()> {
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    {
         let ok = b.ok();
         let mean = if ok > 0 {
             b.ok_latency_sum_us as f64 / ok as f64 / 1000.0
