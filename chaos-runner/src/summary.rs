@@ -36,6 +36,7 @@ pub struct Summary {
     /// Replica ids first seen after the first fault: restarts and replacements.
     pub restarts_seen: u64,
     /// Versions that answered, in order of first appearance (rolling updates, blue-green cut-overs).
+    #[serde(default)]
     pub versions: Vec<VersionSeen>,
     pub swarm: Option<SwarmInfo>,
     pub slo: Option<SloResult>,
@@ -81,6 +82,7 @@ pub struct Availability {
     /// ok / sent.
     pub requests: Option<f64>,
     /// ok / scheduled: attempts that could not even be sent count as lost.
+    #[serde(default)]
     pub scheduled: Option<f64>,
     /// Share of time buckets whose ok / (sent + dropped) met `bucket_threshold`.
     pub time: Option<f64>,
@@ -146,6 +148,7 @@ pub struct SwarmInfo {
     pub converge_s: Option<f64>,
     pub events: Vec<SwarmEvent>,
     /// Changes of the service's update status during the run (updates and rollbacks).
+    #[serde(default)]
     pub updates: Vec<crate::swarm::update::UpdateStatusEvent>,
 }
 
@@ -182,6 +185,7 @@ impl Latency {
 pub struct Instance {
     pub id: String,
     /// `X-Version` it reported.
+    #[serde(default)]
     pub version: String,
     pub first_seen_s: f64,
     pub last_seen_s: f64,

@@ -23,14 +23,18 @@ cleanup() {
     docker rm -f "$runner_name" >/dev/null 2>&1 || true
     if [ "$deployed" = 1 ]; then
         docker stack rm "$stack" >/dev/null 2>&1 || true
-        # The stack's containers and network go asynchronously: wait for both.
+        # The stack's containers and network go asynchronously: wait for both, and remove
+        # the network ourselves if swarm could not (it refuses while endpoints linger).
         for _ in $(seq 1 90); do
-            if [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")" ] &&
-                ! docker network inspect "$network" >/dev/null 2>&1; then
-                break
+            if [ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")" ]; then
+                docker network inspect "$network" >/dev/null 2>&1 || break
+                docker network rm "$network" >/dev/null 2>&1 || true
             fi
             sleep 1
         done
+        if docker network inspect "$network" >/dev/null 2>&1; then
+            echo "${0##*/}: could not remove network $network" >&2
+        fi
     fi
     if [ "$built" = 1 ]; then
         docker image rm -f "$image" >/dev/null 2>&1 || true

@@ -90,7 +90,7 @@ pub async fn run(
     (
         action.is_ok(),
         format!(
-            "canary {}: {} answers, {:.1}% errors, against {:.1}% for the others ({} answers) over {:?}; limit {:.1}%: {decision}",
+            "{decision}: canary {}: {} answers, {:.1}% errors, against {:.1}% for the others ({} answers) over {:?}; limit {:.1}%",
             plan.describe(),
             canary.0,
             canary_rate * 100.0,

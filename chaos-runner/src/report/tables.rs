@@ -192,7 +192,7 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
                     opt_secs(sw.and_then(|w| w.died_s)),
                     opt_secs(sw.and_then(|w| w.started_s)),
                     opt_secs(sw.and_then(|w| w.healthy_s)),
-                    f.outcome.chars().take(120).collect(),
+                    f.outcome.clone(),
                 ]
             })
             .collect();

@@ -133,6 +133,14 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+fn assert_network_gone(stack: &str) {
+    let net = Command::new("docker")
+        .args(["network", "inspect", &format!("{stack}_appnet")])
+        .output()
+        .unwrap();
+    assert!(!net.status.success(), "network {stack}_appnet left behind");
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -276,6 +284,7 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]),
         ""
     );
+    assert_network_gone(&stack);
     assert_eq!(
         docker(&["network", "ls", "-q", "--filter", &format!("name={stack}_")]),
         ""
@@ -379,8 +388,18 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     // The process runs as the non-root user, and answers with the container's id.
-    let top = docker(&["top", &name, "-o", "uid,comm"]);
-    assert!(top.contains("65532"), "{top}");
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the container's process");
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{uid}"
+    );
     let ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]);
     let mut s =
         std::net::TcpStream::connect((ip.as_str(), 8080)).expect("connect to the container");
@@ -495,5 +514,6 @@ fn upgrades_start_first_loses_nothing_stop_first_shows_its_gap_and_the_bad_canar
         docker(&["service", "ls", "-q", "--filter", &format!("name={stack}")]),
         ""
     );
+    assert_network_gone(&stack);
     let _ = std::fs::remove_dir_all(&out);
 }
