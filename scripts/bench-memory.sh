@@ -59,6 +59,7 @@ rows = [(int(t), int(r)) for t, r in csv.reader(open(f"{out}/memory.csv")) if t 
 s = json.load(open(summary))
 after = [r for t, r in rows if t >= 30] or [r for _, r in rows]
 first, last, peak = after[0], after[-1], max(r for _, r in rows)
+half = [r for t, r in rows if t >= rows[-1][0] / 2] or after
 c = s["counts"]
 with open(f"{out}/memory.md", "w") as f:
     f.write("# chaos-runner memory over a long run\n\n")
@@ -66,6 +67,8 @@ with open(f"{out}/memory.md", "w") as f:
             f"(server on core 0, chaos-runner on core 1), full recording on. Machine: {s['run']['host']}.\n\n")
     f.write("| sent | ok | dropped | achieved rate | RSS at 30 s (MiB) | RSS at end (MiB) | peak RSS (MiB) | growth after 30 s |\n|---|---|---|---|---|---|---|---|\n")
     f.write(f"| {c['sent']} | {c['ok']} | {c['dropped']} | {s['run']['achieved_rate']:.1f}/s | {first/1024:.1f} | {last/1024:.1f} | {peak/1024:.1f} | {(last-first)/1024:+.2f} MiB |\n\n")
-    f.write("Samples every 10 s are in `memory.csv`.\n")
+    f.write(f"Over the second half of the run RSS went from {half[0]/1024:.2f} to {half[-1]/1024:.2f} MiB "
+            f"({(half[-1]-half[0])/1024:+.2f} MiB); the growth before that is warm-up (allocator arenas, histograms "
+            "reaching their range). Samples every 10 s are in `memory.csv`.\n")
 print(open(f"{out}/memory.md").read())
 PY
