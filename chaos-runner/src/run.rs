@@ -15,7 +15,7 @@ use crate::exit::UsageError;
 use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
 use crate::fault::FaultKind;
 use crate::load::{self, LoadPlan, Mode, Shared};
-use crate::record::{Collector, Live, Recorded};
+use crate::record::{Collector, Recorded};
 use crate::summary::{self, RunInfo, Summary, SwarmInfo};
 use crate::swarm::events::SwarmEvent;
 use crate::swarm::update::UpdateStatusEvent;
@@ -320,11 +320,4 @@ pub fn host_description() -> String {
         kernel.trim(),
         mem_kb as f64 / 1048576.0
     )
-}
-
-impl Live {
-    pub fn instances_seen(&self, n: usize) {
-        self.instances
-            .store(n as u64, std::sync::atomic::Ordering::Relaxed);
-    }
 }

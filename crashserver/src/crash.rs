@@ -29,10 +29,7 @@ impl fmt::Display for CrashCause {
 /// Ends the process (in production) or records the crash (in tests).
 pub type Crasher = Arc<dyn Fn(CrashCause) + Send + Sync>;
 
-/// The production crasher: one log line with the cause, then exit without draining.
-pub fn exiting_crasher(exit_code: u8, instance_id: String) -> Crasher {
-    Arc::new(move |cause| {
-        tracing::error!(instance = %instance_id, %cause, exit_code, "crashing");
-        std::process::exit(i32::from(exit_code));
-    })
+/// The production crasher: exit at once, without draining (the state logged the cause).
+pub fn exiting_crasher(exit_code: u8) -> Crasher {
+    Arc::new(move |_cause| std::process::exit(i32::from(exit_code)))
 }

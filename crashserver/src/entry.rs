@@ -58,17 +58,8 @@ async fn serve(cli: Cli) -> anyhow::Result<Drain> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("listener address")?;
-    let crasher_code = config.exit_code;
-    // The crasher needs the instance id, which the state creates: build the state with a
-    // crasher that reads it lazily from a cell filled right after.
-    let id_cell: std::sync::Arc<std::sync::OnceLock<String>> = Default::default();
-    let cell = id_cell.clone();
-    let crasher: crate::crash::Crasher = std::sync::Arc::new(move |cause| {
-        let id = cell.get().cloned().unwrap_or_default();
-        (exiting_crasher(crasher_code, id))(cause)
-    });
+    let crasher = exiting_crasher(config.exit_code);
     let state = AppState::new(config, crasher);
-    let _ = id_cell.set(state.identity.instance_id.clone());
     tracing::info!(
         instance = %state.identity.instance_id,
         pid = state.identity.pid,

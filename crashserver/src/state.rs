@@ -104,13 +104,19 @@ impl AppState {
     }
 
     /// Marks the process not-ready and hands the cause to the crasher after `after`.
+    /// One log line with the cause, then the crasher.
+    fn crash(&self, cause: CrashCause) {
+        tracing::error!(instance = %self.identity.instance_id, %cause, exit_code = self.config.exit_code, "crashing");
+        (self.crasher)(cause);
+    }
+
     pub fn crash_soon(&self, cause: CrashCause, after: Duration) {
         self.metrics.ready.set(0);
         self.shutting_down.store(true, Ordering::SeqCst);
         let state = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            (state.crasher)(cause);
+            state.crash(cause);
         });
     }
 
@@ -119,7 +125,7 @@ impl AppState {
         let state = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            (state.crasher)(cause);
+            state.crash(cause);
         });
     }
 }

@@ -17,6 +17,10 @@ impl Live {
         c.load(Ordering::Relaxed)
     }
 
+    pub fn instances_seen(&self, n: usize) {
+        self.instances.store(n as u64, Ordering::Relaxed);
+    }
+
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }

@@ -25,26 +25,18 @@ fn create(dir: &Path, name: &str) -> anyhow::Result<BufWriter<File>> {
     })?))
 }
 
-/// Every file of a finished run (latency.hlog was written during the run).
+/// The files of a finished run not already streamed during it (latency.hlog and
+/// timeline.csv were).
 pub fn write_all(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     let mut f = create(dir, "summary.json")?;
     serde_json::to_writer_pretty(&mut f, s)?;
     writeln!(f)?;
     f.flush()?;
-    let mut f = create(dir, "timeline.csv")?;
-    timeline::write(&mut f, &rec.timeline, rec.bucket_us)?;
-    f.flush()?;
-    render(dir, s, &rec.timeline, rec.bucket_us, rec)
+    render(dir, s, rec)
 }
 
 /// report.md, report.html and latency.hgrm from the data.
-pub fn render(
-    dir: &Path,
-    s: &Summary,
-    tl: &[Bucket],
-    bucket_us: u64,
-    rec: &Recorded,
-) -> anyhow::Result<()> {
+pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     let mut f = create(dir, "latency.hgrm")?;
     hgrm::write(&mut f, &rec.ok)?;
     f.flush()?;
@@ -56,11 +48,11 @@ pub fn render(
     let charts = vec![
         (
             "Throughput and failures over time".to_string(),
-            charts::throughput(s, tl, bucket_us).map_err(anyhow::Error::msg)?,
+            charts::throughput(s, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
         ),
         (
             "Replicas answering over time".to_string(),
-            charts::replicas(s, tl, bucket_us).map_err(anyhow::Error::msg)?,
+            charts::replicas(s, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
         ),
         (
             "Latency percentiles of successes".to_string(),
@@ -105,7 +97,7 @@ pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
 /// `chaos-runner report DIR`.
 pub fn rerender(dir: &Path) -> anyhow::Result<()> {
     let s = read_summary(dir)?;
-    let tl = read_timeline(dir)?;
+    let timeline = read_timeline(dir)?;
     let bucket_us = (s.run.bucket_ms * 1000.0).round() as u64;
     let (ok, failed) = match hlog::read_totals(&dir.join("latency.hlog")) {
         Ok(h) => h,
@@ -116,10 +108,10 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
     };
     let rec = Recorded {
         bucket_us,
-        timeline: Vec::new(),
+        timeline,
         ok,
         failed,
         lateness: new_histogram(),
     };
-    render(dir, &s, &tl, bucket_us, &rec)
+    render(dir, &s, &rec)
 }
