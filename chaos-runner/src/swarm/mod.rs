@@ -10,7 +10,7 @@ pub mod update;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::ContainerSummary;
+use bollard::models::{ContainerSummary, ServiceSpec};
 use bollard::query_parameters::{
     InspectServiceOptions, KillContainerOptions, ListContainersOptions, ListTasksOptions,
     UpdateServiceOptions,
@@ -204,34 +204,48 @@ impl Swarm {
         Ok((running, ready))
     }
 
-    /// Sets the replica count and waits until that many tasks run and are healthy.
-    pub async fn scale(&self, replicas: u64, timeout: Duration) -> Result<Duration, SwarmError> {
-        let started = Instant::now();
+    /// Reads the service's spec, lets `edit` change it and sends it back at that version
+    /// (`rollback: Some("previous")` asks swarm for the previous spec instead). `edit`
+    /// returns false when there is nothing to send.
+    pub(crate) async fn respec(
+        &self,
+        rollback: Option<&str>,
+        edit: impl FnOnce(&mut ServiceSpec) -> Result<bool, SwarmError>,
+    ) -> Result<(), SwarmError> {
         let svc = self
             .docker
             .inspect_service(&self.service, None::<InspectServiceOptions>)
             .await?;
         let version = svc.version.and_then(|v| v.index).unwrap_or(0);
         let mut spec = svc.spec.unwrap_or_default();
-        let mode = spec.mode.get_or_insert_with(Default::default);
-        let rep = mode
-            .replicated
-            .as_mut()
-            .ok_or_else(|| SwarmError::NotReplicated(self.service.clone()))?;
-        if rep.replicas != Some(replicas as i64) {
-            rep.replicas = Some(replicas as i64);
-            self.docker
-                .update_service(
-                    &self.service,
-                    spec,
-                    UpdateServiceOptions {
-                        version: version as i32,
-                        ..Default::default()
-                    },
-                    None,
-                )
-                .await?;
+        if !edit(&mut spec)? {
+            return Ok(());
         }
+        let options = UpdateServiceOptions {
+            version: version as i32,
+            rollback: rollback.map(str::to_string),
+            ..Default::default()
+        };
+        self.docker
+            .update_service(&self.service, spec, options, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the replica count and waits until that many tasks run and are healthy.
+    pub async fn scale(&self, replicas: u64, timeout: Duration) -> Result<Duration, SwarmError> {
+        let started = Instant::now();
+        self.respec(None, |spec| {
+            let mode = spec.mode.get_or_insert_with(Default::default);
+            let rep = mode
+                .replicated
+                .as_mut()
+                .ok_or_else(|| SwarmError::NotReplicated(self.service.clone()))?;
+            let changed = rep.replicas != Some(replicas as i64);
+            rep.replicas = Some(replicas as i64);
+            Ok(changed)
+        })
+        .await?;
         self.wait_converged(replicas, timeout, started).await
     }
 

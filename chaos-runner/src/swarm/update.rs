@@ -8,7 +8,7 @@ use bollard::models::{
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum as FailureAction,
     ServiceSpecUpdateConfigOrderEnum as Order, ServiceUpdateStatusStateEnum as State,
 };
-use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
+use bollard::query_parameters::InspectServiceOptions;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -35,118 +35,72 @@ fn ns(d: Duration) -> i64 {
 impl Swarm {
     /// Starts an update of the service; returns once swarm accepted it.
     pub async fn update(&self, plan: &UpdatePlan, canary: bool) -> Result<(), SwarmError> {
-        let svc = self
-            .docker
-            .inspect_service(&self.service, None::<InspectServiceOptions>)
-            .await?;
-        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
-        let mut spec = svc.spec.unwrap_or_default();
-        let task = spec.task_template.get_or_insert_with(Default::default);
-        let cs = task.container_spec.get_or_insert_with(Default::default);
-        let mut changed = false;
-        let env = cs.env.get_or_insert_with(Vec::new);
-        for (k, v) in &plan.env {
-            let entry = format!("{k}={v}");
-            match env
-                .iter_mut()
-                .find(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str()))
-            {
-                Some(e) if *e == entry => {}
-                Some(e) => {
-                    *e = entry;
-                    changed = true;
+        self.respec(None, |spec| {
+            let task = spec.task_template.get_or_insert_with(Default::default);
+            let cs = task.container_spec.get_or_insert_with(Default::default);
+            let mut changed = false;
+            let env = cs.env.get_or_insert_with(Vec::new);
+            for (k, v) in &plan.env {
+                let entry = format!("{k}={v}");
+                match env
+                    .iter_mut()
+                    .find(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str()))
+                {
+                    Some(e) if *e == entry => {}
+                    Some(e) => {
+                        *e = entry;
+                        changed = true;
+                    }
+                    None => {
+                        env.push(entry);
+                        changed = true;
+                    }
                 }
-                None => {
-                    env.push(entry);
+            }
+            if let Some(image) = &plan.image {
+                if cs.image.as_deref() != Some(image.as_str()) {
+                    cs.image = Some(image.clone());
                     changed = true;
                 }
             }
-        }
-        if let Some(image) = &plan.image {
-            if cs.image.as_deref() != Some(image.as_str()) {
-                cs.image = Some(image.clone());
-                changed = true;
+            if !changed {
+                task.force_update = Some(task.force_update.unwrap_or(0) + 1);
             }
-        }
-        if !changed {
-            task.force_update = Some(task.force_update.unwrap_or(0) + 1);
-        }
-        spec.update_config = Some(ServiceSpecUpdateConfig {
-            parallelism: Some(if canary { 1 } else { plan.parallelism as i64 }),
-            delay: Some(ns(if canary { CANARY_PAUSE } else { plan.delay })),
-            failure_action: Some(match plan.failure_action.as_str() {
-                "continue" => FailureAction::CONTINUE,
-                "rollback" => FailureAction::ROLLBACK,
-                _ => FailureAction::PAUSE,
-            }),
-            monitor: Some(ns(plan.monitor)),
-            max_failure_ratio: Some(0.0),
-            order: Some(if plan.order == "start-first" {
-                Order::START_FIRST
-            } else {
-                Order::STOP_FIRST
-            }),
-        });
-        self.docker
-            .update_service(
-                &self.service,
-                spec,
-                UpdateServiceOptions {
-                    version: version as i32,
-                    ..Default::default()
-                },
-                None,
-            )
-            .await?;
-        Ok(())
+            spec.update_config = Some(ServiceSpecUpdateConfig {
+                parallelism: Some(if canary { 1 } else { plan.parallelism as i64 }),
+                delay: Some(ns(if canary { CANARY_PAUSE } else { plan.delay })),
+                failure_action: Some(match plan.failure_action.as_str() {
+                    "continue" => FailureAction::CONTINUE,
+                    "rollback" => FailureAction::ROLLBACK,
+                    _ => FailureAction::PAUSE,
+                }),
+                monitor: Some(ns(plan.monitor)),
+                max_failure_ratio: Some(0.0),
+                order: Some(if plan.order == "start-first" {
+                    Order::START_FIRST
+                } else {
+                    Order::STOP_FIRST
+                }),
+            });
+            Ok(true)
+        })
+        .await
     }
 
     /// Lets a paused canary roll out to the rest: no more pause between tasks.
     pub async fn resume(&self) -> Result<(), SwarmError> {
-        let svc = self
-            .docker
-            .inspect_service(&self.service, None::<InspectServiceOptions>)
-            .await?;
-        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
-        let mut spec = svc.spec.unwrap_or_default();
-        if let Some(uc) = spec.update_config.as_mut() {
-            uc.delay = Some(0);
-        }
-        self.docker
-            .update_service(
-                &self.service,
-                spec,
-                UpdateServiceOptions {
-                    version: version as i32,
-                    ..Default::default()
-                },
-                None,
-            )
-            .await?;
-        Ok(())
+        self.respec(None, |spec| {
+            if let Some(uc) = spec.update_config.as_mut() {
+                uc.delay = Some(0);
+            }
+            Ok(true)
+        })
+        .await
     }
 
     /// `docker service rollback`: back to the previous spec.
     pub async fn rollback(&self) -> Result<(), SwarmError> {
-        let svc = self
-            .docker
-            .inspect_service(&self.service, None::<InspectServiceOptions>)
-            .await?;
-        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
-        let spec = svc.spec.unwrap_or_default();
-        self.docker
-            .update_service(
-                &self.service,
-                spec,
-                UpdateServiceOptions {
-                    version: version as i32,
-                    rollback: Some("previous".into()),
-                    ..Default::default()
-                },
-                None,
-            )
-            .await?;
-        Ok(())
+        self.respec(Some("previous"), |_| Ok(true)).await
     }
 
     /// The service's update state now, if an update ever ran.
