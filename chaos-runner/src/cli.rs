@@ -86,8 +86,8 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Load")]
     pub no_keepalive: bool,
 
-    /// Keep-alive connections are closed and re-resolved after this long, so traffic
-    /// spreads to replicas that appear during the run.
+    /// Keep-alive connections are closed and re-resolved after about this long (each one
+    /// within ±25 %), so traffic spreads to replicas that appear during the run.
     #[arg(long, default_value = "1s", value_parser = parse::positive_duration, help_heading = "Load")]
     pub recycle: Duration,
 

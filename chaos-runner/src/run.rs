@@ -139,6 +139,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let (int_tx, int_rx) = watch::channel(false);
     spawn_signal_listener(int_tx);
 
+    let conns = load::conn::warm_up(&target, &plan).await;
     let start_wall = SystemTime::now();
     let start = Instant::now();
     let shared = Arc::new(Shared::new(
@@ -159,7 +160,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         .map(|sw| crate::swarm::update::watch(sw.clone(), start, update_events.clone()));
 
     let mut collector = Collector::new(a.bucket.as_micros().max(1) as u64);
-    let load_handles = load::spawn(shared.clone(), &mut collector);
+    let load_handles = load::spawn(shared.clone(), &mut collector, conns);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let hlog = out.join("latency.hlog");
     let live = shared.live.clone();

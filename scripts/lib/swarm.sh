@@ -1,9 +1,11 @@
 # Shared by demo.sh and upgrade.sh: build the image, use (or create) a single-node swarm,
 # deploy compose.yaml, find the access path that works, run chaos-runner, clean up.
 # The caller sets: stack (default name), port, out; and calls swarm_setup, then run_runner.
+# CRASHLAB_COMPOSE names another compose file to deploy (default: compose.yaml).
 # shellcheck shell=bash
 
 stack=${stack:-crashlab-demo}
+compose=${CRASHLAB_COMPOSE:-compose.yaml}
 port=${PUBLISHED_PORT:-8080}
 service=${stack}_appserver
 network=${stack}_appnet
@@ -90,9 +92,9 @@ swarm_setup() {
         say "using the engine's swarm (state: $state)"
     fi
 
-    say "deploying compose.yaml as stack $stack ($first replica(s), published port $port)"
+    say "deploying $compose as stack $stack ($first replica(s), published port $port)"
     if ! deploy_log=$(CRASHLAB_IMAGE=$image REPLICAS=$first PUBLISHED_PORT=$port \
-        docker stack deploy -c compose.yaml "$stack" 2>&1); then
+        docker stack deploy -c "$compose" "$stack" 2>&1); then
         echo "$deploy_log" >&2
         exit 1
     fi

@@ -1,8 +1,9 @@
 //! One HTTP/1.1 exchange on a worker's own connection: resolve and connect when needed
 //! (afresh each time: no DNS cache), send, read the whole answer, classify it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -13,9 +14,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::Shared;
+use super::{LoadPlan, Shared};
 use crate::record::instances::InstanceStats;
 use crate::record::Class;
+use crate::target::Target;
 
 pub const X_INSTANCE: &str = "x-instance";
 pub const X_VERSION: &str = "x-version";
@@ -29,14 +31,24 @@ const AGENT: &str = concat!("chaos-runner/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug)]
 pub struct Conn {
     sender: SendRequest<Empty<Bytes>>,
-    created: Instant,
+    /// When to close and re-resolve (keep-alive recycling).
+    expires: Instant,
     /// The last X-Instance value seen here and its index (a connection mostly talks to one replica).
     last_instance: Option<(Bytes, u32, Arc<InstanceStats>)>,
 }
 
-async fn connect(s: &Shared, phase: &AtomicU8) -> Result<Conn, Class> {
+/// A connection's life: `recycle` spread by ±25 % over successive connections (a
+/// low-discrepancy sequence), so connections opened together do not all expire together.
+fn life(recycle: Duration) -> Duration {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    let spread = (n as f64 * 0.618_033_988_75).fract();
+    recycle.mul_f64(0.75 + 0.5 * spread)
+}
+
+async fn connect(target: &Target, recycle: Duration, phase: &AtomicU8) -> Result<Conn, Class> {
     phase.store(PHASE_RESOLVE, Ordering::Relaxed);
-    let addr = s.target.pick().await.map_err(|_| Class::Dns)?;
+    let addr = target.pick().await.map_err(|_| Class::Dns)?;
     phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
     let stream = TcpStream::connect(addr)
         .await
@@ -50,9 +62,35 @@ async fn connect(s: &Shared, phase: &AtomicU8) -> Result<Conn, Class> {
     });
     Ok(Conn {
         sender,
-        created: Instant::now(),
+        expires: Instant::now() + life(recycle),
         last_instance: None,
     })
+}
+
+/// Opens the workers' keep-alive connections before the clock starts (as wrk does), so the
+/// first second measures the service rather than a burst of connection set-ups. Gives up
+/// after the request timeout; a worker left without a connection opens one when it first
+/// sends, as it does after a failure. Nothing to open without keep-alive.
+pub async fn warm_up(target: &Arc<Target>, plan: &LoadPlan) -> Vec<Conn> {
+    if !plan.keepalive {
+        return Vec::new();
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..plan.workers.max(1) {
+        let target = target.clone();
+        let recycle = plan.recycle;
+        set.spawn(async move { connect(&target, recycle, &AtomicU8::new(PHASE_RESOLVE)).await });
+    }
+    let mut conns = Vec::with_capacity(plan.workers);
+    let _ = tokio::time::timeout(plan.timeout, async {
+        while let Some(r) = set.join_next().await {
+            if let Ok(Ok(c)) = r {
+                conns.push(c);
+            }
+        }
+    })
+    .await;
+    conns
 }
 
 /// Sends one request; `slot` holds the worker's connection between calls. Returns the
@@ -66,10 +104,10 @@ pub async fn exchange(
     phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
     let reusable = slot
         .as_ref()
-        .is_some_and(|c| !c.sender.is_closed() && c.created.elapsed() < s.plan.recycle);
+        .is_some_and(|c| !c.sender.is_closed() && Instant::now() < c.expires);
     if !reusable {
         *slot = None;
-        match connect(s, phase).await {
+        match connect(&s.target, s.plan.recycle, phase).await {
             Ok(c) => *slot = Some(c),
             Err(class) => return (class, None),
         }
@@ -134,4 +172,27 @@ pub async fn exchange(
         *slot = None;
     }
     (class, instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_opened_together_do_not_expire_together() {
+        let recycle = Duration::from_secs(1);
+        let lives: Vec<Duration> = (0..64).map(|_| life(recycle)).collect();
+        let min = lives.iter().min().unwrap();
+        let max = lives.iter().max().unwrap();
+        assert!(*min >= recycle.mul_f64(0.75) && *max <= recycle.mul_f64(1.25));
+        assert!(
+            *max - *min >= Duration::from_millis(400),
+            "{min:?}..{max:?}"
+        );
+        let mean = lives.iter().sum::<Duration>() / 64;
+        assert!(
+            mean.abs_diff(recycle) < Duration::from_millis(50),
+            "{mean:?}"
+        );
+    }
 }

@@ -121,34 +121,35 @@ impl Shared {
 }
 
 /// Starts the load; each handle ends when its task is done (the end of the run or an
-/// interruption). Registers one recorder per worker, plus one for the open-loop scheduler.
-pub fn spawn(shared: Arc<Shared>, collector: &mut Collector) -> Vec<tokio::task::JoinHandle<()>> {
+/// interruption). `conns` are connections opened beforehand (`conn::warm_up`), one per
+/// worker as far as they go. Registers one recorder per worker, plus one for the open-loop
+/// schedule (its dropped ticks).
+pub fn spawn(
+    shared: Arc<Shared>,
+    collector: &mut Collector,
+    conns: Vec<conn::Conn>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let workers = shared.plan.workers.max(1);
-    let mut handles = Vec::with_capacity(workers + 1);
-    match shared.plan.mode {
+    let mut conns = conns.into_iter();
+    let mut handles = Vec::with_capacity(workers + 2);
+    let ticks = match shared.plan.mode {
         Mode::Open { rate } => {
-            let (tx, rx) = async_channel::bounded(workers);
             let total = shared.plan.total_requests().unwrap_or(u64::MAX);
-            let rec = collector.register();
+            let sched = scheduler::Schedule::new(shared.start, rate, total);
+            let (pacer, rx) = scheduler::Pacer::new(sched, workers, collector.register());
             let sh = shared.clone();
-            handles.push(tokio::task::spawn_blocking(move || {
-                scheduler::schedule(sh, tx, rate, total, rec)
-            }));
-            for _ in 0..workers {
-                let rec = collector.register();
-                handles.push(tokio::spawn(worker::worker(
-                    shared.clone(),
-                    Some(rx.clone()),
-                    rec,
-                )));
-            }
+            handles.push(tokio::task::spawn_blocking(move || pacer.run(&sh)));
+            Some(rx)
         }
-        Mode::Closed => {
-            for _ in 0..workers {
-                let rec = collector.register();
-                handles.push(tokio::spawn(worker::worker(shared.clone(), None, rec)));
-            }
-        }
+        Mode::Closed => None,
+    };
+    for _ in 0..workers {
+        handles.push(tokio::spawn(worker::worker(
+            shared.clone(),
+            ticks.clone(),
+            collector.register(),
+            conns.next(),
+        )));
     }
     handles
 }

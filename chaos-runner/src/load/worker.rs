@@ -14,8 +14,8 @@ pub async fn worker(
     s: Arc<Shared>,
     ticks: Option<async_channel::Receiver<Instant>>,
     rec: Arc<Mutex<Recorder>>,
+    mut slot: Option<Conn>,
 ) {
-    let mut slot: Option<Conn> = None;
     loop {
         let intended = match &ticks {
             Some(rx) => match rx.recv().await {

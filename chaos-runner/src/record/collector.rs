@@ -1,5 +1,8 @@
-//! The collector: once a second it empties every worker's recorder into the run's
-//! timeline and total histograms, and appends the second's histograms to the interval log.
+//! The collector: once a second it empties every recorder shard into the run's timeline
+//! and total histograms, and appends the second's histograms to the interval log.
+//! Workers share a few shards rather than owning one each: emptying a recorder costs the
+//! size of its histograms, however few attempts it holds, so with hundreds of workers
+//! per-worker recorders made each collection stall the runtime for milliseconds.
 //! With a spill sink, buckets older than the keep window go to disk as they are final, so
 //! memory does not grow with the length of the run.
 
@@ -13,9 +16,13 @@ use super::{new_histogram, Bucket, Recorder};
 /// Where final buckets go: (bucket index, bucket).
 pub type Spill = Box<dyn FnMut(usize, &Bucket) -> std::io::Result<()> + Send>;
 
+/// Recorder shards: enough that workers on different runtime threads seldom meet on one.
+pub const SHARDS: usize = 8;
+
 pub struct Collector {
     pub bucket_us: u64,
     recorders: Vec<Arc<Mutex<Recorder>>>,
+    registered: usize,
     /// Buckets from index `base` on, still in memory.
     timeline: VecDeque<Bucket>,
     base: usize,
@@ -43,7 +50,10 @@ impl Collector {
     pub fn new(bucket_us: u64) -> Self {
         Self {
             bucket_us,
-            recorders: Vec::new(),
+            recorders: (0..SHARDS)
+                .map(|_| Arc::new(Mutex::new(Recorder::new(bucket_us))))
+                .collect(),
+            registered: 0,
             timeline: VecDeque::new(),
             base: 0,
             spill: None,
@@ -56,10 +66,10 @@ impl Collector {
         }
     }
 
-    /// A recorder for one worker (or the scheduler).
+    /// The recorder for the next worker (or the scheduler): the shards in turn.
     pub fn register(&mut self) -> Arc<Mutex<Recorder>> {
-        let r = Arc::new(Mutex::new(Recorder::new(self.bucket_us)));
-        self.recorders.push(r.clone());
+        let r = self.recorders[self.registered % SHARDS].clone();
+        self.registered += 1;
         r
     }
 
@@ -82,12 +92,17 @@ impl Collector {
                 }
                 self.timeline[pos].merge(&b);
             }
-            let _ = self.interval_ok.add(&r.ok);
-            let _ = self.interval_failed.add(&r.failed);
-            let _ = self.lateness.add(&r.lateness);
-            r.ok.reset();
-            r.failed.reset();
-            r.lateness.reset();
+            let r = &mut *r;
+            for (from, into) in [
+                (&mut r.ok, &mut self.interval_ok),
+                (&mut r.failed, &mut self.interval_failed),
+                (&mut r.lateness, &mut self.lateness),
+            ] {
+                if !from.is_empty() {
+                    let _ = into.add(&*from);
+                    from.reset();
+                }
+            }
         }
         let _ = self.ok.add(&self.interval_ok);
         let _ = self.failed.add(&self.interval_failed);

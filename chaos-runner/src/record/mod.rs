@@ -1,4 +1,4 @@
-//! Recording what every attempt did, in bounded memory: worker-local recorders, merged
+//! Recording what every attempt did, in bounded memory: a few shared recorders, merged
 //! once a second by the collector into the run's timeline, histograms and interval log.
 
 pub mod bucket;

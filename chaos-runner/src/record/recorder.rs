@@ -1,5 +1,6 @@
-//! A worker's own recorder: the attempts since the collector last came by. One per worker,
-//! behind an uncontended mutex, so the hot path never waits on other workers.
+//! A recorder: the attempts since the collector last came by. Workers share a few of them
+//! (see `collector::SHARDS`), each behind a mutex held only for one `record`, so the hot
+//! path seldom meets another worker.
 
 use hdrhistogram::Histogram;
 
