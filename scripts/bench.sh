@@ -3,7 +3,7 @@
 #   chaos-runner vs oha and wrk (closed loop, same connections and duration), recording
 #   overhead, open-loop accuracy, crashserver vs nginx, crashserver start-up and idle memory,
 #   image size, and self-healing time on the local swarm.
-# Writes results/bench/benchmarks.md (and benchmarks.json).
+# Writes results/benchmarks.md (and the raw figures to results/bench/benchmarks.json).
 #
 # usage: scripts/bench.sh [--rounds 5] [--seconds 10] [--connections 64] [--no-healing]
 #

@@ -4,13 +4,14 @@
 # comparison into results/.
 #
 # usage: scripts/demo.sh [--duration 60s] [--every 10s] [--rate 200] [--replicas 1,5]
-#                        [--out results/swarm-demo]
+#                        [--health-check INTERVAL] [--out results/swarm-demo]
 #
 # It builds the image offline, uses the engine's swarm (initialising a single-node one only
 # when the engine is in none, and leaving it again at the end), deploys compose.yaml,
 # detects how the service can be reached (routing mesh, or DNS round-robin to the tasks from
 # a container on the overlay network), runs chaos-runner, and removes everything it created,
-# also on failure or Ctrl-C.
+# also on failure or Ctrl-C. --health-check turns the image's health check on (compose.yaml
+# switches it off), to see what it adds to every recovery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,14 +20,16 @@ every=10s
 rate=200
 replicas=1,5
 out=results/swarm-demo
+health=
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration=$2; shift 2 ;;
         --every) every=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --replicas) replicas=$2; shift 2 ;;
+        --health-check) health=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -44,6 +47,7 @@ IFS=, read -r -a counts <<< "$replicas"
 for n in "${counts[@]}"; do
     label="$n replica"; [ "$n" = 1 ] || label="$n replicas"
     dir="${label// /-}"
+    [ -z "$health" ] || label="$label, health check every $health"
     say "run: $label, $duration at $rate req/s, a docker SIGKILL of one task every $every"
     rm -rf "${out:?}/$dir"
     run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,33 +38,30 @@ async fn not_found() -> impl IntoResponse {
 }
 
 async fn stamp_and_count(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     state.metrics.in_flight.inc();
     let mut res = next.run(req).await;
     state.metrics.in_flight.dec();
     state.served.fetch_add(1, Ordering::Relaxed);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     state
         .metrics
         .requests
-        .with_label_values(&[route.as_str(), method.as_str(), res.status().as_str()])
+        .with_label_values(&[route, method.as_str(), res.status().as_str()])
         .inc();
     state
         .metrics
         .duration
-        .with_label_values(&[route.as_str()])
+        .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
     let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&state.identity.instance_id) {
-        headers.insert(X_INSTANCE, v);
+    if let Some(v) = &state.instance_header {
+        headers.insert(X_INSTANCE, v.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(&state.identity.version) {
-        headers.insert(X_VERSION, v);
+    if let Some(v) = &state.version_header {
+        headers.insert(X_VERSION, v.clone());
     }
     res
 }

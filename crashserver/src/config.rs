@@ -54,6 +54,11 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
+    /// Serving threads, each with its own single-threaded runtime and listening socket
+    /// (0: one per core this process may use).
+    #[arg(long, env = "THREADS", default_value_t = 0)]
+    pub threads: usize,
+
     /// Delay between a /status answer and the crash (humane durations: 3s, 500ms, 1m).
     #[arg(long, env = "CRASH_DELAY", default_value = "3s", value_parser = parse_duration)]
     pub crash_delay: Duration,

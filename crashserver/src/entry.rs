@@ -25,17 +25,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         };
     }
     telemetry::init(cli.config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("crashserver: cannot start the async runtime: {e:#}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
-    match runtime.block_on(serve(cli)) {
+    match serve(cli) {
         Ok(Drain::Complete) => ExitCode::SUCCESS,
         Ok(Drain::TimedOut) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,30 +36,27 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     }
 }
 
-async fn serve(cli: Cli) -> anyhow::Result<Drain> {
-    use anyhow::Context;
+fn serve(cli: Cli) -> anyhow::Result<Drain> {
     let config = cli.config;
     if !config.startup_delay.is_zero() {
         tracing::info!(delay = ?config.startup_delay, "startup delay fault: sleeping before listening");
-        tokio::time::sleep(config.startup_delay).await;
+        std::thread::sleep(config.startup_delay);
     }
     let addr = SocketAddr::new(config.bind, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr().context("listener address")?;
+    let threads = crate::threads::thread_count(config.threads);
     let crasher = exiting_crasher(config.exit_code);
     let state = AppState::new(config, crasher);
-    tracing::info!(
-        instance = %state.identity.instance_id,
-        pid = state.identity.pid,
-        addr = %local,
-        version = %state.identity.version,
-        "listening"
-    );
-    let drain = crate::server::run(listener, state, termination_signal())
-        .await
-        .context("server failed")?;
+    let st = state.clone();
+    let drain = crate::threads::serve(addr, threads, state, termination_signal(), |local| {
+        tracing::info!(
+            instance = %st.identity.instance_id,
+            pid = st.identity.pid,
+            addr = %local,
+            threads,
+            version = %st.identity.version,
+            "listening"
+        );
+    })?;
     tracing::info!(?drain, "stopped");
     Ok(drain)
 }

@@ -17,10 +17,13 @@ pub const CRASH_AFTER_ANSWER: Duration = Duration::from_millis(10);
 pub async fn apply(state: &AppState) -> Option<Response> {
     let n = state
         .app_requests
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         + 1;
     let cfg = &state.config;
-    let (jitter, fail) = {
+    let random = !cfg.latency_jitter.is_zero() || cfg.error_rate > 0.0;
+    let (jitter, fail) = if !random {
+        (Duration::ZERO, false)
+    } else {
         let mut rng = state.rng.lock().expect("rng lock");
         let jitter = if cfg.latency_jitter.is_zero() {
             Duration::ZERO

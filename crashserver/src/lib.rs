@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod threads;
 
 pub use app::app;
 pub use config::Config;

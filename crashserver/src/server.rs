@@ -23,7 +23,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Drain> {
     let grace = state.config.shutdown_grace;
-    let (began_tx, began_rx) = oneshot::channel::<()>();
     let st = state.clone();
     let signal = async move {
         shutdown.await;
@@ -32,6 +31,22 @@ pub async fn run(
             ?grace,
             "shutdown requested: not ready, draining in-flight requests"
         );
+    };
+    serve_listener(listener, state, signal).await
+}
+
+/// Serves `listener` until `stop` resolves, then stops accepting and drains in-flight
+/// requests for at most the grace period. (`run` also turns the state not-ready; with
+/// several listeners one `run` does that and the others only serve.)
+pub async fn serve_listener(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Drain> {
+    let grace = state.config.shutdown_grace;
+    let (began_tx, began_rx) = oneshot::channel::<()>();
+    let signal = async move {
+        stop.await;
         let _ = began_tx.send(());
     };
     let serve = axum::serve(listener, crate::app(state)).with_graceful_shutdown(signal);

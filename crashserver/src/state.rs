@@ -1,9 +1,10 @@
 //! Shared state of one server: identity, configuration, readiness, the crash countdown.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use axum::http::HeaderValue;
 use tokio::time::Instant;
 
 use rand::rngs::SmallRng;
@@ -30,13 +31,25 @@ pub struct Inner {
     pub identity: Identity,
     pub metrics: Metrics,
     crasher: Crasher,
+    /// `X-Instance` and `X-Version`, built once (None when not a valid header value).
+    pub instance_header: Option<HeaderValue>,
+    pub version_header: Option<HeaderValue>,
     shutting_down: AtomicBool,
-    armed: Mutex<Option<ArmedCrash>>,
+    /// Set once, by the first `GET /status`.
+    armed: OnceLock<ArmedCrash>,
     /// Requests answered on every route.
     pub served: AtomicU64,
     /// Requests on the application routes (/ and /status), for --crash-after.
     pub app_requests: AtomicU64,
     pub rng: Mutex<SmallRng>,
+}
+
+/// A header value that costs nothing to clone (its bytes live as long as the process: one
+/// per server, built once).
+fn static_header(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()?;
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    Some(HeaderValue::from_static(leaked))
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,12 +73,14 @@ impl AppState {
         let metrics = Metrics::new(&identity.instance_id, &identity.version);
         metrics.ready.set(1);
         Self(Arc::new(Inner {
+            instance_header: static_header(&identity.instance_id),
+            version_header: static_header(&identity.version),
             config,
             identity,
             metrics,
             crasher,
             shutting_down: AtomicBool::new(false),
-            armed: Mutex::new(None),
+            armed: OnceLock::new(),
             served: AtomicU64::new(0),
             app_requests: AtomicU64::new(0),
             rng: Mutex::new(SmallRng::from_os_rng()),
@@ -83,24 +98,25 @@ impl AppState {
     }
 
     pub fn armed(&self) -> Option<ArmedCrash> {
-        *self.armed.lock().expect("armed lock")
+        self.armed.get().copied()
     }
 
     /// Arms the countdown once; later calls leave it where it is. Returns the armed crash
     /// and whether this call armed it.
     pub fn arm(&self, delay: Duration) -> (ArmedCrash, bool) {
-        let mut armed = self.armed.lock().expect("armed lock");
-        if let Some(a) = *armed {
-            return (a, false);
+        let mut armed_now = false;
+        let a = *self.armed.get_or_init(|| {
+            armed_now = true;
+            ArmedCrash {
+                at: Instant::now() + delay,
+                at_wall: SystemTime::now() + delay,
+            }
+        });
+        if armed_now {
+            self.metrics.crash_armed.set(1);
+            self.metrics.ready.set(0);
         }
-        let a = ArmedCrash {
-            at: Instant::now() + delay,
-            at_wall: SystemTime::now() + delay,
-        };
-        *armed = Some(a);
-        self.metrics.crash_armed.set(1);
-        self.metrics.ready.set(0);
-        (a, true)
+        (a, armed_now)
     }
 
     /// Marks the process not-ready and hands the cause to the crasher after `after`.

@@ -1,7 +1,9 @@
 # Shared by demo.sh and upgrade.sh: build the image, use (or create) a single-node swarm,
 # deploy compose.yaml, find the access path that works, run chaos-runner, clean up.
 # The caller sets: stack (default name), port, out; and calls swarm_setup, then run_runner.
-# CRASHLAB_COMPOSE names another compose file to deploy (default: compose.yaml).
+# CRASHLAB_COMPOSE names another compose file to deploy (default: compose.yaml). With
+# `health` set (an interval such as 250ms), the image's health check, which compose.yaml
+# switches off, is turned back on at that interval after the deploy.
 # shellcheck shell=bash
 
 stack=${stack:-crashlab-demo}
@@ -99,6 +101,11 @@ swarm_setup() {
         exit 1
     fi
     deployed=1
+    if [ -n "${health:-}" ]; then
+        say "turning the image's health check on, every $health"
+        docker service update --quiet --detach=false --no-healthcheck=false \
+            --health-interval "$health" "$service" >/dev/null
+    fi
 
     wait_running() {
         for _ in $(seq 1 120); do

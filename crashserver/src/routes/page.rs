@@ -1,5 +1,7 @@
 //! `GET /`: the lecture's page ("This page is served from: <id>"), or JSON on request.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
@@ -58,36 +60,47 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
 
 /// The page or JSON body describing this replica; `note` is an extra line for the page.
 pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Response {
-    let info = InstanceInfo::of(state);
     if wants_json(headers) {
-        return Json(info).into_response();
+        return Json(InstanceInfo::of(state)).into_response();
     }
-    let mut body = format!(
+    let id = &state.identity;
+    let mut body = String::with_capacity(320);
+    let _ = write!(
+        body,
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>crashserver {id}</title></head>\n<body>\n\
 <h1>This page is served from: {id}</h1>\n<p>version {ver}, pid {pid}, up {up:.1} s, {n} requests served</p>\n",
-        id = escape(&info.instance_id),
-        ver = escape(&info.version),
-        pid = info.pid,
-        up = info.uptime_s,
-        n = info.requests_served,
+        id = escape(&id.instance_id),
+        ver = escape(&id.version),
+        pid = id.pid,
+        up = id.started.elapsed().as_secs_f64(),
+        n = state.served.load(std::sync::atomic::Ordering::Relaxed),
     );
-    if let Some(left) = info.crash_in_s {
-        body.push_str(&format!(
-            "<p><strong>This server will die in {left:.1} s.</strong></p>\n"
-        ));
+    if let Some(armed) = state.armed() {
+        let left = armed.at.saturating_duration_since(Instant::now());
+        let _ = write!(
+            body,
+            "<p><strong>This server will die in {:.1} s.</strong></p>\n",
+            left.as_secs_f64()
+        );
     }
     if let Some(note) = note {
-        body.push_str(&format!("<p>{}</p>\n", escape(note)));
+        let _ = write!(body, "<p>{}</p>\n", escape(note));
     }
     body.push_str("</body></html>\n");
     Html(body).into_response()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// HTML-escapes `s`, without copying when there is nothing to escape.
+fn escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;"),
+    )
 }
 
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -123,3 +123,55 @@ async fn real_socket_serves_and_shuts_down_on_signal() {
     let drain = server.await.unwrap().unwrap();
     assert_eq!(drain, crashserver::server::Drain::Complete);
 }
+
+#[test]
+fn serving_threads_share_the_port_and_all_stop_on_one_signal() {
+    let (state, _) = recording_state(Config::defaults());
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        crashserver::threads::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            3,
+            state.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+            move |a| addr_tx.send(a).unwrap(),
+        )
+        .map(|drain| {
+            (
+                drain,
+                state.served.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    // A new connection per request: the kernel spreads them over the three sockets.
+    for _ in 0..30 {
+        assert_eq!(crate::support::get(addr, "/health").status, 200);
+    }
+    stop_tx.send(()).unwrap();
+    let (drain, served) = server.join().unwrap().unwrap();
+    assert_eq!(drain, crashserver::server::Drain::Complete);
+    assert_eq!(served, 30);
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "every socket is closed"
+    );
+}
+
+#[test]
+fn serving_threads_refuse_a_port_in_use() {
+    let (state, _) = recording_state(Config::defaults());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = crashserver::threads::serve(addr, 2, state, std::future::pending(), |_| {
+        panic!("must not listen")
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, crashserver::threads::ServeError::Listen { .. }),
+        "{err:#}"
+    );
+}
