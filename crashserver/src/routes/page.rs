@@ -77,14 +77,14 @@ pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Re
     );
     if let Some(armed) = state.armed() {
         let left = armed.at.saturating_duration_since(Instant::now());
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<p><strong>This server will die in {:.1} s.</strong></p>\n",
+            "<p><strong>This server will die in {:.1} s.</strong></p>",
             left.as_secs_f64()
         );
     }
     if let Some(note) = note {
-        let _ = write!(body, "<p>{}</p>\n", escape(note));
+        let _ = writeln!(body, "<p>{}</p>", escape(note));
     }
     body.push_str("</body></html>\n");
     Html(body).into_response()
