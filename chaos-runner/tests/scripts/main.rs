@@ -267,6 +267,18 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         .unwrap()
         .iter()
         .all(|f| f["ok"] == true));
+    // compose.yaml switches the health check off, and scaling to 5 through the Engine API
+    // must keep it off (bollard's model cannot read the setting: a spec round trip used to
+    // drop it, and the image's own check came back).
+    assert!(
+        five["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["swarm"]["healthy_s"].is_null()),
+        "a health check ran after scaling: {:#?}",
+        five["faults"]
+    );
     for f in ["compare.md", "compare.html", "compare.json"] {
         assert!(out.join("compare").join(f).exists(), "{f}");
     }

@@ -1,0 +1,107 @@
+//! The one part of a service's spec that bollard's model cannot read: the container health
+//! check. The Engine's JSON calls it `Healthcheck`; bollard's model, generated from the
+//! Engine's API description, expects `HealthCheck`, so an inspected spec comes back without
+//! it, and an update built on that spec would silently drop the service's health check
+//! (the image's own check, or none, then applies). This reads it from the raw JSON over the
+//! same local socket bollard uses. Writing needs no help: the Engine matches JSON keys
+//! without regard to case.
+
+use bollard::models::HealthConfig;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+
+/// Path of the Engine's socket, as bollard's local connection finds it.
+fn socket_path() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string())
+}
+
+/// Why the health check could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error("cannot reach {path}: {source}")]
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP exchange with the Engine failed: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("the Engine answered {0} to GET /services/{1}")]
+    Status(u16, String),
+    #[error("unexpected service JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The health check in a service inspection (`Spec.TaskTemplate.ContainerSpec.Healthcheck`).
+pub fn from_service_json(json: &serde_json::Value) -> Result<Option<HealthConfig>, RawError> {
+    match json.pointer("/Spec/TaskTemplate/ContainerSpec/Healthcheck") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => Ok(Some(serde_json::from_value(v.clone())?)),
+    }
+}
+
+/// The service's health check as the Engine has it (None: the service sets none).
+pub async fn of_service(service: &str) -> Result<Option<HealthConfig>, RawError> {
+    let path = socket_path();
+    let stream = UnixStream::connect(&path)
+        .await
+        .map_err(|source| RawError::Connect {
+            path: path.clone(),
+            source,
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let name: String = service
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let req = Request::get(format!("/services/{name}"))
+        .header(hyper::header::HOST, "docker")
+        .body(Empty::<Bytes>::new())
+        .expect("a valid request");
+    let res = sender.send_request(req).await?;
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await?.to_bytes();
+    if status != 200 {
+        return Err(RawError::Status(status, service.to_string()));
+    }
+    from_service_json(&serde_json::from_slice(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_engines_spelling_which_bollards_model_drops() {
+        let json = serde_json::json!({
+            "ID": "x",
+            "Spec": {"TaskTemplate": {"ContainerSpec": {
+                "Image": "crashlab/crashserver:latest",
+                "Healthcheck": {"Test": ["NONE"]}
+            }}}
+        });
+        let hc = from_service_json(&json).unwrap().unwrap();
+        assert_eq!(hc.test, Some(vec!["NONE".to_string()]));
+        // The regression this module exists for: bollard's model loses the field.
+        let spec: bollard::models::ServiceSpec =
+            serde_json::from_value(json["Spec"].clone()).unwrap();
+        let container = spec.task_template.unwrap().container_spec.unwrap();
+        assert!(
+            container.health_check.is_none(),
+            "bollard reads Healthcheck now: this workaround can go"
+        );
+        let none = serde_json::json!({"Spec": {"TaskTemplate": {"ContainerSpec": {}}}});
+        assert!(from_service_json(&none).unwrap().is_none());
+    }
+}
