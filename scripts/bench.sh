@@ -5,7 +5,7 @@
 #   image size, and self-healing time on the local swarm.
 # Writes results/benchmarks.md (and the raw figures to results/bench/benchmarks.json).
 #
-# usage: scripts/bench.sh [--rounds 5] [--seconds 10] [--connections 64] [--no-healing]
+# usage: scripts/bench.sh [--rounds 7] [--seconds 10] [--connections 64] [--no-healing]
 #
 # Installs its peers when missing: oha from crates.io (cargo install), wrk and nginx from
 # Debian (apt-get, as root). The two cores are split: server on core 0, load on core 1, for

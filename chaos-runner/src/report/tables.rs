@@ -200,7 +200,7 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
             title: "Faults".into(),
             lines: vec![format!(
                 "Recovery is from the fault to the first success that ended its outage (to its last failure when there was no outage). \
-Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy. MTTR: {} s.",
+Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {} s.",
                 opt_secs(s.mttr_s)
             )],
             table: t(
