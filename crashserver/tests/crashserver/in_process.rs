@@ -125,7 +125,7 @@ async fn real_socket_serves_and_shuts_down_on_signal() {
 }
 
 #[test]
-fn serving_threads_share_the_port_and_all_stop_on_one_signal() {
+fn serving_threads_share_the_socket_and_all_stop_on_one_signal() {
     let (state, _) = recording_state(Config::defaults());
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -147,7 +147,7 @@ fn serving_threads_share_the_port_and_all_stop_on_one_signal() {
         })
     });
     let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    // A new connection per request: the kernel spreads them over the three sockets.
+    // A new connection per request, taken by whichever thread is free.
     for _ in 0..30 {
         assert_eq!(crate::support::get(addr, "/health").status, 200);
     }
