@@ -209,11 +209,11 @@ def load_tools(a):
             "recording_cost": med_spread([1 - c / o for c, o in zip(cr, off)]),
             "recording_cpu_cost": med_spread([c / o - 1 for c, o in zip(cpu["chaos-runner"], cpu["chaos-runner (recording off)"])]),
         }
-        # Open loop at 80 % of the closed-loop maximum, twice the connections as the in-flight cap.
+        # Open loop at 80 % of the closed-loop maximum, as many connections (the in-flight cap).
         rate = round(0.8 * statistics.median(cr))
         runs = []
         for _ in range(a.rounds):
-            s, _ = chaos_summary([url, "--rate", str(rate), "--max-in-flight", str(2 * a.connections), "--duration", f"{a.seconds}s"])
+            s, _ = chaos_summary([url, "--rate", str(rate), "--max-in-flight", str(a.connections), "--duration", f"{a.seconds}s"])
             runs.append({
                 "achieved": s["counts"]["sent"] / s["run"]["planned_s"],
                 "dropped": s["counts"]["dropped"],
@@ -223,7 +223,7 @@ def load_tools(a):
             time.sleep(0.5)
         out["open_loop"] = {
             "asked": rate,
-            "max_in_flight": 2 * a.connections,
+            "max_in_flight": a.connections,
             "achieved": med_spread([r["achieved"] for r in runs]),
             "error": med_spread([abs(r["achieved"] / rate - 1) for r in runs]),
             "dropped": med_spread([r["dropped"] for r in runs]),
@@ -351,7 +351,7 @@ def report(r, a, path):
         "",
         "Fairness: for the load-tool comparison the server (crashserver) is pinned to core 0 and each load tool to "
         f"core 1 (`taskset`), every tool with {a.connections} keep-alive connections for {a.seconds} s against `GET /`. "
-        "For the server comparison both servers use both cores (crashserver's 2 runtime threads, nginx's 2 workers) "
+        "For the server comparison both servers use both cores (crashserver's 2 serving threads, nginx's 2 workers) "
         "and the same load tool (wrk, 1 thread, pinned to core 1) loads them. CPU per request is the load tool's "
         "user + system time (the kernel's accounting of the process, `wait4`) over the requests it completed. "
         "The open loop asks for 80 % of chaos-runner's median closed-loop rate of the same run.",
