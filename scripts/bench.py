@@ -240,7 +240,8 @@ def servers(a):
     body = len(run(["curl", "-s", f"http://127.0.0.1:{cport}/"])) if shutil.which("curl") else 225
     ng, nport, nbody = start_nginx(body)
     try:
-        res = alternate(a.rounds, [
+        # Twice the rounds: tail latency on a shared 2-core machine varies more than throughput.
+        res = alternate(2 * a.rounds, [
             ("crashserver", lambda: wrk(f"http://127.0.0.1:{cport}/", a.connections, a.seconds)),
             ("nginx", lambda: wrk(f"http://127.0.0.1:{nport}/", a.connections, a.seconds)),
         ])
@@ -352,7 +353,7 @@ def report(r, a, path):
         "Fairness: for the load-tool comparison the server (crashserver) is pinned to core 0 and each load tool to "
         f"core 1 (`taskset`), every tool with {a.connections} keep-alive connections for {a.seconds} s against `GET /`. "
         "For the server comparison both servers use both cores (crashserver's 2 serving threads, nginx's 2 workers) "
-        "and the same load tool (wrk, 1 thread, pinned to core 1) loads them. CPU per request is the load tool's "
+        "and the same load tool (wrk, 1 thread, pinned to core 1) loads them, over twice the rounds (tail latency varies more). CPU per request is the load tool's "
         "user + system time (the kernel's accounting of the process, `wait4`) over the requests it completed. "
         "The open loop asks for 80 % of chaos-runner's median closed-loop rate of the same run.",
         "",
