@@ -54,8 +54,8 @@ pub struct Config {
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
 
-    /// Serving threads, each with its own single-threaded runtime and listening socket
-    /// (0: one per core this process may use).
+    /// Serving threads, each with its own single-threaded runtime, all accepting from the
+    /// one listening socket (0: one per core this process may use).
     #[arg(long, env = "THREADS", default_value_t = 0)]
     pub threads: usize,
 

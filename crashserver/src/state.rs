@@ -119,13 +119,13 @@ impl AppState {
         (a, armed_now)
     }
 
-    /// Marks the process not-ready and hands the cause to the crasher after `after`.
     /// One log line with the cause, then the crasher.
     fn crash(&self, cause: CrashCause) {
         tracing::error!(instance = %self.identity.instance_id, %cause, exit_code = self.config.exit_code, "crashing");
         (self.crasher)(cause);
     }
 
+    /// Marks the process not-ready and hands the cause to the crasher after `after`.
     pub fn crash_soon(&self, cause: CrashCause, after: Duration) {
         self.metrics.ready.set(0);
         self.shutting_down.store(true, Ordering::SeqCst);

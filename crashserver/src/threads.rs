@@ -8,7 +8,6 @@
 //! One termination signal stops every thread; each drains for at most the grace period.
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::thread;
 
 use tokio::net::{TcpListener, TcpSocket};
@@ -28,6 +27,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start a server thread")]
+    Thread(#[source] std::io::Error),
     #[error("server failed")]
     Serve(#[source] std::io::Error),
     #[error("a server thread panicked")]
@@ -61,14 +62,14 @@ fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// This thread's handle on the shared socket. Must run inside its runtime.
-fn attach(listener: &std::net::TcpListener) -> std::io::Result<TcpListener> {
-    let own = listener.try_clone()?;
-    own.set_nonblocking(true)?;
-    TcpListener::from_std(own)
+fn attach(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
 }
 
 /// Binds `addr` and serves `state` on it from `threads` threads until `shutdown` resolves,
-/// calling `on_listening` with the bound address once every thread accepts.
+/// calling `on_listening` with the bound address once the socket listens (connections
+/// wait in its backlog until a thread takes them).
 pub fn serve(
     addr: SocketAddr,
     threads: usize,
@@ -78,46 +79,27 @@ pub fn serve(
 ) -> Result<Drain, ServeError> {
     let rt = runtime()?;
     let listen_err = |source| ServeError::Listen { addr, source };
-    let (socket, first) = rt
-        .block_on(async {
-            let socket = listen(addr)?;
-            let first = attach(&socket)?;
-            Ok((socket, first))
-        })
+    let socket = rt.block_on(async { listen(addr) }).map_err(listen_err)?;
+    let bound = socket.local_addr().map_err(listen_err)?;
+    let clones = (1..threads)
+        .map(|_| socket.try_clone())
+        .collect::<std::io::Result<Vec<_>>>()
         .map_err(listen_err)?;
-    let bound = first.local_addr().map_err(listen_err)?;
+    let first = rt.block_on(async { attach(socket) }).map_err(listen_err)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut helpers = Vec::with_capacity(threads.saturating_sub(1));
-    for i in 1..threads {
-        let (state, mut stop, ready) = (state.clone(), stop_rx.clone(), ready_tx.clone());
-        let socket = socket.try_clone().map_err(listen_err)?;
+    let mut helpers = Vec::with_capacity(clones.len());
+    for (i, socket) in clones.into_iter().enumerate() {
+        let (state, mut stop) = (state.clone(), stop_rx.clone());
         let spawned = thread::Builder::new()
-            .name(format!("crashserver-{i}"))
+            .name(format!("crashserver-{}", i + 1))
             .spawn(move || -> Result<Drain, ServeError> {
-                // Report the runtime and the socket, then hang up: the caller counts answers.
-                let started = runtime().and_then(|rt| {
-                    let listener = rt.block_on(async { attach(&socket) });
-                    let listener = listener.map_err(|source| ServeError::Listen {
+                let rt = runtime()?;
+                rt.block_on(async move {
+                    let listener = attach(socket).map_err(|source| ServeError::Listen {
                         addr: bound,
                         source,
                     })?;
-                    Ok((rt, listener))
-                });
-                drop(socket);
-                let (rt, listener) = match started {
-                    Ok(ok) => {
-                        let _ = ready.send(None);
-                        ok
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Some(e));
-                        return Ok(Drain::Complete);
-                    }
-                };
-                drop(ready);
-                rt.block_on(async move {
                     let stopped = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
@@ -125,25 +107,18 @@ pub fn serve(
                         .await
                         .map_err(ServeError::Serve)
                 })
-            })
-            .map_err(ServeError::Runtime)?;
-        helpers.push(spawned);
-    }
-    drop(ready_tx);
-    drop(socket);
-    let mut bind_failed = None;
-    for _ in 1..threads {
-        let failed = ready_rx.recv().unwrap_or(Some(ServeError::Panicked));
-        if let Some(e) = failed {
-            bind_failed.get_or_insert(e);
+                .inspect_err(|e| tracing::error!("server thread {}: {e:#}", i + 1))
+            });
+        match spawned {
+            Ok(h) => helpers.push(h),
+            Err(e) => {
+                let _ = stop_tx.send(true);
+                for h in helpers {
+                    let _ = h.join();
+                }
+                return Err(ServeError::Thread(e));
+            }
         }
-    }
-    if let Some(e) = bind_failed {
-        let _ = stop_tx.send(true);
-        for h in helpers {
-            let _ = h.join();
-        }
-        return Err(e);
     }
     on_listening(bound);
 
