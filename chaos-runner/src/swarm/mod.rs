@@ -5,7 +5,7 @@
 //! The Docker socket is opened only when the user asks for Docker faults, events or scaling.
 
 pub mod events;
-pub mod healthcheck;
+pub mod raw;
 pub mod update;
 
 use std::collections::HashMap;
@@ -50,8 +50,8 @@ pub enum SwarmError {
     },
     #[error("service '{0}' is not in replicated mode and cannot be scaled")]
     NotReplicated(String),
-    #[error("cannot read the service's health check: {0}")]
-    Healthcheck(#[from] healthcheck::RawError),
+    #[error("cannot read the service's spec: {0}")]
+    Raw(#[from] raw::RawError),
 }
 
 #[derive(Debug)]
@@ -215,22 +215,8 @@ impl Swarm {
         rollback: Option<&str>,
         edit: impl FnOnce(&mut ServiceSpec) -> Result<bool, SwarmError>,
     ) -> Result<(), SwarmError> {
-        let svc = self
-            .docker
-            .inspect_service(&self.service, None::<InspectServiceOptions>)
-            .await?;
-        let version = svc.version.and_then(|v| v.index).unwrap_or(0);
-        let mut spec = svc.spec.unwrap_or_default();
-        // bollard's model cannot read the health check (see `healthcheck`): put it back, or
-        // the update would drop it.
-        let health = healthcheck::of_service(&self.service).await?;
-        if let Some(c) = spec
-            .task_template
-            .as_mut()
-            .and_then(|t| t.container_spec.as_mut())
-        {
-            c.health_check = health;
-        }
+        // Not bollard's inspect: its model drops the health check (see `raw`).
+        let (mut spec, version) = raw::inspect(&self.service).await?;
         if !edit(&mut spec)? {
             return Ok(());
         }

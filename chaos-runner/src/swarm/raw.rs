@@ -1,12 +1,13 @@
-//! The one part of a service's spec that bollard's model cannot read: the container health
-//! check. The Engine's JSON calls it `Healthcheck`; bollard's model, generated from the
+//! Reading a service's spec as raw JSON, for the one part bollard's model cannot read: the
+//! container health check. The Engine's JSON calls it `Healthcheck`; bollard's model, generated from the
 //! Engine's API description, expects `HealthCheck`, so an inspected spec comes back without
 //! it, and an update built on that spec would silently drop the service's health check
-//! (the image's own check, or none, then applies). This reads it from the raw JSON over the
-//! same local socket bollard uses. Writing needs no help: the Engine matches JSON keys
+//! (the image's own check, or none, then applies). So a spec to be sent back is read here,
+//! once, as raw JSON over the same local socket bollard uses, and the health check put
+//! into bollard's model by hand. Writing needs no help: the Engine matches JSON keys
 //! without regard to case.
 
-use bollard::models::HealthConfig;
+use bollard::models::{HealthConfig, ServiceSpec};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
@@ -45,8 +46,8 @@ pub fn from_service_json(json: &serde_json::Value) -> Result<Option<HealthConfig
     }
 }
 
-/// The service's health check as the Engine has it (None: the service sets none).
-pub async fn of_service(service: &str) -> Result<Option<HealthConfig>, RawError> {
+/// The service's spec, health check included, and the version to update it at.
+pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
     let path = socket_path();
     let stream = UnixStream::connect(&path)
         .await
@@ -75,7 +76,22 @@ pub async fn of_service(service: &str) -> Result<Option<HealthConfig>, RawError>
     if status != 200 {
         return Err(RawError::Status(status, service.to_string()));
     }
-    from_service_json(&serde_json::from_slice(&body)?)
+    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    let version = json
+        .pointer("/Version/Index")
+        .and_then(serde_json::Value::as_u64);
+    let mut spec: ServiceSpec = match json.get("Spec") {
+        Some(v) => serde_json::from_value(v.clone())?,
+        None => ServiceSpec::default(),
+    };
+    if let Some(c) = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+    {
+        c.health_check = from_service_json(&json)?;
+    }
+    Ok((spec, version.unwrap_or(0)))
 }
 
 #[cfg(test)]
