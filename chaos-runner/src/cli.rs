@@ -65,10 +65,13 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse::count, conflicts_with = "rate", help_heading = "Load")]
     pub concurrency: Option<u64>,
 
-    /// Open loop: the cap on requests in flight (one connection each); ticks that find all
-    /// busy wait in a queue of the same size, then are dropped and counted.
-    #[arg(long, default_value = "64", value_parser = parse::count, requires = "rate", help_heading = "Load")]
-    pub max_in_flight: u64,
+    /// Open loop: cap the requests in flight (one connection each). By default there is no
+    /// cap the schedule can hit: a tick that finds every connection busy opens another, up to
+    /// rate x timeout, so a stalled target never makes a request late or lost. With a cap,
+    /// ticks that find all busy wait in a queue (up to 64), then are dropped: counted as
+    /// unanswered (availability ok/scheduled, downtime) and warned about. 1 to 1,000,000.
+    #[arg(long, value_parser = parse::max_in_flight, requires = "rate", help_heading = "Load")]
+    pub max_in_flight: Option<u64>,
 
     /// How long to load (30s, 2m). Default 10s unless --requests is given.
     #[arg(long, value_parser = parse::positive_duration, help_heading = "Load")]

@@ -29,8 +29,8 @@ struct ComparedRun<'a> {
     downtime_windows: usize,
     mttr_s: Option<f64>,
     faults: usize,
-    p50_ms: f64,
-    p99_ms: f64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
     sent: u64,
     failed: u64,
     restarts_seen: u64,
@@ -76,7 +76,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                 vec![
                     s.run.label.clone(),
                     s.faults.len().to_string(),
-                    s.faults.iter().filter(|f| f.outage).count().to_string(),
+                    s.faults
+                        .iter()
+                        .filter(|f| f.outage && !f.in_earlier_outage)
+                        .count()
+                        .to_string(),
                     opt_secs(s.mttr_s),
                     opt_secs(med(&|r| r.died_s)),
                     opt_secs(med(&|r| r.started_s)),

@@ -99,24 +99,39 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 fn print_outcome(o: &crate::run::Outcome) {
     let s = &o.summary;
     let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.3}%", v * 100.0));
+    let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2} ms"));
+    let c = &s.counts;
     println!(
-        "{}: sent {} ok {} failed {} dropped {}; availability {} (time {}); downtime {:.3} s in {} window(s); MTTR {}; p50 {:.2} ms p99 {:.2} ms; {} replica id(s) seen, {} after faults{}",
+        "{}: scheduled {} sent {} ok {} failed {} dropped {}; availability {} (time {}); downtime {:.3} s in {} window(s); MTTR {}; p50 {} p99 {}; {} replica id(s) seen, {} after faults{}",
         s.run.label,
-        s.counts.sent,
-        s.counts.ok,
-        s.counts.failed,
-        s.counts.dropped,
-        pct(s.availability.requests),
+        c.scheduled,
+        c.sent,
+        c.ok,
+        c.failed,
+        c.dropped,
+        pct(s.availability.scheduled),
         pct(s.availability.time),
         s.downtime.total_s,
         s.downtime.windows.len(),
-        s.mttr_s.map_or("n/a".into(), |m| format!("{m:.3} s")),
-        s.latency_ms.p50,
-        s.latency_ms.p99,
+        crate::report::tables::mttr(s),
+        ms(s.latency_ms.p50),
+        ms(s.latency_ms.p99),
         s.instances.len(),
         s.restarts_seen,
         if s.interrupted { "; INTERRUPTED" } else { "" }
     );
+    if c.dropped > 0 && !s.interrupted {
+        println!(
+            "WARNING: {} scheduled requests were never sent: every one of the {} connections allowed by --max-in-flight was busy. They count as unanswered; raise or drop --max-in-flight to measure them.",
+            c.dropped, s.run.max_in_flight
+        );
+    }
+    if let Some(w) = s.downtime.windows.iter().find(|w| w.open) {
+        println!(
+            "WARNING: the target was still down when the run ended (since {:.3} s): that outage has no recovery time.",
+            w.start_s
+        );
+    }
     if let Some(slo) = &s.slo {
         println!(
             "SLO {}: {}",

@@ -15,6 +15,8 @@ pub enum ParseError {
     Zero(String),
     #[error("'{0}' is not a percentage or ratio (examples: 99.5%, 0.995)")]
     Ratio(String),
+    #[error("'{value}' is out of range ({range})")]
+    Range { value: String, range: &'static str },
 }
 
 /// A duration: humantime syntax, or a bare number of seconds. Must not be negative.
@@ -78,6 +80,18 @@ pub fn count(s: &str) -> Result<u64, ParseError> {
         return Err(ParseError::Number(s.to_string()));
     }
     Ok(v as u64)
+}
+
+/// The open loop's cap on requests in flight: 1 to 1,000,000.
+pub fn max_in_flight(s: &str) -> Result<u64, ParseError> {
+    let v = count(s)?;
+    if v > 1_000_000 {
+        return Err(ParseError::Range {
+            value: s.to_string(),
+            range: "1 to 1,000,000",
+        });
+    }
+    Ok(v)
 }
 
 /// A ratio in [0, 1], written `99.5%` or `0.995`.

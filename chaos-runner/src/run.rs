@@ -31,19 +31,57 @@ pub struct Outcome {
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
+/// Connections opened before the clock starts: the closed loop's workers, or the open
+/// loop's first workers (it opens more only when the target is slow).
+const WARM_CONNECTIONS: u64 = 64;
+
+/// Slack on top of the timeout in the open loop's in-flight allowance: sends may leave a
+/// little late and a timed-out exchange takes a moment to be torn down.
+const ALLOWANCE_SLACK: Duration = Duration::from_millis(100);
+
+/// The most closed-loop workers.
+const MAX_CONCURRENCY: u64 = 100_000;
+
 pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
     let mode = match a.rate {
         Some(rate) => Mode::Open { rate },
         None => Mode::Closed,
     };
-    let workers = match mode {
-        Mode::Open { .. } => a.max_in_flight,
-        Mode::Closed => a.concurrency.unwrap_or(32),
+    let (connections, max_in_flight, capped) = match mode {
+        Mode::Open { rate } => match a.max_in_flight {
+            Some(cap) => (cap.min(WARM_CONNECTIONS), cap, true),
+            None => {
+                let allowance = (rate * (a.timeout + ALLOWANCE_SLACK).as_secs_f64()).ceil() as u64;
+                (
+                    WARM_CONNECTIONS,
+                    allowance.saturating_add(WARM_CONNECTIONS),
+                    false,
+                )
+            }
+        },
+        Mode::Closed => {
+            let n = a.concurrency.unwrap_or(32);
+            if n > MAX_CONCURRENCY {
+                return Err(UsageError(format!(
+                    "--concurrency {n} is more than the {MAX_CONCURRENCY} allowed"
+                )));
+            }
+            (n, n, true)
+        }
     };
-    if workers > 10_000 {
-        return Err(UsageError(format!(
-            "{workers} connections is more than the 10000 allowed"
-        )));
+    if let Err(e) = load::limits::ensure_open_files(max_in_flight) {
+        let why = if capped {
+            "lower --max-in-flight or --concurrency".to_string()
+        } else {
+            format!(
+                "with a stalled target, --rate {} x --timeout {} keeps that many waiting; raise the \
+                 limit, lower --rate or --timeout, or cap with --max-in-flight N (ticks beyond it are \
+                 dropped and counted as unanswered)",
+                a.rate.unwrap_or_default(),
+                humantime::format_duration(a.timeout)
+            )
+        };
+        return Err(UsageError(format!("{e}: {why}")));
     }
     let duration = match (a.duration, a.requests) {
         (None, None) => Some(DEFAULT_DURATION),
@@ -61,7 +99,9 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
         .collect::<Result<Vec<_>, UsageError>>()?;
     Ok(LoadPlan {
         mode,
-        workers: workers as usize,
+        connections: connections as usize,
+        max_in_flight: max_in_flight as usize,
+        capped,
         duration,
         requests: a.requests,
         timeout: a.timeout,
@@ -159,8 +199,8 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         .as_ref()
         .map(|sw| crate::swarm::update::watch(sw.clone(), start, update_events.clone()));
 
-    let mut collector = Collector::new(a.bucket.as_micros().max(1) as u64);
-    let load_handles = load::spawn(shared.clone(), &mut collector, conns);
+    let collector = Collector::new(a.bucket.as_micros().max(1) as u64);
+    let load = load::spawn(shared.clone(), &collector, conns);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let hlog = out.join("latency.hlog");
     let live = shared.live.clone();
@@ -205,9 +245,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         .collect();
     let progress = crate::progress::spawn(live.clone(), start, planned, a.quiet);
 
-    for h in load_handles {
-        let _ = h.await;
-    }
+    let peak_workers = load.wait().await;
     let elapsed = start.elapsed();
     progress.abort();
     for f in fault_tasks {
@@ -247,7 +285,10 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
                 Mode::Closed => "closed".into(),
             },
             rate: a.rate,
-            connections: plan.workers,
+            connections: plan.connections,
+            max_in_flight: plan.max_in_flight as u64,
+            in_flight_capped: plan.capped,
+            peak_in_flight: peak_workers as u64,
             planned_s: planned.map(|d| d.as_secs_f64()),
             elapsed_s: elapsed.as_secs_f64(),
             bucket_ms: a.bucket.as_secs_f64() * 1e3,

@@ -122,7 +122,7 @@ impl Slo {
                     Rule::Availability(v) => (
                         "availability".to_string(),
                         *v,
-                        s.availability.requests,
+                        s.availability.scheduled,
                         true,
                     ),
                     Rule::TimeAvailability(v) => (
@@ -140,12 +140,7 @@ impl Slo {
                             "p999" => l.p999,
                             _ => l.max,
                         };
-                        (
-                            format!("{name}_ms"),
-                            limit.as_secs_f64() * 1e3,
-                            (l.count > 0).then_some(v),
-                            false,
-                        )
+                        (format!("{name}_ms"), limit.as_secs_f64() * 1e3, v, false)
                     }
                     Rule::Downtime(d) => (
                         "downtime_s".to_string(),
@@ -156,7 +151,12 @@ impl Slo {
                     Rule::Mttr(d) => (
                         "mttr_s".to_string(),
                         d.as_secs_f64(),
-                        Some(s.mttr_s.unwrap_or(0.0)),
+                        // An outage that never ended has no recovery time: not met.
+                        if s.faults.iter().any(|f| f.not_recovered_after_s.is_some()) {
+                            None
+                        } else {
+                            Some(s.mttr_s.unwrap_or(0.0))
+                        },
                         false,
                     ),
                 };

@@ -11,7 +11,7 @@ use crate::record::instances::InstanceSeen;
 use crate::record::{Class, Recorded};
 use crate::swarm::events::SwarmEvent;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
@@ -24,7 +24,9 @@ pub struct Summary {
     pub availability: Availability,
     pub downtime: Downtime,
     pub faults: Vec<FaultResult>,
-    /// Mean time to recovery over the faults that caused an outage (seconds), as clients saw it.
+    /// Mean time to recovery over the faults that caused an outage that ended (seconds), as
+    /// clients saw it; none when no such outage ended (outages still under way at the end
+    /// have no recovery time).
     pub mttr_s: Option<f64>,
     /// Latency of successful attempts, from intended send time (ms).
     pub latency_ms: Latency,
@@ -51,7 +53,18 @@ pub struct RunInfo {
     pub mode: String,
     /// Asked rate (open loop), requests per second.
     pub rate: Option<f64>,
+    /// Connections opened before the clock started (closed loop: its workers).
     pub connections: usize,
+    /// Open loop: the most requests that could be in flight: the user's cap when
+    /// `in_flight_capped`, else the allowance for rate x timeout (never reached unless the
+    /// target stalls). Closed loop: the workers.
+    #[serde(default)]
+    pub max_in_flight: u64,
+    #[serde(default)]
+    pub in_flight_capped: bool,
+    /// The most workers (each with one request in flight at a time) the run had.
+    #[serde(default)]
+    pub peak_in_flight: u64,
     pub planned_s: Option<f64>,
     pub elapsed_s: f64,
     pub bucket_ms: f64,
@@ -105,7 +118,11 @@ pub struct DowntimeWindow {
     pub start_s: f64,
     pub end_s: f64,
     pub duration_s: f64,
+    /// Failed attempts in the window.
     pub failed: u64,
+    /// Ticks in the window that were never sent (only with --max-in-flight, or interrupted).
+    #[serde(default)]
+    pub dropped: u64,
     /// Still failing when the run ended.
     pub open: bool,
 }
@@ -121,10 +138,22 @@ pub struct FaultResult {
     pub took_ms: f64,
     /// Failed attempts between this fault and the next one.
     pub failures: u64,
-    /// Whether it caused a downtime window (no request succeeded for a while).
+    /// Whether it caused a downtime window (no request succeeded for a while) or landed in one.
     pub outage: bool,
-    /// Fault to the first success that ended its outage; without an outage, fault to its last failure (0 if none).
-    pub recovery_s: f64,
+    /// The index in `downtime.windows` of that window.
+    #[serde(default)]
+    pub window: Option<usize>,
+    /// It landed inside an outage already under way: its recovery is that outage's end, and
+    /// it does not count again in MTTR.
+    #[serde(default)]
+    pub in_earlier_outage: bool,
+    /// Fault to the first success that ended its outage; without an outage, fault to its last
+    /// failure (0 if none). None when the outage had not ended when the run did.
+    pub recovery_s: Option<f64>,
+    /// When its outage had not ended: from the fault to the end of the run (recovery took at
+    /// least this long).
+    #[serde(default)]
+    pub not_recovered_after_s: Option<f64>,
     /// Fault to the last failure it caused.
     pub last_failure_s: Option<f64>,
     /// The orchestrator's view: what swarm did after this fault.
@@ -152,15 +181,17 @@ pub struct SwarmInfo {
     pub updates: Vec<crate::swarm::update::UpdateStatusEvent>,
 }
 
+/// Percentiles of one latency histogram (ms); none without a single value.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-    pub mean: f64,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
 }
 
 impl Latency {
@@ -168,15 +199,16 @@ impl Latency {
         if h.is_empty() {
             return Self::default();
         }
-        let ms = |v: u64| v as f64 / 1000.0;
+        let q = |q: f64| Some(h.value_at_quantile(q) as f64 / 1000.0);
         Self {
             count: h.len(),
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-            mean: h.mean() / 1000.0,
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: Some(h.max() as f64 / 1000.0),
+            mean: Some(h.mean() / 1000.0),
         }
     }
 }
@@ -188,6 +220,7 @@ pub struct Instance {
     #[serde(default)]
     pub version: String,
     pub first_seen_s: f64,
+    /// Its last answer (by intended send time, as every time in the report).
     pub last_seen_s: f64,
     pub requests: u64,
 }
@@ -272,7 +305,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
     let dropped: u64 = rec.timeline.iter().map(|b| b.dropped).sum();
     let late: u64 = rec.timeline.iter().map(|b| b.late).sum();
 
-    let (windows, glitches) = downtime::windows(&rec.timeline, bu, i.run_end_us, i.min_window_us);
+    let (windows, glitches) = downtime::windows(&rec.timeline, i.run_end_us, i.min_window_us);
     let time = availability::by_time(&rec.timeline, bu, &windows, i.bucket_threshold);
 
     let mut faults: Vec<FaultEvent> = i.faults;
@@ -285,11 +318,13 @@ pub fn build(i: Inputs<'_>) -> Summary {
             let until = faults
                 .get(n + 1)
                 .map_or(i.run_end_us, |g| (g.at_s * 1e6) as u64);
-            let r = recovery::after_fault(&rec.timeline, bu, &windows, at, until);
-            let recovery_s = match (&r.window, r.last_failure_us) {
-                (Some(w), _) => s(w.end_us.saturating_sub(at)),
-                (None, Some(lf)) => s(lf.saturating_sub(at)),
-                (None, None) => 0.0,
+            let r = recovery::after_fault(&rec.timeline, bu, &windows, at, until, bu);
+            let window = r.outage.window().map(|w| &windows[w]);
+            let (recovery_s, not_recovered_after_s) = match (window, r.last_failure_us) {
+                (Some(w), _) if w.open => (None, Some(s(i.run_end_us.saturating_sub(at)))),
+                (Some(w), _) => (Some(s(w.end_us.saturating_sub(at))), None),
+                (None, Some(lf)) => (Some(s(lf.saturating_sub(at))), None),
+                (None, None) => (Some(0.0), None),
             };
             FaultResult {
                 at_s: f.at_s,
@@ -300,8 +335,11 @@ pub fn build(i: Inputs<'_>) -> Summary {
                 targets: f.targets.clone(),
                 took_ms: f.took_ms,
                 failures: r.failures,
-                outage: r.window.is_some(),
+                outage: window.is_some(),
+                window: r.outage.window(),
+                in_earlier_outage: matches!(r.outage, recovery::Outage::Joined(_)),
                 recovery_s,
+                not_recovered_after_s,
                 last_failure_s: r.last_failure_us.map(|lf| s(lf.saturating_sub(at))),
                 swarm: i.swarm.as_ref().map(|sw| {
                     crate::swarm::events::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)
@@ -309,10 +347,11 @@ pub fn build(i: Inputs<'_>) -> Summary {
             }
         })
         .collect();
+    // Each outage once, by the fault that caused it, and only if it ended.
     let outages: Vec<f64> = fault_results
         .iter()
-        .filter(|f| f.outage)
-        .map(|f| f.recovery_s)
+        .filter(|f| f.outage && !f.in_earlier_outage)
+        .filter_map(|f| f.recovery_s)
         .collect();
     let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
 
@@ -320,22 +359,17 @@ pub fn build(i: Inputs<'_>) -> Summary {
         .instances
         .iter()
         .enumerate()
-        .map(|(idx, seen)| {
-            let mut requests = 0;
-            let mut last = 0;
-            for (bi, b) in rec.timeline.iter().enumerate() {
-                if let Some((_, n)) = b.per_instance.iter().find(|(id, _)| *id as usize == idx) {
-                    requests += n;
-                    last = bi as u64;
-                }
-            }
-            Instance {
-                id: seen.id.clone(),
-                version: seen.version.clone(),
-                first_seen_s: s(seen.first_seen_us),
-                last_seen_s: s(((last + 1) * bu).min(i.run_end_us.max(seen.first_seen_us))),
-                requests,
-            }
+        .map(|(idx, seen)| Instance {
+            id: seen.id.clone(),
+            version: seen.version.clone(),
+            first_seen_s: s(seen.first_seen_us),
+            last_seen_s: s(seen.last_seen_us().max(seen.first_seen_us)),
+            requests: rec
+                .timeline
+                .iter()
+                .filter_map(|b| b.per_instance.iter().find(|(id, _)| *id as usize == idx))
+                .map(|(_, n)| n)
+                .sum(),
         })
         .collect();
     // Kept in order of first sight: their positions are the indexes in timeline.csv.
@@ -382,6 +416,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
                     end_s: s(w.end_us),
                     duration_s: s(w.duration_us()),
                     failed: w.failed,
+                    dropped: w.dropped,
                     open: w.open,
                 })
                 .collect(),
@@ -417,14 +452,28 @@ mod tests {
                 h.record(*v).unwrap();
             }
             let l = Latency::of(&h);
-            prop_assert!(l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
+            let v = |p: Option<f64>| p.expect("a percentile of a non-empty histogram");
+            prop_assert!(l.p50 <= l.p90 && l.p90 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max);
             values.sort_unstable();
-            for (q, got) in [(0.5, l.p50), (0.9, l.p90), (0.99, l.p99)] {
+            for (q, got) in [(0.5, v(l.p50)), (0.9, v(l.p90)), (0.95, v(l.p95)), (0.99, v(l.p99))] {
                 let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
                 let exact = values[rank - 1] as f64 / 1000.0;
                 prop_assert!((got - exact).abs() <= exact * 0.001 + 0.001, "q{q}: {got} vs {exact}");
             }
             prop_assert_eq!(l.count, values.len() as u64);
         }
+    }
+
+    #[test]
+    fn no_value_gives_no_percentile() {
+        let l = Latency::of(&crate::record::new_histogram());
+        assert_eq!(
+            l,
+            Latency {
+                count: 0,
+                ..Latency::default()
+            }
+        );
+        assert_eq!(l.p50, None);
     }
 }

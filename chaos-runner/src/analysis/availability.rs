@@ -62,6 +62,7 @@ mod tests {
             end_us: 300_001,
             open: false,
             failed: 1,
+            dropped: 0,
         }];
         let t = by_time(&tl, 100_000, &w, 0.99);
         assert_eq!((t.buckets_counted, t.buckets_met), (4, 2));

@@ -1,7 +1,8 @@
-//! Downtime windows: from the first failure after a success to the next success, during
-//! which no request succeeded. Computed from the buckets' first/last success and failure
-//! times, so a window's ends are exact when its edge buckets are all-failed, and within
-//! one bucket otherwise.
+//! Downtime windows: from the first unanswered request (a failure, or a tick that was
+//! never sent) after a success to the next success, during which no request succeeded.
+//! Computed from the buckets' first/last success and miss times and their settled edges,
+//! so a window's ends and its counts are exact whatever the bucket width. Misses between two
+//! successes of the same bucket (a gap shorter than one bucket) are not seen as a window.
 
 use crate::record::Bucket;
 
@@ -11,63 +12,69 @@ pub struct Window {
     pub end_us: u64,
     /// Still failing when the run ended.
     pub open: bool,
-    /// Failed attempts in the window's buckets.
+    /// Failed attempts in the window.
     pub failed: u64,
+    /// Ticks in the window that were never sent.
+    pub dropped: u64,
 }
 
 impl Window {
     pub fn duration_us(&self) -> u64 {
         self.end_us - self.start_us
     }
+
+    /// Whether `at_us` falls inside the window (its end, the first success, excluded).
+    pub fn contains(&self, at_us: u64) -> bool {
+        self.start_us <= at_us && at_us < self.end_us
+    }
 }
 
 /// Every window, in order. Windows shorter than `min_us` are dropped and counted as glitches.
-pub fn windows(
-    timeline: &[Bucket],
-    bucket_us: u64,
-    run_end_us: u64,
-    min_us: u64,
-) -> (Vec<Window>, u64) {
+/// Buckets must be settled.
+pub fn windows(timeline: &[Bucket], run_end_us: u64, min_us: u64) -> (Vec<Window>, u64) {
     let mut out: Vec<Window> = Vec::new();
     let mut open: Option<Window> = None;
-    for (i, b) in timeline.iter().enumerate() {
-        if b.sent() == 0 {
+    for b in timeline {
+        if b.scheduled() == 0 {
             continue;
         }
         if let Some(mut w) = open.take() {
             match b.first_ok() {
                 None => {
                     w.failed += b.failed();
+                    w.dropped += b.dropped;
                     open = Some(w);
                     continue;
                 }
                 Some(first_ok) => {
                     w.end_us = first_ok;
-                    w.failed += count_before(b, first_ok);
+                    w.failed += b.edges.failed_before_ok;
+                    w.dropped += b.edges.dropped_before_ok;
                     out.push(w);
                 }
             }
-        }
-        // Not down at the start of what is left of this bucket.
-        match (b.last_ok(), b.last_fail()) {
-            (None, Some(_)) => {
-                open = Some(Window {
-                    start_us: b.first_fail().unwrap_or(i as u64 * bucket_us),
-                    end_us: 0,
+        } else if let (Some(first_ok), Some(first_miss)) = (b.first_ok(), b.first_fail()) {
+            // Up at the end of the last bucket, misses before this one's first success.
+            let (failed, dropped) = (b.edges.failed_before_ok, b.edges.dropped_before_ok);
+            if failed + dropped > 0 {
+                out.push(Window {
+                    start_us: first_miss,
+                    end_us: first_ok,
                     open: false,
-                    failed: b.failed(),
-                })
-            }
-            (Some(last_ok), Some(last_fail)) if last_fail > last_ok => {
-                let start = b.first_fail().unwrap_or(last_ok).max(last_ok);
-                open = Some(Window {
-                    start_us: start,
-                    end_us: 0,
-                    open: false,
-                    failed: 1,
+                    failed,
+                    dropped,
                 });
             }
-            _ => {}
+        }
+        // Down at the end of this bucket: misses after its last success (or no success).
+        if let Some(start_us) = b.edges.first_miss_after_ok_us {
+            open = Some(Window {
+                start_us,
+                end_us: 0,
+                open: false,
+                failed: b.edges.failed_after_ok,
+                dropped: b.edges.dropped_after_ok,
+            });
         }
     }
     if let Some(mut w) = open {
@@ -79,16 +86,6 @@ pub fn windows(
     out.retain(|w| w.open || w.duration_us() >= min_us);
     let glitches = before - out.len() as u64;
     (out, glitches)
-}
-
-/// Failures of a bucket that ends a window, attributed to the window: all of them when they
-/// all came before the first success, else at least one.
-fn count_before(b: &Bucket, first_ok: u64) -> u64 {
-    match b.last_fail() {
-        Some(lf) if lf < first_ok => b.failed(),
-        Some(_) => 1.min(b.failed()),
-        None => 0,
-    }
 }
 
 #[cfg(test)]
@@ -109,6 +106,7 @@ mod tests {
             }
             t[i].add(if ok { Class::Ok } else { Class::Refused }, at, 10, None);
         }
+        t.iter_mut().for_each(Bucket::settle);
         t
     }
 
@@ -119,7 +117,7 @@ mod tests {
             .map(|i| i * 10_000 + 5_000)
             .map(|t| (t, !(3_000_000..6_000_000).contains(&t)))
             .collect();
-        let (w, glitches) = windows(&timeline(&attempts), B, 10_000_000, B);
+        let (w, glitches) = windows(&timeline(&attempts), 10_000_000, B);
         assert_eq!(glitches, 0);
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].start_us, w[0].end_us), (3_005_000, 6_005_000));
@@ -131,7 +129,6 @@ mod tests {
     fn a_failure_still_running_at_the_end_is_an_open_window() {
         let (w, _) = windows(
             &timeline(&[(10, true), (150_000, false), (250_000, false)]),
-            B,
             300_000,
             B,
         );
@@ -141,7 +138,8 @@ mod tests {
                 start_us: 150_000,
                 end_us: 300_000,
                 open: true,
-                failed: 2
+                failed: 2,
+                dropped: 0,
             }]
         );
     }
@@ -150,19 +148,19 @@ mod tests {
     fn failures_followed_by_success_in_the_same_bucket_are_not_downtime() {
         let (w, glitches) = windows(
             &timeline(&[(10, false), (20, true), (30, false), (40, true)]),
-            B,
             100,
             B,
         );
         assert!(w.is_empty());
-        assert_eq!(glitches, 0);
+        // The failure before the first success is a glitch; the gap between two successes of
+        // one bucket is not seen at all.
+        assert_eq!(glitches, 1);
     }
 
     #[test]
     fn short_windows_are_glitches() {
         let (w, glitches) = windows(
             &timeline(&[(10, true), (90_000, false), (100_500, true)]),
-            B,
             200_000,
             B,
         );
@@ -171,30 +169,44 @@ mod tests {
     }
 
     proptest! {
-        /// Brute force over sorted attempts agrees with the bucketed computation to one bucket.
+        /// Brute force over sorted attempts agrees exactly with the bucketed computation:
+        /// edges and counts, whatever the outages' alignment with buckets.
         #[test]
-        fn matches_brute_force_within_one_bucket(outages in proptest::collection::vec((0u64..100, 2u64..30), 0..4)) {
+        fn matches_brute_force_exactly(outages in proptest::collection::vec((0u64..10_000_000, 1u64..3_000_000), 0..4)) {
             let mut attempts = Vec::new();
             for i in 0..2000u64 {
-                let t = i * 5_000;
-                let down = outages.iter().any(|&(s, len)| t >= s * 100_000 && t < (s + len) * 100_000);
+                let t = i * 5_000 + 1_234;
+                let down = outages.iter().any(|&(s, len)| t >= s && t < s + len);
                 attempts.push((t, !down));
             }
             let end = 2000 * 5_000;
             let mut brute = Vec::new();
             let mut start = None;
+            let mut failed = 0;
+            let mut last_ok = None;
             for &(t, ok) in &attempts {
                 match (ok, start) {
-                    (false, None) => start = Some(t),
-                    (true, Some(s)) => { brute.push((s, t)); start = None; }
+                    (false, None) => { start = Some(t); failed = 1; }
+                    (false, Some(_)) => failed += 1,
+                    (true, Some(s)) => {
+                        // A gap between two successes of one bucket is not a window.
+                        let inside = last_ok.is_some_and(|l: u64| l / B == t / B);
+                        if !inside {
+                            brute.push((s, t, failed));
+                        }
+                        start = None;
+                    }
                     _ => {}
                 }
+                if ok {
+                    last_ok = Some(t);
+                }
             }
-            if let Some(s) = start { brute.push((s, end)); }
-            let (w, _) = windows(&timeline(&attempts), B, end, 0);
+            if let Some(s) = start { brute.push((s, end, failed)); }
+            let (w, _) = windows(&timeline(&attempts), end, 0);
             prop_assert_eq!(w.len(), brute.len());
-            for (a, (s, e)) in w.iter().zip(brute) {
-                prop_assert!(a.start_us.abs_diff(s) <= B && a.end_us.abs_diff(e) <= B);
+            for (a, (s, e, f)) in w.iter().zip(brute) {
+                prop_assert_eq!((a.start_us, a.end_us, a.failed), (s, e, f));
             }
         }
     }

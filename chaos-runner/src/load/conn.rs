@@ -76,12 +76,12 @@ pub async fn warm_up(target: &Arc<Target>, plan: &LoadPlan) -> Vec<Conn> {
         return Vec::new();
     }
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..plan.workers.max(1) {
+    for _ in 0..plan.connections.max(1) {
         let target = target.clone();
         let recycle = plan.recycle;
         set.spawn(async move { connect(&target, recycle, &AtomicU8::new(PHASE_RESOLVE)).await });
     }
-    let mut conns = Vec::with_capacity(plan.workers);
+    let mut conns = Vec::with_capacity(plan.connections);
     let _ = tokio::time::timeout(plan.timeout, async {
         while let Some(r) = set.join_next().await {
             if let Ok(Ok(c)) = r {
@@ -146,7 +146,7 @@ pub async fn exchange(
         let bytes = v.as_bytes();
         match &conn.last_instance {
             Some((b, i, stats)) if b.as_ref() == bytes => {
-                stats.count(class.is_ok());
+                stats.count(class.is_ok(), at_us);
                 *i
             }
             _ => {
@@ -155,7 +155,7 @@ pub async fn exchange(
                     .get(X_VERSION)
                     .map_or(&b""[..], |v| v.as_bytes());
                 let (i, stats) = s.instances.intern(bytes, version, at_us);
-                stats.count(class.is_ok());
+                stats.count(class.is_ok(), at_us);
                 conn.last_instance = Some((Bytes::copy_from_slice(bytes), i, stats));
                 i
             }

@@ -2,6 +2,8 @@
 //! intended send time, free of coordinated omission) or a closed loop of N workers.
 
 pub mod conn;
+pub mod limits;
+pub mod pool;
 pub mod scheduler;
 pub mod worker;
 
@@ -15,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::record::{Collector, Instances, Live};
+
 use crate::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -29,8 +32,13 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
     pub mode: Mode,
-    /// Connections (closed loop: workers; open loop: the cap on requests in flight).
-    pub workers: usize,
+    /// Connections opened before the clock starts (closed loop: one per worker).
+    pub connections: usize,
+    /// Open loop: the most requests in flight (one worker and connection each): the
+    /// user's `--max-in-flight`, or the allowance for rate x timeout. Closed loop: workers.
+    pub max_in_flight: usize,
+    /// Whether `max_in_flight` is a cap the user set (the schedule may then drop ticks).
+    pub capped: bool,
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
     pub timeout: Duration,
@@ -120,36 +128,38 @@ impl Shared {
     }
 }
 
-/// Starts the load; each handle ends when its task is done (the end of the run or an
-/// interruption). `conns` are connections opened beforehand (`conn::warm_up`), one per
-/// worker as far as they go. Registers one recorder per worker, plus one for the open-loop
-/// schedule (its dropped ticks).
-pub fn spawn(
-    shared: Arc<Shared>,
-    collector: &mut Collector,
-    conns: Vec<conn::Conn>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let workers = shared.plan.workers.max(1);
+/// Starts the load; the result resolves when every worker is done (the end of the run or
+/// an interruption). `conns` are connections opened beforehand (`conn::warm_up`): the
+/// first workers', one each. The open loop starts as many workers as `connections` and
+/// grows from there (see `pool`).
+pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>) -> pool::Finished {
+    let plan = &shared.plan;
+    let first = plan.connections.clamp(1, plan.max_in_flight.max(1));
     let mut conns = conns.into_iter();
-    let mut handles = Vec::with_capacity(workers + 2);
-    let ticks = match shared.plan.mode {
+    match plan.mode {
         Mode::Open { rate } => {
-            let total = shared.plan.total_requests().unwrap_or(u64::MAX);
+            let total = plan.total_requests().unwrap_or(u64::MAX);
             let sched = scheduler::Schedule::new(shared.start, rate, total);
-            let (pacer, rx) = scheduler::Pacer::new(sched, workers, collector.register());
+            let (tx, rx) = scheduler::queue(first);
+            let (mut pool, done) = pool::Pool::new(
+                shared.clone(),
+                Some(rx),
+                collector.shards(),
+                plan.max_in_flight,
+            );
+            for _ in 0..first {
+                pool.spawn(conns.next(), None);
+            }
+            let pacer = scheduler::Pacer::new(sched, tx, collector.shards()[0].clone(), pool);
             let sh = shared.clone();
-            handles.push(tokio::task::spawn_blocking(move || pacer.run(&sh)));
-            Some(rx)
+            pool::Pool::open(done, tokio::task::spawn_blocking(move || pacer.run(&sh)))
         }
-        Mode::Closed => None,
-    };
-    for _ in 0..workers {
-        handles.push(tokio::spawn(worker::worker(
-            shared.clone(),
-            ticks.clone(),
-            collector.register(),
-            conns.next(),
-        )));
+        Mode::Closed => {
+            let (mut pool, done) = pool::Pool::new(shared.clone(), None, collector.shards(), first);
+            for _ in 0..first {
+                pool.spawn(conns.next(), None);
+            }
+            pool.closed(done)
+        }
     }
-    handles
 }

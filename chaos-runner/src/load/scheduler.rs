@@ -4,8 +4,9 @@
 //! wakes at most once per `BATCH`: at high rates the ticks of one wake leave together, so
 //! the target and the runtime wake once per batch instead of once per request, which on a
 //! virtual machine costs more than the request itself. Every tick is still sent at most
-//! about `BATCH` after its time, and latency counts from that time. A tick that finds every
-//! worker busy and the queue full is dropped, and counted.
+//! about `BATCH` after its time, and latency counts from that time. A tick that finds no
+//! idle worker gets a new one (see `pool`); only where the user capped the requests in
+//! flight, and every worker is busy and the queue full, is a tick dropped, and counted.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender, TrySendError};
 use tokio::time::Instant;
 
+use super::pool::Pool;
 use super::Shared;
 use crate::record::{Live, Recorder};
 
@@ -61,31 +63,38 @@ impl Schedule {
     }
 }
 
-/// The pacer's side of the open loop: the schedule, how much of it is released, and the
-/// queue the workers take ticks from.
+/// The pacer's side of the open loop: the schedule, how much of it is released, the
+/// queue the workers take ticks from, and the pool that grows when none is idle.
 #[derive(Debug)]
 pub struct Pacer {
     sched: Schedule,
     released: u64,
     tx: Sender<Instant>,
     rec: Arc<Mutex<Recorder>>,
+    pool: Option<Pool>,
+}
+
+/// The open loop's queue of ticks, holding up to `queue`.
+pub fn queue(queue: usize) -> (Sender<Instant>, Receiver<Instant>) {
+    async_channel::bounded(queue.max(1))
 }
 
 impl Pacer {
-    /// A schedule whose queue holds up to `queue` ticks; returns the workers' end of it.
+    /// `tx` is the queue's sending end; `pool` (whose workers take from the queue) grows
+    /// when a tick finds no idle worker.
     pub fn new(
         sched: Schedule,
-        queue: usize,
+        tx: Sender<Instant>,
         rec: Arc<Mutex<Recorder>>,
-    ) -> (Self, Receiver<Instant>) {
-        let (tx, rx) = async_channel::bounded(queue.max(1));
-        let pacer = Self {
+        pool: Pool,
+    ) -> Self {
+        Self {
             sched,
             released: 0,
             tx,
             rec,
-        };
-        (pacer, rx)
+            pool: Some(pool),
+        }
     }
 
     /// Queues every tick due at `now` (dropping those that do not fit). Returns how many
@@ -95,6 +104,12 @@ impl Pacer {
         let from = self.released;
         for i in from..due {
             let t = self.sched.at(i);
+            if let Some(pool) = self.pool.as_mut() {
+                if pool.short_of_workers(self.tx.len()) {
+                    pool.spawn(None, Some(t));
+                    continue;
+                }
+            }
             if let Err(TrySendError::Full(_)) = self.tx.try_send(t) {
                 self.rec
                     .lock()
@@ -109,8 +124,8 @@ impl Pacer {
 
     /// The pacer's thread: releases due ticks, waking at most once per `BATCH`, until all
     /// are released or the run is interrupted; then closes the queue (workers finish what
-    /// is in it).
-    pub fn run(mut self, s: &Shared) {
+    /// is in it). Returns how many workers the run had at most.
+    pub fn run(mut self, s: &Shared) -> usize {
         let mut woke = Instant::now();
         while self.released < self.sched.total && !s.is_interrupted() {
             let now = Instant::now();
@@ -124,6 +139,8 @@ impl Pacer {
             std::thread::sleep(wake.saturating_duration_since(now).min(MAX_NAP));
         }
         self.tx.close();
+        // Dropping the pool lets the workers' completion signal through once they end.
+        self.pool.take().map_or(0, |p| p.workers())
     }
 }
 

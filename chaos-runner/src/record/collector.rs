@@ -22,7 +22,6 @@ pub const SHARDS: usize = 8;
 pub struct Collector {
     pub bucket_us: u64,
     recorders: Vec<Arc<Mutex<Recorder>>>,
-    registered: usize,
     /// Buckets from index `base` on, still in memory.
     timeline: VecDeque<Bucket>,
     base: usize,
@@ -53,7 +52,6 @@ impl Collector {
             recorders: (0..SHARDS)
                 .map(|_| Arc::new(Mutex::new(Recorder::new(bucket_us))))
                 .collect(),
-            registered: 0,
             timeline: VecDeque::new(),
             base: 0,
             spill: None,
@@ -66,11 +64,9 @@ impl Collector {
         }
     }
 
-    /// The recorder for the next worker (or the scheduler): the shards in turn.
-    pub fn register(&mut self) -> Arc<Mutex<Recorder>> {
-        let r = self.recorders[self.registered % SHARDS].clone();
-        self.registered += 1;
-        r
+    /// The recorder shards, for workers to take in turn.
+    pub fn shards(&self) -> Vec<Arc<Mutex<Recorder>>> {
+        self.recorders.clone()
     }
 
     /// Empties every recorder. Returns the latency histograms of what it emptied (for the
@@ -121,7 +117,8 @@ impl Collector {
         };
         let limit = (before_us / self.bucket_us) as usize;
         while self.base < limit {
-            let b = self.timeline.pop_front().unwrap_or_default();
+            let mut b = self.timeline.pop_front().unwrap_or_default();
+            b.settle();
             spill(self.base, &b)?;
             self.base += 1;
         }
@@ -132,6 +129,9 @@ impl Collector {
     /// of it without a spill sink; nothing with one, as everything is spilled).
     pub fn finish(mut self) -> std::io::Result<Recorded> {
         self.collect();
+        for b in self.timeline.iter_mut() {
+            b.settle();
+        }
         if let Some(mut spill) = self.spill.take() {
             for (i, b) in self.timeline.drain(..).enumerate() {
                 spill(self.base + i, &b)?;
@@ -163,9 +163,9 @@ mod tests {
 
     #[test]
     fn collects_every_worker_into_one_timeline() {
-        let mut c = Collector::new(100_000);
-        let a = c.register();
-        let b = c.register();
+        let c = Collector::new(100_000);
+        let a = c.shards()[0].clone();
+        let b = c.shards()[1].clone();
         for i in 0..10u64 {
             let r = if i % 2 == 0 { &a } else { &b };
             let class = if i < 5 { Class::Ok } else { Class::Refused };
@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn spilled_buckets_leave_memory_and_come_out_in_order() {
         let mut c = Collector::new(100_000);
-        let r = c.register();
+        let r = c.shards()[0].clone();
         let out = Arc::new(Mutex::new(Vec::new()));
         let sink = out.clone();
         c.spill_to(Box::new(move |i, b| {

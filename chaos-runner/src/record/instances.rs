@@ -12,11 +12,15 @@ pub struct InstanceStats {
     pub answers: AtomicU64,
     /// Answers that were not 2xx/3xx.
     pub errors: AtomicU64,
+    /// The latest answer (µs from start, by intended send time).
+    pub last_us: AtomicU64,
 }
 
 impl InstanceStats {
-    pub fn count(&self, ok: bool) {
+    /// An answer to the attempt intended at `at_us`.
+    pub fn count(&self, ok: bool, at_us: u64) {
         self.answers.fetch_add(1, Ordering::Relaxed);
+        self.last_us.fetch_max(at_us, Ordering::Relaxed);
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -31,6 +35,13 @@ pub struct InstanceSeen {
     /// Offset of the first attempt it answered (µs from start, by intended send time).
     pub first_seen_us: u64,
     pub stats: Arc<InstanceStats>,
+}
+
+impl InstanceSeen {
+    /// Its latest answer so far (µs from start, by intended send time).
+    pub fn last_seen_us(&self) -> u64 {
+        self.stats.last_us.load(Ordering::Relaxed)
+    }
 }
 
 /// Header value to index, and the instances in order of first sight.
@@ -102,9 +113,10 @@ mod tests {
         let (b, sb) = reg.intern(b"b", b"v2", 60);
         assert_eq!((a, a2, b), (0, 0, 1));
         assert_eq!(reg.snapshot()[0].first_seen_us, 10);
-        sa.count(true);
-        sa.count(false);
-        sb.count(false);
+        sa.count(true, 10);
+        sa.count(false, 70);
+        sb.count(false, 60);
+        assert_eq!(reg.snapshot()[0].last_seen_us(), 70);
         let v = reg.by_version();
         assert_eq!(v["v1"], (2, 1));
         assert_eq!(v["v2"], (1, 1));

@@ -79,6 +79,6 @@ impl Recorder {
 
     /// A tick that was never sent.
     pub fn record_dropped(&mut self, intended_us: u64) {
-        self.bucket(intended_us).dropped += 1;
+        self.bucket(intended_us).add_dropped(intended_us);
     }
 }

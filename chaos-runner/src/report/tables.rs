@@ -28,6 +28,31 @@ pub fn opt_secs(v: Option<f64>) -> String {
     v.map_or("-".into(), secs)
 }
 
+/// Milliseconds with `digits` decimals, or n/a where nothing was measured.
+pub fn opt_ms(v: Option<f64>, digits: usize) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
+}
+
+/// MTTR in words: n/a says why.
+pub fn mttr(s: &Summary) -> String {
+    match s.mttr_s {
+        Some(m) => format!("{m:.3} s"),
+        None if s.faults.iter().any(|f| f.not_recovered_after_s.is_some()) => {
+            "n/a (the outage had not ended when the run did)".into()
+        }
+        None => "n/a (no fault caused an outage)".into(),
+    }
+}
+
+/// A fault's recovery: seconds, or that it had not ended.
+pub fn recovery(f: &crate::summary::FaultResult) -> String {
+    match (f.recovery_s, f.not_recovered_after_s) {
+        (Some(r), _) => secs(r),
+        (None, Some(n)) => format!("not recovered (>= {n:.3})"),
+        (None, None) => "-".into(),
+    }
+}
+
 fn t(head: &[&str], rows: Vec<Vec<String>>) -> Option<Table> {
     Some(Table {
         head: head.iter().map(|s| s.to_string()).collect(),
@@ -36,12 +61,13 @@ fn t(head: &[&str], rows: Vec<Vec<String>>) -> Option<Table> {
 }
 
 fn lat_row(name: &str, l: &Latency) -> Vec<String> {
-    let f = |v: f64| format!("{v:.3}");
+    let f = |v: Option<f64>| opt_ms(v, 3);
     vec![
         name.into(),
         l.count.to_string(),
         f(l.p50),
         f(l.p90),
+        f(l.p95),
         f(l.p99),
         f(l.p999),
         f(l.max),
@@ -50,34 +76,39 @@ fn lat_row(name: &str, l: &Latency) -> Vec<String> {
 }
 
 pub fn headline_row(s: &Summary) -> Vec<String> {
+    let open = s.downtime.windows.iter().any(|w| w.open);
     vec![
         s.run.label.clone(),
-        pct(s.availability.requests),
         pct(s.availability.scheduled),
         pct(s.availability.time),
-        secs(s.downtime.total_s),
+        format!(
+            "{}{}",
+            secs(s.downtime.total_s),
+            if open { " (still down at end)" } else { "" }
+        ),
         s.downtime.windows.len().to_string(),
-        opt_secs(s.mttr_s),
-        format!("{:.2}", s.latency_ms.p50),
-        format!("{:.2}", s.latency_ms.p99),
-        s.counts.sent.to_string(),
+        s.mttr_s.map_or("n/a".into(), secs),
+        opt_ms(s.latency_ms.p50, 2),
+        opt_ms(s.latency_ms.p99, 2),
+        s.counts.scheduled.to_string(),
         s.counts.failed.to_string(),
+        s.counts.dropped.to_string(),
         s.restarts_seen.to_string(),
     ]
 }
 
 pub const HEADLINE_HEAD: [&str; 12] = [
     "run",
-    "availability (ok/sent)",
-    "availability (ok/scheduled)",
+    "availability",
     "availability (time)",
     "downtime (s)",
     "windows",
     "MTTR (s)",
     "p50 (ms)",
     "p99 (ms)",
-    "sent",
+    "scheduled",
     "failed",
+    "dropped",
     "restarts seen",
 ];
 
@@ -85,9 +116,13 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     let r = &s.run;
     let mut out = Vec::new();
     let load = match r.rate {
+        Some(rate) if r.in_flight_capped => format!(
+            "open loop at {rate} req/s asked, {:.1} req/s achieved, capped at {} in flight (--max-in-flight; up to {} were)",
+            r.achieved_rate, r.max_in_flight, r.peak_in_flight
+        ),
         Some(rate) => format!(
-            "open loop at {rate} req/s asked, {:.1} req/s achieved, at most {} in flight",
-            r.achieved_rate, r.connections
+            "open loop at {rate} req/s asked, {:.1} req/s achieved, up to {} in flight (allowance {} for rate x timeout)",
+            r.achieved_rate, r.peak_in_flight, r.max_in_flight
         ),
         None => format!(
             "closed loop, {} workers, {:.1} req/s achieved",
@@ -139,8 +174,10 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     out.push(Section {
         title: "Headline".into(),
         lines: vec![format!(
-            "Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of attempts succeeded. \
+            "Availability is the share of scheduled requests that were answered with success (ok / scheduled: a request the schedule could not send counts as unanswered; ok / sent was {}). \
+Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of scheduled requests succeeded. \
 Downtime is the time during which no request succeeded (windows shorter than {:.0} ms are counted as glitches: {}).",
+            pct(s.availability.requests),
             r.bucket_ms,
             s.availability.bucket_threshold * 100.0,
             s.downtime.min_window_ms,
@@ -186,8 +223,12 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
                         "did not take".into()
                     },
                     f.failures.to_string(),
-                    if f.outage { "yes".into() } else { "no".into() },
-                    secs(f.recovery_s),
+                    match (f.outage, f.in_earlier_outage) {
+                        (false, _) => "no".into(),
+                        (true, false) => "yes".into(),
+                        (true, true) => "in an earlier one".into(),
+                    },
+                    recovery(f),
                     opt_secs(f.last_failure_s),
                     opt_secs(sw.and_then(|w| w.died_s)),
                     opt_secs(sw.and_then(|w| w.started_s)),
@@ -200,8 +241,9 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
             title: "Faults".into(),
             lines: vec![format!(
                 "Recovery is from the fault to the first success that ended its outage (to its last failure when there was no outage). \
-Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {} s.",
-                opt_secs(s.mttr_s)
+A fault that lands inside an outage already under way belongs to it; an outage still under way at the end has no recovery time and stays out of MTTR. \
+Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {}.",
+                mttr(s)
             )],
             table: t(
                 &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: died (s)", "started (s)", "healthy (s)", "outcome"],
@@ -222,6 +264,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                 "end (s)",
                 "duration (s)",
                 "failed",
+                "dropped",
                 "still down at end",
             ]
             .iter()
@@ -237,6 +280,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                         secs(w.end_s),
                         secs(w.duration_s),
                         w.failed.to_string(),
+                        w.dropped.to_string(),
                         if w.open { "yes".into() } else { "no".into() },
                     ]
                 })
@@ -247,7 +291,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
         title: "Latency (ms)".into(),
         lines: vec!["From each request's intended send time, so queueing behind a stalled target counts (no coordinated omission). Failures are kept apart.".into()],
         table: t(
-            &["", "count", "p50", "p90", "p99", "p99.9", "max", "mean"],
+            &["", "count", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"],
             vec![
                 lat_row("successes", &s.latency_ms),
                 lat_row("failures", &s.failure_latency_ms),

@@ -3,7 +3,10 @@
 
 use std::io::{self, BufRead, Write};
 
+use crate::record::bucket::Edges;
 use crate::record::{Bucket, Class};
+
+const COLUMNS: usize = 25;
 
 const FIXED: [&str; 8] = [
     "t_s", "sent", "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout",
@@ -20,8 +23,13 @@ pub fn header() -> String {
         "ok_max_ms",
         "first_ok_us",
         "last_ok_us",
-        "first_fail_us",
-        "last_fail_us",
+        "first_miss_us",
+        "last_miss_us",
+        "failed_before_ok",
+        "dropped_before_ok",
+        "failed_after_ok",
+        "dropped_after_ok",
+        "first_miss_after_ok_us",
         "replicas",
         "per_instance",
     ]);
@@ -57,7 +65,7 @@ pub fn write_row<W: Write>(mut w: W, i: usize, b: &Bucket, bucket_us: u64) -> io
         }
         writeln!(
             w,
-            ",{},{},{:.3},{:.3},{},{},{},{},{},{}",
+            ",{},{},{:.3},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
             b.dropped,
             b.late,
             mean,
@@ -66,6 +74,11 @@ pub fn write_row<W: Write>(mut w: W, i: usize, b: &Bucket, bucket_us: u64) -> io
             opt(b.last_ok()),
             opt(b.first_fail()),
             opt(b.last_fail()),
+            b.edges.failed_before_ok,
+            b.edges.dropped_before_ok,
+            b.edges.failed_after_ok,
+            b.edges.dropped_after_ok,
+            opt(b.edges.first_miss_after_ok_us),
             b.per_instance.len(),
             per.join(" ")
         )?;
@@ -102,8 +115,8 @@ pub fn read<R: BufRead>(r: R) -> Result<Vec<Bucket>, ReadError> {
             line: n + 1,
             detail: d.into(),
         };
-        if f.len() != 20 {
-            return Err(err("expected 20 columns"));
+        if f.len() != COLUMNS {
+            return Err(err(&format!("expected {COLUMNS} columns")));
         }
         let num = |i: usize| {
             f[i].parse::<u64>()
@@ -144,7 +157,14 @@ pub fn read<R: BufRead>(r: R) -> Result<Vec<Bucket>, ReadError> {
         if let Some(v) = opt(17)? {
             b.last_fail_us = v;
         }
-        for pair in f[19].split_whitespace() {
+        b.edges = Edges {
+            failed_before_ok: num(18)?,
+            dropped_before_ok: num(19)?,
+            failed_after_ok: num(20)?,
+            dropped_after_ok: num(21)?,
+            first_miss_after_ok_us: opt(22)?,
+        };
+        for pair in f[24].split_whitespace() {
             let (id, cnt) = pair
                 .split_once(':')
                 .ok_or_else(|| err("bad per_instance entry"))?;
@@ -168,7 +188,9 @@ mod tests {
         tl[0].add(Class::Ok, 10, 1500, Some(0));
         tl[0].add(Class::Refused, 20, 300, None);
         tl[2].add(Class::Ok, 200_010, 2000, Some(1));
-        tl[2].dropped = 4;
+        tl[2].add_dropped(200_020);
+        tl[1].add(Class::Timeout, 100_500, 1000, None);
+        tl.iter_mut().for_each(Bucket::settle);
         let mut buf = Vec::new();
         write(&mut buf, &tl, 100_000).unwrap();
         let back = read(buf.as_slice()).unwrap();

@@ -7,3 +7,4 @@ mod cli;
 mod faults;
 mod measurement;
 mod reports;
+mod stalls;

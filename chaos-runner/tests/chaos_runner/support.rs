@@ -79,14 +79,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// An HTTP server that answers 200, except 503 during `outage` (offsets from the first
-/// request it sees), and counts what it answered.
+/// An HTTP server that answers 200, except 503 during `outage`; requests arriving during
+/// `hang` are never answered (a hung replica, a partition); requests arriving during
+/// `freeze` are answered when it ends (a stop-the-world pause). Times are offsets from the
+/// first request it sees. It counts what it answered and what it left hanging.
 #[derive(Default)]
 pub struct Script {
     pub outage: Option<(Duration, Duration)>,
+    pub hang: Option<(Duration, Duration)>,
+    pub freeze: Option<(Duration, Duration)>,
     pub first: OnceLock<Instant>,
     pub answered: AtomicU64,
     pub failed: AtomicU64,
+    pub hung: AtomicU64,
 }
 
 pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
@@ -112,6 +117,15 @@ pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
 async fn scripted(State(s): State<Arc<Script>>) -> impl IntoResponse {
     let first = *s.first.get_or_init(Instant::now);
     let t = first.elapsed();
+    let within = |w: Option<(Duration, Duration)>| w.filter(|&(a, b)| t >= a && t < b);
+    if within(s.hang).is_some() {
+        s.hung.fetch_add(1, Ordering::SeqCst);
+        // Longer than any test's timeout: the client gives up first and drops the connection.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    if let Some((_, end)) = within(s.freeze) {
+        tokio::time::sleep_until((first + end).into()).await;
+    }
     s.answered.fetch_add(1, Ordering::SeqCst);
     let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
     if down {

@@ -1,0 +1,117 @@
+//! The workers of one run and how many there may be. The closed loop starts its N workers
+//! once. The open loop starts with its warm connections and grows: a tick that finds no
+//! idle worker gets a new worker (and connection) of its own, up to the in-flight
+//! allowance, so a stalled target never makes the schedule wait or drop (each request
+//! occupies a worker for at most the timeout, so rate x timeout workers always suffice).
+//! Workers hold a clone of the pool's completion sender; the run is over when all are gone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::conn::Conn;
+use super::Shared;
+use crate::record::Recorder;
+
+/// Spawns workers onto the run's runtime, from any thread (the pacer's included).
+#[derive(Debug)]
+pub struct Pool {
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    ticks: Option<async_channel::Receiver<Instant>>,
+    recorders: Vec<Arc<Mutex<Recorder>>>,
+    /// Workers waiting for a tick right now.
+    idle: Arc<AtomicUsize>,
+    workers: usize,
+    cap: usize,
+    done: mpsc::Sender<()>,
+}
+
+/// Waits for the end of every worker of a run.
+#[derive(Debug)]
+pub struct Finished {
+    done: mpsc::Receiver<()>,
+    pacer: Option<tokio::task::JoinHandle<usize>>,
+    closed_workers: usize,
+}
+
+impl Finished {
+    /// Resolves when every worker has ended; returns how many workers the run had at most.
+    pub async fn wait(mut self) -> usize {
+        let peak = match self.pacer.take() {
+            Some(p) => p.await.unwrap_or(0),
+            None => self.closed_workers,
+        };
+        // Every worker holds a sender; recv yields None once the last one is gone.
+        while self.done.recv().await.is_some() {}
+        peak
+    }
+}
+
+impl Pool {
+    /// A pool of at most `cap` workers (at least one). `ticks` is the open loop's queue.
+    pub fn new(
+        shared: Arc<Shared>,
+        ticks: Option<async_channel::Receiver<Instant>>,
+        recorders: Vec<Arc<Mutex<Recorder>>>,
+        cap: usize,
+    ) -> (Self, mpsc::Receiver<()>) {
+        let (done, rx) = mpsc::channel(1);
+        let pool = Self {
+            shared,
+            runtime: tokio::runtime::Handle::current(),
+            ticks,
+            recorders,
+            idle: Arc::default(),
+            workers: 0,
+            cap: cap.max(1),
+            done,
+        };
+        (pool, rx)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Whether a tick should get a worker of its own: fewer workers are waiting than ticks
+    /// are queued, and the allowance has room.
+    pub fn short_of_workers(&self, queued: usize) -> bool {
+        self.workers < self.cap && queued >= self.idle.load(Ordering::Acquire)
+    }
+
+    /// Starts a worker, with a connection opened beforehand and/or a first tick to send.
+    pub fn spawn(&mut self, conn: Option<Conn>, first: Option<Instant>) {
+        let rec = self.recorders[self.workers % self.recorders.len()].clone();
+        let job = super::worker::Worker {
+            s: self.shared.clone(),
+            ticks: self.ticks.clone(),
+            rec,
+            slot: conn,
+            idle: self.idle.clone(),
+            _done: self.done.clone(),
+        };
+        self.workers += 1;
+        self.runtime.spawn(job.run(first));
+    }
+
+    /// Hands back the completion receiver as a [`Finished`] for a closed loop (no pacer).
+    pub fn closed(self, done: mpsc::Receiver<()>) -> Finished {
+        Finished {
+            done,
+            pacer: None,
+            closed_workers: self.workers,
+        }
+    }
+
+    /// A [`Finished`] that also waits for the open loop's pacer (which owns the pool).
+    pub fn open(done: mpsc::Receiver<()>, pacer: tokio::task::JoinHandle<usize>) -> Finished {
+        Finished {
+            done,
+            pacer: Some(pacer),
+            closed_workers: 0,
+        }
+    }
+}
