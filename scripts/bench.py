@@ -209,13 +209,15 @@ def load_tools(a):
             "recording_cost": med_spread([1 - c / o for c, o in zip(cr, off)]),
             "recording_cpu_cost": med_spread([c / o - 1 for c, o in zip(cpu["chaos-runner"], cpu["chaos-runner (recording off)"])]),
         }
-        # Open loop at 80 % of the closed-loop maximum, as many connections (the in-flight cap).
+        # Open loop at 80 % of the closed-loop maximum, with the default (uncapped) in-flight
+        # allowance; a 100 ms timeout keeps rate x timeout within the open-file limit.
         rate = round(0.8 * statistics.median(cr))
         runs = []
         for _ in range(a.rounds):
-            s, _ = chaos_summary([url, "--rate", str(rate), "--max-in-flight", str(a.connections), "--duration", f"{a.seconds}s"])
+            s, _ = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{a.seconds}s"])
             runs.append({
-                "achieved": s["counts"]["sent"] / s["run"]["planned_s"],
+                "achieved": s["counts"]["sent"] / s["run"]["elapsed_s"],
+                "peak_in_flight": s["run"]["peak_in_flight"],
                 "dropped": s["counts"]["dropped"],
                 "lateness_p99_ms": s["send_lateness_ms"]["p99"],
                 "latency_p99_ms": s["latency_ms"]["p99"],
@@ -223,7 +225,7 @@ def load_tools(a):
             time.sleep(0.5)
         out["open_loop"] = {
             "asked": rate,
-            "max_in_flight": a.connections,
+            "peak_in_flight": med_spread([r["peak_in_flight"] for r in runs]),
             "achieved": med_spread([r["achieved"] for r in runs]),
             "error": med_spread([abs(r["achieved"] / rate - 1) for r in runs]),
             "dropped": med_spread([r["dropped"] for r in runs]),
@@ -303,7 +305,7 @@ def healing_run(health=None):
     return {
         "health_check": health,
         "kills": len(fs),
-        "first_answer_s": med_spread([x["recovery_s"] for x in fs]),
+        "first_answer_s": med_spread([x["recovery_s"] for x in fs if x["recovery_s"] is not None]),
         "died_s": spread(pick("died_s")),
         "created_s": spread(pick("created_s")),
         "started_s": spread(pick("started_s")),
@@ -372,7 +374,7 @@ def report(r, a, path):
         f"| chaos-runner / oha >= 1.0 | {fmt(lt['ratio_vs_oha'], 3)} | {verdict(lt['ratio_vs_oha']['median'] >= 1.0)} |",
         f"| chaos-runner / wrk >= 0.90 | {fmt(lt['ratio_vs_wrk'], 3)} | {verdict(lt['ratio_vs_wrk']['median'] >= 0.9)} |",
         f"| recording costs <= 5 % of throughput | {fmt(pct(lt['recording_cost']), 2)} % (CPU per request: {fmt(pct(lt['recording_cpu_cost']), 2)} %) | {verdict(lt['recording_cost']['median'] <= 0.05)} |",
-        f"| open loop at 80 % of the closed-loop maximum ({ol['asked']}/s, at most {ol['max_in_flight']} in flight): achieved within 1 % | {fmt(ol['achieved'], 1)}/s, error {fmt(pct(ol['error']), 3)} %, dropped {fmt(ol['dropped'], 0)} | {verdict(ol['error']['median'] <= 0.01)} |",
+        f"| open loop at 80 % of the closed-loop maximum ({ol['asked']}/s, up to {fmt(ol['peak_in_flight'], 0)} in flight): achieved within 1 % | {fmt(ol['achieved'], 1)}/s, error {fmt(pct(ol['error']), 3)} %, dropped {fmt(ol['dropped'], 0)} | {verdict(ol['error']['median'] <= 0.01 and ol['dropped']['max'] == 0)} |",
         f"| open loop: send lateness p99 < 1 ms | {fmt(ol['lateness_p99_ms'], 3)} ms (latency p99 {fmt(ol['latency_p99_ms'], 3)} ms) | {verdict(ol['lateness_p99_ms']['median'] < 1.0)} |",
         "",
         "## crashserver against nginx (static page of the same size)",

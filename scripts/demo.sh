@@ -51,7 +51,7 @@ for n in "${counts[@]}"; do
     say "run: $label, $duration at $rate req/s, a docker SIGKILL of one task every $every"
     rm -rf "${out:?}/$dir"
     run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
-        --timeout 1s --max-in-flight 512 \
+        --timeout 1s \
         --fault "docker,every=$every,seed=1" --label "$label" --access-path "$access" 2>&1 | sed 's/^/    /'
     dirs+=("$out/$dir")
 done

@@ -51,7 +51,7 @@ for n in 1 5; do
         back_to_v1 "$n"
         rm -rf "${out:?}/$dir"
         run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
-            --timeout 1s --max-in-flight 512 \
+            --timeout 1s \
             --fault "update:VERSION=v2,at=5s,order=$order,parallelism=1,delay=0s,monitor=2s,failure=rollback" \
             --label "$label" --access-path "$access" 2>&1 | sed 's/^/    /'
         dirs+=("$out/$dir")
@@ -62,7 +62,7 @@ say "run: canary of a broken version (v3-bad, 50 % errors) on 1 of 5 replicas"
 back_to_v1 5
 rm -rf "${out:?}/canary-5"
 run_runner canary-5 --swarm-service "$service" --replicas 5 --rate "$rate" --duration "$duration" \
-    --timeout 1s --max-in-flight 512 \
+    --timeout 1s \
     --fault "canary:VERSION=v3-bad;ERROR_RATE=50%,at=5s,order=start-first,hold=8s,max_error_rate=5%" \
     --label "canary v3-bad, 5 replicas" --access-path "$access" 2>&1 | sed 's/^/    /'
 dirs+=("$out/canary-5")

@@ -104,9 +104,11 @@ pub struct RunArgs {
     #[arg(long = "header", short = 'H', value_parser = parse_header, help_heading = "Load")]
     pub headers: Vec<(String, String)>,
 
-    /// A fault: KIND[:ARG],WHEN[,count=N][,seed=S]; KIND http (ARG /kill or a URL), cmd
-    /// (ARG a shell command) or docker (ARG a signal, SIGKILL by default); WHEN every=10s,
-    /// at=5s;20s or poisson=15s. Repeatable.
+    /// A fault: KIND[:ARG],WHEN[,count=N][,seed=S]. KIND: http (ARG /kill or a URL), cmd
+    /// (ARG a shell command), docker (ARG a signal, SIGKILL by default), update (ARG
+    /// KEY=VALUE;... and/or image=REF; order=, parallelism=, delay=, failure=, monitor=) or
+    /// canary (as update, plus hold= and max_error_rate=). WHEN: every=10s, at=5s;20s or
+    /// poisson=15s; the first firing must fall inside the run. Repeatable.
     #[arg(long = "fault", value_parser = parse_fault, help_heading = "Faults")]
     pub faults: Vec<FaultSpec>,
 
@@ -158,9 +160,14 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Report")]
     pub access_path: Option<String>,
 
-    /// Output directory (default results/run-<UTC time>).
+    /// Output directory (default results/run-<UTC time>, made unique). A directory that
+    /// already holds files is refused unless --force.
     #[arg(long, help_heading = "Report")]
     pub out: Option<PathBuf>,
+
+    /// Write into --out even when it already holds files (an earlier run's are replaced).
+    #[arg(long, requires = "out", help_heading = "Report")]
+    pub force: bool,
 
     /// A name for this run in reports and comparisons (default: from --replicas or the URL).
     #[arg(long, help_heading = "Report")]

@@ -130,7 +130,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         writeln!(f, "<p>{}</p>", html::escape(n))?;
     }
     html::table(&mut f, &table)?;
-    writeln!(f, "<figure>{svg}<figcaption>Share of requests that succeeded, per second, with the first run's faults marked</figcaption></figure>")?;
+    writeln!(f, "<figure>{svg}<figcaption>Share of scheduled requests that succeeded, per bucket, with the first run's faults marked</figcaption></figure>")?;
     writeln!(f, "<h2>Recovery</h2>")?;
     html::table(&mut f, &recovery)?;
     writeln!(f, "</body></html>")?;

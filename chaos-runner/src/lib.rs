@@ -11,6 +11,7 @@ pub mod entry;
 pub mod exit;
 pub mod fault;
 pub mod load;
+pub mod outdir;
 pub mod parse;
 pub mod probe;
 pub mod progress;

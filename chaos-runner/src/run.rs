@@ -37,7 +37,11 @@ const WARM_CONNECTIONS: u64 = 64;
 
 /// Slack on top of the timeout in the open loop's in-flight allowance: sends may leave a
 /// little late and a timed-out exchange takes a moment to be torn down.
-const ALLOWANCE_SLACK: Duration = Duration::from_millis(100);
+const ALLOWANCE_SLACK: Duration = Duration::from_millis(20);
+
+/// An answer slower than this (or half the timeout) means the target is slow: the open loop
+/// may then open more connections rather than queue ticks behind the slow ones.
+const STUCK_AFTER: Duration = Duration::from_millis(50);
 
 /// The most closed-loop workers.
 const MAX_CONCURRENCY: u64 = 100_000;
@@ -105,6 +109,7 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
         duration,
         requests: a.requests,
         timeout: a.timeout,
+        stuck_after: (a.timeout / 2).min(STUCK_AFTER),
         keepalive: !a.no_keepalive,
         recycle: a.recycle,
         headers,
@@ -115,6 +120,17 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
 /// Runs the experiment. Usage errors come back as [`UsageError`] before anything is sent.
 pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     let plan = plan_of(&a)?;
+    check_faults_fit(&a.faults, plan.planned_length())?;
+    let out = crate::outdir::prepare(a.out.as_deref(), a.force)?;
+    let result = experiment(a, plan, out.clone()).await;
+    if result.is_err() {
+        // Leave no empty directory behind a run that never started.
+        let _ = std::fs::remove_dir(&out);
+    }
+    result
+}
+
+async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<Outcome> {
     let target = Arc::new(
         Target::parse(&a.url)
             .map_err(|e| UsageError(e.to_string()))?
@@ -159,8 +175,6 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
             took.as_secs_f64()
         );
     }
-    let out = a.out.clone().unwrap_or_else(default_out);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let addrs = target.resolve_all().await.unwrap_or_default();
     let access_path = a.access_path.clone().unwrap_or_else(|| {
@@ -334,11 +348,26 @@ fn spawn_signal_listener(tx: watch::Sender<bool>) {
     });
 }
 
-fn default_out() -> PathBuf {
-    let t = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .replace(':', "");
-    PathBuf::from("results").join(format!("run-{t}"))
+/// Refuses faults that could never fire: their first firing is at or after the planned end.
+fn check_faults_fit(
+    faults: &[crate::fault::FaultSpec],
+    planned: Option<Duration>,
+) -> Result<(), UsageError> {
+    let Some(end) = planned else {
+        return Ok(());
+    };
+    for f in faults {
+        let first = crate::fault::Schedule::new(f.when.clone(), f.seed).next_offset();
+        if let Some(first) = first.filter(|t| *t >= end) {
+            return Err(UsageError(format!(
+                "fault '{f}' would first fire at {:.3} s, after the end of the {:.3} s run: \
+                 make the run longer or fire earlier",
+                first.as_secs_f64(),
+                end.as_secs_f64()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The machine the run came from: kernel, cores, memory.

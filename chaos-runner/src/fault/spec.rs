@@ -15,12 +15,14 @@ use thiserror::Error;
 
 use crate::parse;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum SpecError {
     #[error("fault spec '{0}' is empty")]
     Empty(String),
-    #[error("unknown fault kind '{kind}' in '{spec}' (use http, cmd or docker)")]
+    #[error("unknown fault kind '{kind}' in '{spec}' (use http, cmd, docker, update or canary)")]
     UnknownKind { kind: String, spec: String },
+    #[error("unknown option '{key}' in fault '{spec}' (options: every, at, poisson, count, seed; for update and canary also image, order, parallelism, delay, failure, monitor, hold, max_error_rate)")]
+    UnknownKey { key: String, spec: String },
     #[error(
         "fault '{0}' needs an argument: http:/kill, http:http://host/path or cmd:'shell command'"
     )]
@@ -166,6 +168,21 @@ impl std::str::FromStr for FaultSpec {
             parts.pop();
         }
         options.reverse();
+        // A trailing `word=value` with a word that is no option is a misspelt option, except
+        // in a shell command, which may hold anything (there only when nothing else fits).
+        let unknown_key = parts.iter().skip(1).find_map(|p| {
+            let (k, _) = p.split_once('=')?;
+            let k = k.trim();
+            let word = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            (word && !OPTION_KEYS.contains(&k)).then(|| SpecError::UnknownKey {
+                key: k.to_string(),
+                spec: text.to_string(),
+            })
+        });
+        let is_cmd = parts[0].trim_start().starts_with("cmd:");
+        if let (Some(e), false) = (&unknown_key, is_cmd) {
+            return Err(e.clone());
+        }
         let head = parts.join(",");
         let (kind_name, arg) = match head.split_once(':') {
             Some((k, a)) => (k.trim(), Some(a.trim())),
@@ -268,7 +285,11 @@ impl std::str::FromStr for FaultSpec {
                 }
             }
         }
-        let when = when.ok_or_else(|| SpecError::NoSchedule(text.into()))?;
+        let when = match (when, unknown_key) {
+            (Some(w), _) => w,
+            (None, Some(e)) => return Err(e),
+            (None, None) => return Err(SpecError::NoSchedule(text.into())),
+        };
         let kind = match kind_name {
             "update" | "canary" => {
                 if count != 1 {
@@ -469,6 +490,20 @@ mod tests {
         ));
         assert!(matches!(p("http,every=1s"), Err(SpecError::MissingArg(_))));
         assert!(matches!(p("http:/kill"), Err(SpecError::NoSchedule(_))));
+        assert_eq!(
+            p("http:/kill,evry=3s").unwrap_err().to_string(),
+            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, count, seed; for update and canary also image, order, parallelism, delay, failure, monitor, hold, max_error_rate)"
+        );
+        assert!(
+            matches!(p("docker,every=1s,cuont=2"), Err(SpecError::UnknownKey { key, .. }) if key == "cuont")
+        );
+        assert!(
+            matches!(p("cmd:echo a,evry=3s"), Err(SpecError::UnknownKey { key, .. }) if key == "evry")
+        );
+        // A command may hold `word=value` parts when the spec has a schedule.
+        assert!(
+            matches!(p("cmd:X=1 ./kill.sh,a=b,every=2s").unwrap().kind, FaultKind::Cmd { arg } if arg == "X=1 ./kill.sh,a=b")
+        );
         assert!(matches!(
             p("http:/kill,every=1s,at=2s"),
             Err(SpecError::TwoSchedules(_))

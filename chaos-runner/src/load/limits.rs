@@ -18,10 +18,16 @@ pub fn ensure_open_files(connections: u64) -> Result<u64, TooFewFiles> {
     let needed = connections.saturating_add(SPARE_FILES);
     match rlimit::increase_nofile_limit(needed) {
         Ok(limit) if limit >= needed => Ok(limit),
-        Ok(limit) => Err(TooFewFiles {
-            limit: limit.saturating_sub(SPARE_FILES),
-            needed: connections,
-        }),
+        Ok(limit) => {
+            // A privileged process may raise the hard limit too (up to the kernel's nr_open).
+            if rlimit::Resource::NOFILE.set(needed, needed).is_ok() {
+                return Ok(needed);
+            }
+            Err(TooFewFiles {
+                limit: limit.saturating_sub(SPARE_FILES),
+                needed: connections,
+            })
+        }
         Err(e) => {
             tracing::debug!("cannot read or raise the open-file limit: {e}");
             Ok(needed)

@@ -42,6 +42,8 @@ pub struct LoadPlan {
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
     pub timeout: Duration,
+    /// A request unanswered this long counts as stuck: the open loop may then add workers.
+    pub stuck_after: Duration,
     pub keepalive: bool,
     /// Keep-alive connections are closed and re-resolved after this long.
     pub recycle: Duration,
@@ -140,7 +142,7 @@ pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>)
         Mode::Open { rate } => {
             let total = plan.total_requests().unwrap_or(u64::MAX);
             let sched = scheduler::Schedule::new(shared.start, rate, total);
-            let (tx, rx) = scheduler::queue(first);
+            let (tx, rx) = scheduler::queue(plan.capped.then_some(first));
             let (mut pool, done) = pool::Pool::new(
                 shared.clone(),
                 Some(rx),

@@ -1,9 +1,13 @@
 //! The workers of one run and how many there may be. The closed loop starts its N workers
-//! once. The open loop starts with its warm connections and grows: a tick that finds no
-//! idle worker gets a new worker (and connection) of its own, up to the in-flight
-//! allowance, so a stalled target never makes the schedule wait or drop (each request
-//! occupies a worker for at most the timeout, so rate x timeout workers always suffice).
-//! Workers hold a clone of the pool's completion sender; the run is over when all are gone.
+//! once. The open loop starts with its warm connections and grows when the target is slow:
+//! while some request has waited for its answer longer than `stuck_after`, a tick that
+//! finds no idle worker gets a new worker (and connection) of its own, up to the in-flight
+//! allowance. So a stalled target never makes the schedule drop a tick or hold it back for
+//! long (each request occupies a worker for at most the timeout: rate x timeout workers
+//! always suffice), while a client that is merely busy (its own CPU the bottleneck) queues
+//! ticks and sends them late, counted as late, rather than opening connections it has no
+//! time to serve. Workers hold a clone of the pool's completion sender; the run is over
+//! when all are gone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +28,8 @@ pub struct Pool {
     recorders: Vec<Arc<Mutex<Recorder>>>,
     /// Workers waiting for a tick right now.
     idle: Arc<AtomicUsize>,
+    /// Requests that have waited longer than `stuck_after` for their answer right now.
+    stuck: Arc<AtomicUsize>,
     workers: usize,
     cap: usize,
     done: mpsc::Sender<()>,
@@ -65,6 +71,7 @@ impl Pool {
             ticks,
             recorders,
             idle: Arc::default(),
+            stuck: Arc::default(),
             workers: 0,
             cap: cap.max(1),
             done,
@@ -76,10 +83,12 @@ impl Pool {
         self.workers
     }
 
-    /// Whether a tick should get a worker of its own: fewer workers are waiting than ticks
-    /// are queued, and the allowance has room.
+    /// Whether a tick should get a worker of its own: the target is slow (some request is
+    /// stuck), fewer workers are waiting than ticks are queued, and the allowance has room.
     pub fn short_of_workers(&self, queued: usize) -> bool {
-        self.workers < self.cap && queued >= self.idle.load(Ordering::Acquire)
+        self.workers < self.cap
+            && self.stuck.load(Ordering::Acquire) > 0
+            && queued >= self.idle.load(Ordering::Acquire)
     }
 
     /// Starts a worker, with a connection opened beforehand and/or a first tick to send.
@@ -91,6 +100,7 @@ impl Pool {
             rec,
             slot: conn,
             idle: self.idle.clone(),
+            stuck: self.stuck.clone(),
             _done: self.done.clone(),
         };
         self.workers += 1;

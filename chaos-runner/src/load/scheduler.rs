@@ -74,9 +74,13 @@ pub struct Pacer {
     pool: Option<Pool>,
 }
 
-/// The open loop's queue of ticks, holding up to `queue`.
-pub fn queue(queue: usize) -> (Sender<Instant>, Receiver<Instant>) {
-    async_channel::bounded(queue.max(1))
+/// The open loop's queue of ticks: holding up to `bound` (with a cap on requests in flight,
+/// past which ticks are dropped), or any number (ticks wait, to be sent late).
+pub fn queue(bound: Option<usize>) -> (Sender<Instant>, Receiver<Instant>) {
+    match bound {
+        Some(n) => async_channel::bounded(n.max(1)),
+        None => async_channel::unbounded(),
+    }
 }
 
 impl Pacer {

@@ -20,6 +20,8 @@ pub struct Worker {
     pub slot: Option<Conn>,
     /// The pool's count of workers waiting for a tick.
     pub idle: Arc<AtomicUsize>,
+    /// The pool's count of requests waiting for their answer longer than `stuck_after`.
+    pub stuck: Arc<AtomicUsize>,
     /// Dropped when the worker ends: the pool's completion signal.
     pub _done: mpsc::Sender<()>,
 }
@@ -62,8 +64,21 @@ impl Worker {
         let s = &self.s;
         let sent = Instant::now();
         let phase = AtomicU8::new(PHASE_RESOLVE);
-        let attempt = exchange(s, &mut self.slot, intended_us, &phase);
-        let (class, instance) = match tokio::time::timeout(s.plan.timeout, attempt).await {
+        let deadline = sent + s.plan.timeout;
+        let answer = {
+            let mut attempt = std::pin::pin!(exchange(s, &mut self.slot, intended_us, &phase));
+            // One timer while the answer is prompt; a second, to the deadline, once it is not.
+            match tokio::time::timeout(s.plan.stuck_after, &mut attempt).await {
+                Ok(r) => Ok(r),
+                Err(_) => {
+                    self.stuck.fetch_add(1, Ordering::AcqRel);
+                    let r = tokio::time::timeout_at(deadline, &mut attempt).await;
+                    self.stuck.fetch_sub(1, Ordering::AcqRel);
+                    r
+                }
+            }
+        };
+        let (class, instance) = match answer {
             Ok(r) => r,
             Err(_) => {
                 self.slot = None;

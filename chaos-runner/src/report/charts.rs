@@ -28,6 +28,17 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
+/// A bucket's value held flat over the bucket (a step line): a change shows where its bucket
+/// starts, never before. Buckets where `f` gives nothing are left out.
+fn steps(timeline: &[Bucket], bs: f64, f: &dyn Fn(&Bucket) -> Option<f64>) -> Vec<(f64, f64)> {
+    timeline
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| f(b).map(|v| (i as f64 * bs, v)))
+        .flat_map(|(t, v)| [(t, v), (t + bs, v)])
+        .collect()
+}
+
 /// Requests per second that succeeded and failed, per bucket.
 pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
@@ -46,7 +57,10 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Requests per second: succeeded and failed (faults marked, downtime shaded)",
+                format!(
+                    "Requests per second over {:.0} ms buckets: succeeded and failed (faults marked, downtime shaded)",
+                    bs * 1e3
+                ),
                 ("sans-serif", 16),
             )
             .margin(10)
@@ -68,13 +82,7 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 )
             }))
             .map_err(err)?;
-        let pts = |f: &dyn Fn(&Bucket) -> u64| -> Vec<(f64, f64)> {
-            timeline
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (i as f64 * bs, f(b) as f64 / bs))
-                .collect()
-        };
+        let pts = |f: &dyn Fn(&Bucket) -> u64| steps(timeline, bs, &|b| Some(f(b) as f64 / bs));
         chart
             .draw_series(LineSeries::new(pts(&|b| b.ok()), OK.stroke_width(2)))
             .map_err(err)?
@@ -252,31 +260,27 @@ pub fn percentiles(h: &Histogram<u64>) -> Res {
     Ok(out)
 }
 
-/// Success ratio per second of several runs, on one time axis.
+/// Success share (ok / scheduled) per bucket of several runs, on one time axis: an outage
+/// as deep as it was, starting in the bucket where it started.
 pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64)], faults: &[f64]) -> Res {
     let mut series = Vec::new();
     let mut x_max: f64 = 1.0;
     for (label, tl, bucket_us) in runs {
-        let per_sec = (1_000_000 / (*bucket_us).max(1)).max(1) as usize;
-        let pts: Vec<(f64, f64)> = tl
-            .chunks(per_sec)
-            .enumerate()
-            .filter_map(|(i, c)| {
-                let sent: u64 = c.iter().map(|b| b.sent() + b.dropped).sum();
-                let ok: u64 = c.iter().map(Bucket::ok).sum();
-                (sent > 0).then(|| (i as f64 + 0.5, 100.0 * ok as f64 / sent as f64))
-            })
-            .collect();
-        x_max = x_max.max(tl.len() as f64 * *bucket_us as f64 / 1e6);
+        let bs = *bucket_us as f64 / 1e6;
+        let pts = steps(tl, bs, &|b| {
+            (b.scheduled() > 0).then(|| 100.0 * b.ok() as f64 / b.scheduled() as f64)
+        });
+        x_max = x_max.max(tl.len() as f64 * bs);
         series.push((label.clone(), pts));
     }
+    let bucket_ms = runs.first().map_or(100.0, |r| r.2 as f64 / 1e3);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Share of requests that succeeded, per second (faults marked)",
+                format!("Share of scheduled requests that succeeded, per {bucket_ms:.0} ms bucket (faults marked)"),
                 ("sans-serif", 16),
             )
             .margin(10)

@@ -10,7 +10,44 @@ use crate::support::*;
 fn invalid_flags_and_specs_exit_2_with_a_message() {
     let (addr, script) = scripted_server(Script::default());
     let url = format!("http://{addr}/");
+    // An earlier run's directory, and a file where a directory is expected.
+    let earlier = tempdir("earlier");
+    std::fs::create_dir_all(&earlier).unwrap();
+    std::fs::write(earlier.join("summary.json"), "{}").unwrap();
+    let earlier_s = earlier.to_str().unwrap().to_string();
+    let file_s = earlier.join("summary.json").to_str().unwrap().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "run",
+                &url,
+                "--duration",
+                "10s",
+                "--fault",
+                "http:/kill,at=30s",
+            ],
+            "would first fire at 30.000 s, after the end of the 10.000 s run",
+        ),
+        (
+            vec!["run", &url, "--fault", "http:/kill,evry=3s"],
+            "unknown option 'evry'",
+        ),
+        (
+            vec!["run", &url, "--out", &earlier_s],
+            "already holds files",
+        ),
+        (
+            vec!["run", &url, "--out", &file_s],
+            "is a file, not a directory",
+        ),
+        (
+            vec!["run", &url, "--rate", "10", "--max-in-flight", "2M"],
+            "out of range (1 to 1,000,000)",
+        ),
+        (
+            vec!["run", &url, "--rate", "1M", "--timeout", "60s"],
+            "requests can be in flight",
+        ),
         (vec!["run", &url, "--rate", "fast"], "not a number"),
         (vec!["run", &url, "--rate", "0"], "greater than zero"),
         (vec!["run", &url, "--duration=-3s"], "not a duration"),
@@ -55,6 +92,25 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
         0,
         "bad input must send nothing"
     );
+    assert_eq!(
+        std::fs::read_to_string(earlier.join("summary.json")).unwrap(),
+        "{}",
+        "the earlier run is untouched"
+    );
+    let _ = std::fs::remove_dir_all(&earlier);
+}
+
+#[test]
+fn run_help_names_every_fault_kind() {
+    let o = run(&["run", "--help"]);
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for kind in ["http", "cmd", "docker", "update", "canary"] {
+        assert!(
+            text.contains(&format!("{kind} (")),
+            "{kind} missing from: {text}"
+        );
+    }
 }
 
 #[test]
@@ -120,9 +176,15 @@ fn a_missed_slo_exits_3_and_a_met_one_exits_0() {
         "availability>=99.5%,p99<=1s",
         "--out",
         out.to_str().unwrap(),
+        "--force",
         "-q",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        summary(&out)["slo"]["passed"],
+        true,
+        "--force wrote over the first run"
+    );
 }
 
 #[test]

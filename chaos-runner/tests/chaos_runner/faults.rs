@@ -6,6 +6,8 @@ use crate::support::*;
 
 #[test]
 fn http_kill_takes_down_a_real_crashserver_and_the_outage_is_open_at_the_end() {
+    // /kill every second; nothing restarts the server: one outage from the first kill to
+    // the end, which the later kills land in, and no recovery time for any of them.
     let port = free_port();
     let _cs = crashserver(port, &[]);
     let out = tempdir("kill");
@@ -15,9 +17,9 @@ fn http_kill_takes_down_a_real_crashserver_and_the_outage_is_open_at_the_end() {
         "--rate",
         "400",
         "--duration",
-        "2s",
+        "4s",
         "--fault",
-        "http:/kill,at=1s",
+        "http:/kill,every=1s",
         "--out",
         out.to_str().unwrap(),
         "-q",
@@ -25,22 +27,56 @@ fn http_kill_takes_down_a_real_crashserver_and_the_outage_is_open_at_the_end() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     assert_reconciles(&s);
-    let f = &s["faults"][0];
+    let faults = s["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 3, "{faults:?}");
+    let f = &faults[0];
     assert_eq!(f["ok"], true, "{f}");
     assert_eq!(f["outage"], true);
+    assert_eq!(f["in_earlier_outage"], false);
+    assert_eq!(f["recovery_s"], serde_json::Value::Null, "never recovered");
     let at = f["at_s"].as_f64().unwrap();
     assert!((at - 1.0).abs() < 0.05, "fired at {at}");
-    let w = &s["downtime"]["windows"][0];
+    let after = f["not_recovered_after_s"].as_f64().unwrap();
+    assert!((after - (4.0 - at)).abs() < 0.1, "down for >= {after} s");
+    for later in &faults[1..] {
+        assert_eq!(later["outage"], true, "{later}");
+        assert_eq!(later["in_earlier_outage"], true, "{later}");
+        assert_eq!(later["window"].as_u64(), Some(0));
+        assert_eq!(later["recovery_s"], serde_json::Value::Null);
+    }
+    assert_eq!(s["mttr_s"], serde_json::Value::Null, "no outage ended");
+    let windows = s["downtime"]["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    let w = &windows[0];
     assert_eq!(
         w["open"], true,
         "nothing restarts it: still down at the end"
     );
+    assert_eq!(
+        w["failed"], s["counts"]["failed"],
+        "every failure of the run is in the window"
+    );
     let start = w["start_s"].as_f64().unwrap();
     assert!(
-        start >= at && start - at < 0.15,
+        start >= at - 0.01 && start - at < 0.15,
         "outage starts right after the kill: {start}"
     );
     assert!(s["counts"]["by_class"]["refused"].as_u64().unwrap() > 0);
+    // The replica's last answer, not the edge of a bucket.
+    let last = s["instances"][0]["last_seen_s"].as_f64().unwrap();
+    assert!(
+        last <= start && start - last < 0.01,
+        "last answer {last}, down from {start}"
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("MTTR n/a (the outage had not ended"),
+        "{text}"
+    );
+    assert!(text.contains("still down when the run ended"), "{text}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("not recovered (>= "), "{md}");
+    assert!(md.contains("in an earlier one"), "{md}");
 }
 
 #[test]

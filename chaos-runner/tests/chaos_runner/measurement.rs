@@ -32,8 +32,12 @@ fn scripted_outage_is_reported_as_one_window_within_one_bucket() {
     assert!((dur - 1.2).abs() <= 0.1, "downtime {dur} s, scripted 1.2 s");
     let start = w[0]["start_s"].as_f64().unwrap();
     assert!((start - 1.0).abs() <= 0.1, "window starts at {start}");
-    // What the server saw is what the client counted.
+    // What the server saw is what the client counted, in the window too.
     assert_eq!(script.answered.load(Ordering::SeqCst), sent);
+    assert_eq!(
+        w[0]["failed"].as_u64(),
+        Some(script.failed.load(Ordering::SeqCst))
+    );
     assert_eq!(
         script.failed.load(Ordering::SeqCst),
         s["counts"]["by_class"]["http_5xx"].as_u64().unwrap()
@@ -91,6 +95,12 @@ fn refused_timeout_and_5xx_are_told_apart() {
     assert_eq!(s["counts"]["by_class"]["refused"].as_u64(), Some(sent));
     assert_eq!(s["availability"]["requests"].as_f64(), Some(0.0));
     assert_eq!(s["downtime"]["windows"][0]["open"], true);
+    assert_eq!(s["downtime"]["windows"][0]["failed"].as_u64(), Some(sent));
+    // Nothing succeeded: no percentile is a number.
+    assert_eq!(s["latency_ms"]["p50"], serde_json::Value::Null);
+    assert_eq!(s["latency_ms"]["max"], serde_json::Value::Null);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("p50 n/a p99 n/a"), "{text}");
 
     let (addr, _keep) = silent_server();
     let out = tempdir("timeout");
