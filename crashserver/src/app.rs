@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -37,6 +37,18 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, "not found\n")
 }
 
+/// The `method` label: a standard method by name, anything else `other`, so that clients
+/// cannot grow the metrics with methods of their own invention.
+fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == m.as_str())
+        .unwrap_or("other")
+}
+
 async fn stamp_and_count(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
@@ -49,7 +61,7 @@ async fn stamp_and_count(State(state): State<AppState>, req: Request, next: Next
     state
         .metrics
         .requests
-        .with_label_values(&[route, method.as_str(), res.status().as_str()])
+        .with_label_values(&[route, method_label(&method), res.status().as_str()])
         .inc();
     state
         .metrics

@@ -56,8 +56,8 @@ pub struct Config {
 
     /// Serving threads, each with its own single-threaded runtime, all accepting from the
     /// one listening socket (0: one per core this process may use).
-    #[arg(long, env = "THREADS", default_value_t = 0)]
-    pub threads: usize,
+    #[arg(long, env = "THREADS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: u16,
 
     /// Delay between a /status answer and the crash (humane durations: 3s, 500ms, 1m).
     #[arg(long, env = "CRASH_DELAY", default_value = "3s", value_parser = parse_duration)]
@@ -79,6 +79,17 @@ pub struct Config {
     /// Version reported in X-Version, the page and /metrics (default: the build's version).
     #[arg(long = "app-version", env = "VERSION")]
     pub app_version: Option<String>,
+
+    /// Most connections open at once (over all threads); further clients wait in the listen
+    /// backlog until one closes. 1 to 1,000,000.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// A connection must send a request's whole header within this long of being opened or
+    /// of its previous answer, else it is closed (a slow or idle client: also the keep-alive
+    /// idle timeout). 100ms to 1h.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "5s", value_parser = parse_header_timeout)]
+    pub header_timeout: Duration,
 
     /// Longest time to drain in-flight requests after SIGTERM/SIGINT before exiting anyway.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
@@ -123,17 +134,34 @@ impl Config {
     }
 }
 
-/// Parses humane durations (`3s`, `250ms`, `1m 30s`); a bare number means seconds.
+/// The longest of every delay, timeout and grace period: an hour.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// Parses humane durations (`3s`, `250ms`, `1m 30s`); a bare number means seconds. At most
+/// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) => {
+            Duration::from_secs_f64(secs)
         }
-        return Err(format!("'{s}' is not a non-negative duration"));
+        Ok(_) => return Err(format!("'{s}' is not a duration from 0 to 1h")),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("'{s}' is not a duration like 3s or 250ms: {e}"))?,
+    };
+    if d > MAX_DURATION {
+        return Err(format!("'{s}' is longer than the 1h allowed"));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration like 3s or 250ms: {e}"))
+    Ok(d)
+}
+
+/// The header timeout: 100ms to 1h.
+pub fn parse_header_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("'{s}' is shorter than the 100ms allowed"));
+    }
+    Ok(d)
 }
 
 /// Parses a ratio in [0, 1], written as `0.25` or `25%`.

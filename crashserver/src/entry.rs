@@ -25,9 +25,14 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         };
     }
     telemetry::init(cli.config.log_format);
+    let exit_code = cli.config.exit_code;
     match serve(cli) {
-        Ok(Drain::Complete) => ExitCode::SUCCESS,
-        Ok(Drain::TimedOut) => ExitCode::SUCCESS,
+        // A crash was asked for before the stop: the process ends as that crash would have.
+        Ok((_, Some(cause))) => {
+            tracing::error!(%cause, exit_code, "stopped while a crash was pending: exiting as crashed");
+            ExitCode::from(exit_code)
+        }
+        Ok((Drain::Complete | Drain::TimedOut, None)) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("crashserver: {e:#}");
@@ -36,14 +41,16 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     }
 }
 
-fn serve(cli: Cli) -> anyhow::Result<Drain> {
+/// Serves until a termination signal; returns how the drain went and the crash that was
+/// pending then, if any.
+fn serve(cli: Cli) -> anyhow::Result<(Drain, Option<crate::crash::CrashCause>)> {
     let config = cli.config;
     if !config.startup_delay.is_zero() {
         tracing::info!(delay = ?config.startup_delay, "startup delay fault: sleeping before listening");
         std::thread::sleep(config.startup_delay);
     }
     let addr = SocketAddr::new(config.bind, config.port);
-    let threads = crate::threads::thread_count(config.threads);
+    let threads = crate::threads::thread_count(usize::from(config.threads));
     let crasher = exiting_crasher(config.exit_code);
     let state = AppState::new(config, crasher);
     let st = state.clone();
@@ -58,5 +65,5 @@ fn serve(cli: Cli) -> anyhow::Result<Drain> {
         );
     })?;
     tracing::info!(?drain, "stopped");
-    Ok(drain)
+    Ok((drain, st.pending_crash()))
 }

@@ -1,10 +1,13 @@
 //! Serving: `run(listener, state, shutdown)` serves until `shutdown` resolves, then turns
 //! not-ready, stops accepting and drains in-flight requests for at most the grace period.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::state::AppState;
 
@@ -35,35 +38,81 @@ pub async fn run(
     serve_listener(listener, state, signal).await
 }
 
+/// Largest request head a connection may send (hyper's buffer for it). A longer head is
+/// answered 431 and the connection closed, so no client can hold much memory.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
 /// Serves `listener` until `stop` resolves, then stops accepting and drains in-flight
 /// requests for at most the grace period. (`run` also turns the state not-ready; with
-/// several listeners one `run` does that and the others only serve.)
+/// several listeners one `run` does that and the others only serve.) Every connection must
+/// send each request head within `HEADER_TIMEOUT` (of opening, or of its previous answer)
+/// and in at most [`MAX_HEAD_BYTES`]; at most `MAX_CONNECTIONS` are open over all threads,
+/// the rest wait in the listen backlog.
 pub async fn serve_listener(
     listener: TcpListener,
     state: AppState,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Drain> {
     let grace = state.config.shutdown_grace;
-    let (began_tx, began_rx) = oneshot::channel::<()>();
-    let signal = async move {
-        stop.await;
-        let _ = began_tx.send(());
-    };
-    let serve = axum::serve(listener, crate::app(state)).with_graceful_shutdown(signal);
-    let deadline = async move {
-        if began_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        res = serve.into_future() => { res?; Ok(Drain::Complete) }
-        _ = deadline => {
-            tracing::warn!(?grace, "grace period over with requests still in flight; exiting anyway");
+    let slots = state.connection_slots.clone();
+    let app = crate::app(state.clone());
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the connection semaphore is never closed"),
+            () = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended: {e}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => Ok(Drain::Complete),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "grace period over with requests still in flight; exiting anyway"
+            );
             Ok(Drain::TimedOut)
         }
     }
+}
+
+/// An accept that failed: a connection that went away before it was taken is nothing; out
+/// of file descriptors (or the like) waits a moment rather than spin.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!("accept failed: {e}; retrying in 100 ms");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -42,6 +42,11 @@ pub struct Inner {
     /// Requests on the application routes (/ and /status), for --crash-after.
     pub app_requests: AtomicU64,
     pub rng: Mutex<SmallRng>,
+    /// Open connections allowed, over every serving thread (MAX_CONNECTIONS).
+    pub connection_slots: Arc<tokio::sync::Semaphore>,
+    /// The crash this process is bound for, once /status or /kill asked for one: it ends
+    /// with EXIT_CODE even when a SIGTERM's drain ends before the crash's time.
+    pending_crash: OnceLock<CrashCause>,
 }
 
 /// A header value that costs nothing to clone (its bytes live as long as the process: one
@@ -72,6 +77,7 @@ impl AppState {
         let identity = Identity::new(config.version());
         let metrics = Metrics::new(&identity.instance_id, &identity.version);
         metrics.ready.set(1);
+        let max_connections = config.max_connections as usize;
         Self(Arc::new(Inner {
             instance_header: static_header(&identity.instance_id),
             version_header: static_header(&identity.version),
@@ -84,6 +90,8 @@ impl AppState {
             served: AtomicU64::new(0),
             app_requests: AtomicU64::new(0),
             rng: Mutex::new(SmallRng::from_os_rng()),
+            connection_slots: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            pending_crash: OnceLock::new(),
         }))
     }
 
@@ -125,8 +133,14 @@ impl AppState {
         (self.crasher)(cause);
     }
 
+    /// The crash asked for (by /status, /kill or --crash-after), if any.
+    pub fn pending_crash(&self) -> Option<CrashCause> {
+        self.pending_crash.get().copied()
+    }
+
     /// Marks the process not-ready and hands the cause to the crasher after `after`.
     pub fn crash_soon(&self, cause: CrashCause, after: Duration) {
+        let _ = self.pending_crash.set(cause);
         self.metrics.ready.set(0);
         self.shutting_down.store(true, Ordering::SeqCst);
         let state = self.clone();
@@ -138,6 +152,7 @@ impl AppState {
 
     /// Runs the crasher on a timer without touching readiness (the countdown already did).
     pub fn crash_at(&self, cause: CrashCause, at: Instant) {
+        let _ = self.pending_crash.set(cause);
         let state = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;

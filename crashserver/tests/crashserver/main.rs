@@ -4,4 +4,5 @@
 mod support;
 
 mod binary;
+mod hostile;
 mod in_process;
