@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Long-run memory check of chaos-runner (a benchmark, not a test): an open loop at 2,000
-# requests/s against crashserver on loopback for 10 minutes, chaos-runner's resident memory
-# sampled every 10 s. Writes results/bench/memory.md and memory.csv.
+# Long-run memory check of chaos-runner and crashserver (a soak, not a test): an open loop
+# at 2,000 requests/s against crashserver on loopback for 30 minutes, both programs'
+# resident memory sampled every 10 s. Writes results/bench/memory.md and memory.csv.
 #
-# usage: scripts/bench-memory.sh [--duration 600s] [--rate 2000] [--out results/bench]
+# usage: scripts/bench-memory.sh [--duration 1800s] [--rate 2000] [--out results/bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=600s
+duration=1800s
 rate=2000
 out=results/bench
 while [ $# -gt 0 ]; do
@@ -42,11 +42,14 @@ for _ in $(seq 1 100); do "$bin/chaos-runner" probe "http://127.0.0.1:$port/heal
 taskset -c 1 "$bin/chaos-runner" run "http://127.0.0.1:$port/" --rate "$rate" --duration "$duration" \
     --out "$work/run" --label "memory check" -q >"$work/runner.log" 2>&1 &
 runner_pid=$!
-echo "t_s,rss_kib" >"$out/memory.csv"
+echo "t_s,runner_rss_kib,server_rss_kib" >"$out/memory.csv"
 start=$(date +%s)
+rss_of() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 while kill -0 "$runner_pid" 2>/dev/null; do
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$runner_pid/status" 2>/dev/null || true)
-    [ -n "$rss" ] && echo "$(( $(date +%s) - start )),$rss" >>"$out/memory.csv"
+    runner_rss=$(rss_of "$runner_pid")
+    server_rss=$(rss_of "$server_pid")
+    [ -n "$runner_rss" ] && [ -n "$server_rss" ] &&
+        echo "$(( $(date +%s) - start )),$runner_rss,$server_rss" >>"$out/memory.csv"
     sleep 10
 done
 wait "$runner_pid" || true
@@ -55,20 +58,29 @@ runner_pid=
 python3 - "$out" "$work/run/summary.json" "$rate" "$duration" <<'PY'
 import csv, json, sys
 out, summary, rate, duration = sys.argv[1:]
-rows = [(int(t), int(r)) for t, r in csv.reader(open(f"{out}/memory.csv")) if t != "t_s"]
+rows = [tuple(int(x) for x in r) for r in csv.reader(open(f"{out}/memory.csv")) if r[0] != "t_s"]
 s = json.load(open(summary))
-after = [r for t, r in rows if t >= 30] or [r for _, r in rows]
-first, last, peak = after[0], after[-1], max(r for _, r in rows)
-half = [r for t, r in rows if t >= rows[-1][0] / 2] or after
 c = s["counts"]
+end = rows[-1][0]
+def line(name, col):
+    after = [r[col] for r in rows if r[0] >= 30] or [r[col] for r in rows]
+    half = [r[col] for r in rows if r[0] >= end / 2] or after
+    peak = max(r[col] for r in rows)
+    m = lambda k: k / 1024
+    return (f"| {name} | {m(after[0]):.1f} | {m(half[0]):.1f} | {m(after[-1]):.1f} | {m(peak):.1f} | "
+            f"{m(after[-1] - after[0]):+.2f} MiB | {m(half[-1] - half[0]):+.2f} MiB |\n")
 with open(f"{out}/memory.md", "w") as f:
-    f.write("# chaos-runner memory over a long run\n\n")
+    f.write("# Memory over a long run: chaos-runner and crashserver\n\n")
     f.write(f"`scripts/bench-memory.sh`: open loop at {rate} req/s for {duration} against crashserver on loopback "
-            f"(server on core 0, chaos-runner on core 1), full recording on. Machine: {s['run']['host']}.\n\n")
-    f.write("| sent | ok | dropped | achieved rate | RSS at 30 s (MiB) | RSS at end (MiB) | peak RSS (MiB) | growth after 30 s |\n|---|---|---|---|---|---|---|---|\n")
-    f.write(f"| {c['sent']} | {c['ok']} | {c['dropped']} | {s['run']['achieved_rate']:.1f}/s | {first/1024:.1f} | {last/1024:.1f} | {peak/1024:.1f} | {(last-first)/1024:+.2f} MiB |\n\n")
-    f.write(f"Over the second half of the run RSS went from {half[0]/1024:.2f} to {half[-1]/1024:.2f} MiB "
-            f"({(half[-1]-half[0])/1024:+.2f} MiB); the growth before that is warm-up (allocator arenas, histograms "
-            "reaching their range). Samples every 10 s are in `memory.csv`.\n")
+            f"(server on core 0, chaos-runner on core 1), full recording on. Machine: {s['run']['host']}. "
+            f"chaos-runner sent {c['sent']} requests, {c['ok']} ok, {c['dropped']} dropped, at "
+            f"{s['run']['achieved_rate']:.1f}/s.\n\n")
+    f.write("| program | RSS at 30 s (MiB) | at half time | at end | peak | growth after 30 s | growth over the second half |\n")
+    f.write("|---|---|---|---|---|---|---|\n")
+    f.write(line("chaos-runner", 1))
+    f.write(line("crashserver", 2))
+    f.write("\nGrowth before 30 s is warm-up (allocator arenas, histograms reaching their range); flat "
+            "after it means memory does not grow with the length of a run or the requests served. "
+            "Samples every 10 s are in `memory.csv`.\n")
 print(open(f"{out}/memory.md").read())
 PY

@@ -73,16 +73,16 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse::max_in_flight, requires = "rate", help_heading = "Load")]
     pub max_in_flight: Option<u64>,
 
-    /// How long to load (30s, 2m). Default 10s unless --requests is given.
+    /// How long to load (30s, 2m; at most 7d). Default 10s unless --requests is given.
     #[arg(long, value_parser = parse::positive_duration, help_heading = "Load")]
     pub duration: Option<Duration>,
 
     /// Stop after this many requests (10k).
-    #[arg(long, value_parser = parse::count, help_heading = "Load")]
+    #[arg(long, value_parser = parse::requests, help_heading = "Load")]
     pub requests: Option<u64>,
 
-    /// Per-request timeout, connection included.
-    #[arg(long, default_value = "2s", value_parser = parse::positive_duration, help_heading = "Load")]
+    /// Per-request timeout, connection included (1ms to 1h).
+    #[arg(long, default_value = "2s", value_parser = parse::short_duration, help_heading = "Load")]
     pub timeout: Duration,
 
     /// A new connection (and name resolution) for every request.
@@ -121,14 +121,23 @@ pub struct RunArgs {
     )]
     pub kill_token: Option<String>,
 
+    /// Also send --kill-token to hosts other than the target's (http faults with a full URL).
+    #[arg(long, requires = "kill_token", help_heading = "Faults")]
+    pub kill_token_any_host: bool,
+
     /// The swarm service behind the target (e.g. crashlab_appserver): enables docker faults,
     /// the orchestrator's events in the report, and --replicas. Uses the Docker socket.
     #[arg(long, help_heading = "Swarm")]
     pub swarm_service: Option<String>,
 
     /// Scale the swarm service to this many replicas and wait until they converge first.
-    #[arg(long, value_parser = parse::count, requires = "swarm_service", help_heading = "Swarm")]
+    #[arg(long, value_parser = parse::replicas, requires = "swarm_service", help_heading = "Swarm")]
     pub replicas: Option<u64>,
+
+    /// Leave the service as the run left it (scaled, updated, a canary paused) instead of
+    /// restoring the spec it had when the run began.
+    #[arg(long, requires = "swarm_service", help_heading = "Swarm")]
+    pub keep_changes: bool,
 
     /// Longest wait for the service to converge after scaling.
     #[arg(long, default_value = "120s", value_parser = parse::positive_duration, help_heading = "Swarm")]
@@ -139,8 +148,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Recording::On, help_heading = "Measurement")]
     pub recording: Recording,
 
-    /// Timeline bucket width.
-    #[arg(long, default_value = "100ms", value_parser = parse::positive_duration, help_heading = "Measurement")]
+    /// Timeline bucket width (1ms to 1h).
+    #[arg(long, default_value = "100ms", value_parser = parse::short_duration, help_heading = "Measurement")]
     pub bucket: Duration,
 
     /// A bucket counts as available when this share of its attempts succeeded.
@@ -202,4 +211,22 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
         .map_err(|_| format!("'{k}' is not a header name"))?;
     hyper::header::HeaderValue::from_str(v).map_err(|_| format!("'{v}' is not a header value"))?;
     Ok((k.to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any option with any value: parsed or refused, never a panic.
+        #[test]
+        fn any_arguments_parse_or_err(
+            flag in "--(rate|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
+            value in "[ -~]{0,24}",
+        ) {
+            let _ = Cli::try_parse_from(["chaos-runner", "run", "http://127.0.0.1:1/", &flag, &value]);
+        }
+    }
 }

@@ -87,7 +87,9 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("chaos-runner: {e:#}");
-            if e.downcast_ref::<UsageError>().is_some() {
+            if e.downcast_ref::<crate::signals::Interrupted>().is_some() {
+                ExitCode::from(exit::INTERRUPTED)
+            } else if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(exit::USAGE)
             } else {
                 ExitCode::from(exit::RUNTIME)

@@ -19,17 +19,59 @@ pub enum ParseError {
     Range { value: String, range: &'static str },
 }
 
-/// A duration: humantime syntax, or a bare number of seconds. Must not be negative.
+/// The longest duration anywhere (run length, fault times, SLO limits): 7 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration: humantime syntax, or a bare number of seconds; 0 to 7 days.
 pub fn duration(s: &str) -> Result<Duration, ParseError> {
     let t = s.trim();
-    if let Ok(v) = t.parse::<f64>() {
-        return if (0.0..1e12).contains(&v) {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(ParseError::Duration(s.to_string()))
-        };
+    let d = match t.parse::<f64>() {
+        Ok(v) if (0.0..=MAX_DURATION.as_secs_f64()).contains(&v) => Duration::from_secs_f64(v),
+        Ok(v) if v.is_finite() && v > 0.0 => return Err(range(s, "0 to 7 days")),
+        Ok(_) => return Err(ParseError::Duration(s.to_string())),
+        Err(_) => humantime::parse_duration(t).map_err(|_| ParseError::Duration(s.to_string()))?,
+    };
+    if d > MAX_DURATION {
+        return Err(range(s, "0 to 7 days"));
     }
-    humantime::parse_duration(t).map_err(|_| ParseError::Duration(s.to_string()))
+    Ok(d)
+}
+
+fn range(value: &str, range: &'static str) -> ParseError {
+    ParseError::Range {
+        value: value.to_string(),
+        range,
+    }
+}
+
+/// A per-request timeout or a bucket width: 1 ms to 1 hour.
+pub fn short_duration(s: &str) -> Result<Duration, ParseError> {
+    let d = duration(s).map_err(|e| match e {
+        ParseError::Range { .. } => range(s, "1ms to 1h"),
+        e => e,
+    })?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err(range(s, "1ms to 1h"));
+    }
+    Ok(d)
+}
+
+/// A number of replicas: 1 to 10,000.
+pub fn replicas(s: &str) -> Result<u64, ParseError> {
+    let v = count(s)?;
+    if v > 10_000 {
+        return Err(range(s, "1 to 10,000"));
+    }
+    Ok(v)
+}
+
+/// A number of requests: 1 to 10^12.
+pub fn requests(s: &str) -> Result<u64, ParseError> {
+    let v = count(s)?;
+    if v > 1_000_000_000_000 {
+        return Err(range(s, "1 to 10^12"));
+    }
+    Ok(v)
 }
 
 /// A strictly positive duration.
@@ -64,11 +106,11 @@ pub fn scaled(s: &str) -> Result<f64, ParseError> {
     Ok(v)
 }
 
-/// A rate in requests per second (`500`, `2k`).
+/// A rate in requests per second (`500`, `2k`): 0.01 to 10 million.
 pub fn rate(s: &str) -> Result<f64, ParseError> {
     let v = scaled(s)?;
-    if v > 10e6 {
-        return Err(ParseError::Number(s.to_string()));
+    if !(0.01..=10e6).contains(&v) {
+        return Err(range(s, "0.01 to 10M requests/s"));
     }
     Ok(v)
 }
@@ -122,6 +164,11 @@ mod tests {
         assert_eq!(duration("2.5").unwrap(), Duration::from_millis(2500));
         assert!(duration("-1s").is_err());
         assert!(duration("NaN").is_err());
+        assert!(duration("1e20").is_err());
+        assert!(duration("18446744073709551615s").is_err());
+        assert_eq!(duration("7d").unwrap(), MAX_DURATION);
+        assert!(short_duration("2h").is_err());
+        assert!(rate("0.001").is_err());
         assert!(positive_duration("0s").is_err());
         assert_eq!(count("10k").unwrap(), 10_000);
         assert_eq!(count("1.5M").unwrap(), 1_500_000);
@@ -147,9 +194,23 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(s in "\\PC{0,20}") {
             let _ = duration(&s);
+            let _ = short_duration(&s);
             let _ = count(&s);
             let _ = rate(&s);
             let _ = ratio(&s);
+        }
+
+        /// Numbers of any size, with any unit: a value or an error, never a panic.
+        #[test]
+        fn huge_numbers_never_panic(n in proptest::num::u64::ANY, unit in "(|s|ms|us|ns|m|h|d|k|M|G|e20|%)") {
+            let s = format!("{n}{unit}");
+            let _ = duration(&s);
+            let _ = short_duration(&s);
+            let _ = count(&s);
+            let _ = rate(&s);
+            let _ = ratio(&s);
+            let _ = replicas(&s);
+            let _ = requests(&s);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::exit;
-use crate::fault::exec::get_once;
+use crate::http_get::get_once;
 use crate::target::Target;
 
 /// Prints the first URL that answers 2xx/3xx within `timeout`; returns the exit code.
@@ -22,7 +22,7 @@ pub async fn first_answering(urls: &[String], timeout: Duration) -> u8 {
                 .pick()
                 .await
                 .map_err(|e| format!("does not resolve: {e}"))?;
-            get_once(addr, &t.authority, &t.path, None).await
+            get_once(addr, &t.authority, &t.path, None, timeout).await
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok((status, _))) if (200..400).contains(&status) => {

@@ -16,8 +16,10 @@ use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
 use crate::fault::FaultKind;
 use crate::load::{self, LoadPlan, Mode, Shared};
 use crate::record::{Collector, Recorded};
+use crate::signals::Interrupted;
 use crate::summary::{self, RunInfo, Summary, SwarmInfo};
 use crate::swarm::events::SwarmEvent;
+use crate::swarm::restore::Baseline;
 use crate::swarm::update::UpdateStatusEvent;
 use crate::swarm::Swarm;
 use crate::target::{describe_access_path, Target};
@@ -117,20 +119,13 @@ pub fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
     })
 }
 
-/// Runs the experiment. Usage errors come back as [`UsageError`] before anything is sent.
+/// Runs the experiment. Usage errors come back as [`UsageError`] before anything is sent;
+/// whatever the run changed on the swarm is put back at the end, also after a failure or an
+/// interruption (unless `--keep-changes`).
 pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
+    let interrupt = crate::signals::install();
     let plan = plan_of(&a)?;
     check_faults_fit(&a.faults, plan.planned_length())?;
-    let out = crate::outdir::prepare(a.out.as_deref(), a.force)?;
-    let result = experiment(a, plan, out.clone()).await;
-    if result.is_err() {
-        // Leave no empty directory behind a run that never started.
-        let _ = std::fs::remove_dir(&out);
-    }
-    result
-}
-
-async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<Outcome> {
     let target = Arc::new(
         Target::parse(&a.url)
             .map_err(|e| UsageError(e.to_string()))?
@@ -149,31 +144,113 @@ async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<
         )
         .into());
     }
+    let out = crate::outdir::prepare(a.out.as_deref(), a.force)?;
     // The Docker socket is touched only when asked for (docker faults, events, scaling).
     let swarm = match &a.swarm_service {
-        Some(name) => Some(Arc::new(
-            Swarm::connect(name)
-                .await
-                .map_err(|e| UsageError(format!("{e:#}")))?,
-        )),
+        Some(name) => match connect(name).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&out);
+                return Err(e);
+            }
+        },
         None => None,
     };
+    let result = experiment(&a, plan, &out, target, swarm.as_ref(), interrupt).await;
+    let restored = match &swarm {
+        Some((sw, base)) if !a.keep_changes => match sw.restore(base).await {
+            Ok(changes) => {
+                if !changes.is_empty() {
+                    eprintln!(
+                        "chaos-runner: {} left as found: {}",
+                        sw.service,
+                        changes.join("; ")
+                    );
+                }
+                Restored::Done(changes)
+            }
+            Err(e) => {
+                eprintln!("chaos-runner: could not restore {}: {e:#}", sw.service);
+                Restored::Failed(format!("{e:#}"))
+            }
+        },
+        _ => Restored::Kept,
+    };
+    let (mut summary, recorded) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Leave no empty directory behind a run that never started.
+            let _ = std::fs::remove_dir(&out);
+            return Err(e);
+        }
+    };
+    if let Some(sw) = summary.swarm.as_mut() {
+        sw.restore = Some(restored.describe());
+    }
+    if let Some(slo) = &a.slo {
+        summary.slo = Some(slo.check(&summary));
+    }
+    crate::report::write_all(&out, &summary, &recorded)
+        .with_context(|| format!("writing reports into {}", out.display()))?;
+    Ok(Outcome { summary, out })
+}
+
+/// What the end of the run did to the service.
+enum Restored {
+    Done(Vec<String>),
+    Failed(String),
+    Kept,
+}
+
+impl Restored {
+    fn describe(&self) -> String {
+        match self {
+            Restored::Done(c) if c.is_empty() => "nothing to restore: left as found".into(),
+            Restored::Done(c) => format!("restored as found: {}", c.join("; ")),
+            Restored::Failed(e) => format!("NOT restored ({e}): check the service"),
+            Restored::Kept => "changes kept (--keep-changes)".into(),
+        }
+    }
+}
+
+/// The service, and its spec as found (to restore at the end).
+async fn connect(name: &str) -> anyhow::Result<(Arc<Swarm>, Baseline)> {
+    let sw = Swarm::connect(name)
+        .await
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    let base = sw.baseline().await.context("reading the service's spec")?;
+    Ok((Arc::new(sw), base))
+}
+
+/// Scales to `--replicas` (unless interrupted), loads while faults fire, and summarises.
+async fn experiment(
+    a: &RunArgs,
+    plan: LoadPlan,
+    out: &std::path::Path,
+    target: Arc<Target>,
+    swarm: Option<&(Arc<Swarm>, Baseline)>,
+    int_rx: watch::Receiver<bool>,
+) -> anyhow::Result<(Summary, Recorded)> {
+    let swarm = swarm.map(|(sw, _)| sw.clone());
     let mut converge_s = None;
     if let (Some(sw), Some(n)) = (&swarm, a.replicas) {
         eprintln!(
-            "chaos-runner: scaling {} to {n} replica(s) and waiting for them to be healthy",
+            "chaos-runner: scaling {} to {n} replica(s) and waiting for them to run",
             sw.service
         );
-        let took = sw
-            .scale(n, a.converge_timeout)
-            .await
-            .context("scaling the service")?;
+        let took = tokio::select! {
+            took = sw.scale(n, a.converge_timeout) => took.context("scaling the service")?,
+            () = crate::signals::interrupted(int_rx.clone()) => return Err(Interrupted.into()),
+        };
         converge_s = Some(took.as_secs_f64());
         eprintln!(
             "chaos-runner: {} converged at {n} replica(s) in {:.1} s",
             sw.service,
             took.as_secs_f64()
         );
+    }
+    if *int_rx.borrow() {
+        return Err(Interrupted.into());
     }
 
     let addrs = target.resolve_all().await.unwrap_or_default();
@@ -189,9 +266,6 @@ async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<
         Some(n) => format!("{n} replicas"),
         None => target.authority.clone(),
     });
-
-    let (int_tx, int_rx) = watch::channel(false);
-    spawn_signal_listener(int_tx);
 
     let conns = load::conn::warm_up(&target, &plan).await;
     let start_wall = SystemTime::now();
@@ -239,6 +313,7 @@ async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<
         target: target.clone(),
         instances: shared.instances.clone(),
         kill_token: a.kill_token.clone(),
+        token_any_host: a.kill_token_any_host,
         swarm: swarm.clone(),
     };
     let fault_tasks: Vec<_> = a
@@ -285,14 +360,15 @@ async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<
         service: sw.service.clone(),
         replicas: a.replicas,
         converge_s,
+        restore: None,
         events: swarm_events.lock().expect("events").clone(),
         updates: update_events.lock().expect("updates").clone(),
     });
     let fault_events = events.lock().expect("events").clone();
-    let mut summary = summary::build(summary::Inputs {
+    let summary = summary::build(summary::Inputs {
         run: RunInfo {
             label,
-            target: a.url.clone(),
+            target: crate::redact::secrets(&a.url),
             started_at: humantime::format_rfc3339_millis(start_wall).to_string(),
             mode: match plan.mode {
                 Mode::Open { .. } => "open".into(),
@@ -322,30 +398,7 @@ async fn experiment(a: RunArgs, plan: LoadPlan, out: PathBuf) -> anyhow::Result<
         min_window_us: a.min_window.unwrap_or(a.bucket).as_micros() as u64,
         interrupted,
     });
-    if let Some(slo) = &a.slo {
-        summary.slo = Some(slo.check(&summary));
-    }
-    crate::report::write_all(&out, &summary, &recorded)
-        .with_context(|| format!("writing reports into {}", out.display()))?;
-    Ok(Outcome { summary, out })
-}
-
-fn spawn_signal_listener(tx: watch::Sender<bool>) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        eprintln!("chaos-runner: interrupted: stopping the load, writing the report");
-        let _ = tx.send(true);
-    });
+    Ok((summary, recorded))
 }
 
 /// Refuses faults that could never fire: their first firing is at or after the planned end.

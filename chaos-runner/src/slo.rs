@@ -221,3 +221,16 @@ mod tests {
         assert!(matches!("".parse::<Slo>(), Err(SloError::Form(_))));
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_errs(s in "[a-z_0-9]{0,20}(>=|<=|=|<)?[ -~]{0,20}(,[ -~]{0,20}){0,3}") {
+            let _ = s.parse::<Slo>();
+        }
+    }
+}

@@ -175,6 +175,10 @@ pub struct SwarmInfo {
     pub replicas: Option<u64>,
     /// Time to converge after scaling, if chaos-runner scaled.
     pub converge_s: Option<f64>,
+    /// What the end of the run did to the service: restored as found (and what differed),
+    /// nothing to restore, or changes kept (--keep-changes).
+    #[serde(default)]
+    pub restore: Option<String>,
     pub events: Vec<SwarmEvent>,
     /// Changes of the service's update status during the run (updates and rollbacks).
     #[serde(default)]
@@ -355,21 +359,25 @@ pub fn build(i: Inputs<'_>) -> Summary {
         .collect();
     let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
 
+    // Answers per replica in one pass over the timeline (never replicas x buckets).
+    let mut answers = vec![0u64; i.instances.len()];
+    for b in &rec.timeline {
+        for &(id, n) in &b.per_instance {
+            if let Some(a) = answers.get_mut(id as usize) {
+                *a += n;
+            }
+        }
+    }
     let instances: Vec<Instance> = i
         .instances
         .iter()
-        .enumerate()
-        .map(|(idx, seen)| Instance {
+        .zip(answers)
+        .map(|(seen, requests)| Instance {
             id: seen.id.clone(),
             version: seen.version.clone(),
             first_seen_s: s(seen.first_seen_us),
             last_seen_s: s(seen.last_seen_us().max(seen.first_seen_us)),
-            requests: rec
-                .timeline
-                .iter()
-                .filter_map(|b| b.per_instance.iter().find(|(id, _)| *id as usize == idx))
-                .map(|(_, n)| n)
-                .sum(),
+            requests,
         })
         .collect();
     // Kept in order of first sight: their positions are the indexes in timeline.csv.

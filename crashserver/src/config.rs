@@ -209,3 +209,21 @@ mod tests {
         assert!(c.kill_token.is_none());
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any value for any setting: a configuration or an error, never a panic.
+        #[test]
+        fn any_setting_parses_or_errs(
+            flag in "--(port|bind|threads|crash-delay|exit-code|shutdown-grace|startup-delay|latency|latency-jitter|error-rate|crash-after|max-connections|header-timeout|log-format|unhealthy)",
+            value in "([ -~]{0,24}|[0-9]{1,25}(|s|ms|h|d|e20|%))",
+        ) {
+            let _ = Cli::try_parse_from(["crashserver", &flag, &value]);
+        }
+    }
+}

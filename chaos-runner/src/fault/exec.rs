@@ -1,14 +1,10 @@
 //! Firing a fault: an HTTP request to replicas (or a URL), a shell command, or Docker kills
 //! of the target service's task containers. Each firing yields a [`FaultEvent`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use crate::http_get::get_once;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -48,6 +44,8 @@ pub struct FaultContext {
     /// Replicas seen so far, with live answer counts per version (for canaries).
     pub instances: Arc<crate::record::Instances>,
     pub kill_token: Option<String>,
+    /// Send the kill token to hosts other than the target's too.
+    pub token_any_host: bool,
     pub swarm: Option<Arc<Swarm>>,
 }
 
@@ -95,6 +93,9 @@ async fn fire_http(
     ctx: &FaultContext,
     rng: &mut StdRng,
 ) -> (bool, String, Vec<String>) {
+    // The kill token goes to the target's own host only (a full URL elsewhere gets none
+    // unless --kill-token-any-host).
+    let mut token = ctx.kill_token.as_deref();
     let (addrs, host, path) = if arg.starts_with('/') {
         match ctx.target.resolve_all().await {
             Ok(mut a) => {
@@ -115,6 +116,9 @@ async fn fire_http(
             Ok(t) => t,
             Err(e) => return (false, e.to_string(), vec![]),
         };
+        if !ctx.token_any_host && !t.host.eq_ignore_ascii_case(&ctx.target.host) {
+            token = None;
+        }
         match t.pick().await {
             Ok(a) => (vec![a; count as usize], t.authority.clone(), t.path.clone()),
             Err(e) => return (false, format!("cannot resolve {}: {e}", t.host), vec![]),
@@ -124,7 +128,7 @@ async fn fire_http(
     let mut outcomes = Vec::new();
     let mut targets = Vec::new();
     for addr in addrs {
-        match get_once(addr, &host, &path, ctx.kill_token.as_deref()).await {
+        match get_once(addr, &host, &path, token, HTTP_FAULT_TIMEOUT).await {
             Ok((status, instance)) => {
                 all_ok &= (200..300).contains(&status);
                 outcomes.push(format!("{addr}: HTTP {status}"));
@@ -142,68 +146,80 @@ async fn fire_http(
     }
     (
         all_ok,
-        format!("GET {path}: {}", outcomes.join("; ")),
+        crate::redact::secrets(&format!("GET {path}: {}", outcomes.join("; "))),
         targets,
     )
 }
 
-/// One GET on a fresh connection; returns the status and X-Instance.
-pub async fn get_once(
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    token: Option<&str>,
-) -> Result<(u16, Option<String>), String> {
-    let work = async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = Request::get(path)
-            .header("host", host)
-            .header("connection", "close");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let res = sender
-            .send_request(req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status().as_u16();
-        let instance = res
-            .headers()
-            .get("x-instance")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let _ = res.into_body().collect().await;
-        Ok((status, instance))
-    };
-    tokio::time::timeout(HTTP_FAULT_TIMEOUT, work)
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {HTTP_FAULT_TIMEOUT:?}")))
+/// Keeps the last `keep` bytes of what `r` yields, reading it to the end (so the writer
+/// never blocks on a full pipe) in bounded memory.
+async fn tail_of(r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut r = r;
+    let mut tail = std::collections::VecDeque::with_capacity(keep);
+    let mut buf = [0u8; 8192];
+    while let Ok(n @ 1..) = r.read(&mut buf).await {
+        tail.extend(&buf[..n]);
+        let excess = tail.len().saturating_sub(keep);
+        tail.drain(..excess);
+    }
+    tail.into()
 }
 
 async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) {
+    const KEEP: usize = 4096;
     let mut c = tokio::process::Command::new("sh");
     c.arg("-c")
         .arg(cmd)
         .env("CHAOS_TARGET", &ctx.target.url)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let started = Instant::now();
-    let out = match tokio::time::timeout(CMD_FAULT_TIMEOUT, c.output()).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return (false, format!("cannot run sh: {e}"), vec![cmd.to_string()]),
+    let mut child = match c.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                false,
+                format!("cannot run sh: {e}"),
+                vec![crate::redact::secrets(cmd)],
+            )
+        }
+    };
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let run = async {
+        let (o, e, status) = tokio::join!(
+            async {
+                match stdout {
+                    Some(s) => tail_of(s, KEEP).await,
+                    None => Vec::new(),
+                }
+            },
+            async {
+                match stderr {
+                    Some(s) => tail_of(s, KEEP).await,
+                    None => Vec::new(),
+                }
+            },
+            child.wait()
+        );
+        (o, e, status)
+    };
+    let (out, err, status) = match tokio::time::timeout(CMD_FAULT_TIMEOUT, run).await {
+        Ok((o, e, Ok(st))) => (o, e, st),
+        Ok((_, _, Err(e))) => {
+            return (
+                false,
+                format!("cannot wait for sh: {e}"),
+                vec![crate::redact::secrets(cmd)],
+            )
+        }
         Err(_) => {
             return (
                 false,
                 format!("still running after {CMD_FAULT_TIMEOUT:?}; killed"),
-                vec![cmd.to_string()],
+                vec![crate::redact::secrets(cmd)],
             )
         }
     };
@@ -213,22 +229,25 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) 
         let start = s.char_indices().rev().nth(199).map(|(i, _)| i).unwrap_or(0);
         s[start..].to_string()
     };
-    let code = out
-        .status
+    let code = status
         .code()
         .map_or("a signal".to_string(), |c| c.to_string());
     let mut outcome = format!(
         "exit {code} after {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    let (o, e) = (tail(&out.stdout), tail(&out.stderr));
+    let (o, e) = (tail(&out), tail(&err));
     if !o.is_empty() {
         outcome.push_str(&format!("; stdout: {o}"));
     }
     if !e.is_empty() {
         outcome.push_str(&format!("; stderr: {e}"));
     }
-    (out.status.success(), outcome, vec![cmd.to_string()])
+    (
+        status.success(),
+        crate::redact::secrets(&outcome),
+        vec![crate::redact::secrets(cmd)],
+    )
 }
 
 /// The run a fault belongs to: its clock, its end, and where firings are reported.

@@ -229,6 +229,11 @@ impl std::str::FromStr for FaultSpec {
                     "http fault argument '{arg}' must be a path (/kill) or an http:// URL"
                 )));
             }
+            if arg.starts_with("http://") {
+                crate::target::Target::parse(arg).map_err(|e| bad(e.to_string()))?;
+            } else if arg.parse::<hyper::Uri>().is_err() || arg.contains(char::is_whitespace) {
+                return Err(bad(format!("'{arg}' is not a valid path")));
+            }
         }
         let mut when = None;
         let mut count = 1u32;
@@ -312,7 +317,8 @@ impl std::str::FromStr for FaultSpec {
             ));
         }
         Ok(FaultSpec {
-            text: text.to_string(),
+            // What is shown and stored: a token in the URL never is.
+            text: crate::redact::secrets(text),
             kind,
             when,
             count,
@@ -490,6 +496,18 @@ mod tests {
         ));
         assert!(matches!(p("http,every=1s"), Err(SpecError::MissingArg(_))));
         assert!(matches!(p("http:/kill"), Err(SpecError::NoSchedule(_))));
+        assert!(matches!(
+            p("http:http://bad host/kill,every=1s"),
+            Err(SpecError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p("http:/ki ll,every=1s"),
+            Err(SpecError::BadValue { .. })
+        ));
+        assert_eq!(
+            p("http:/kill?token=s3cret,every=1s").unwrap().text,
+            "http:/kill?token=REDACTED,every=1s"
+        );
         assert_eq!(
             p("http:/kill,evry=3s").unwrap_err().to_string(),
             "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, count, seed; for update and canary also image, order, parallelism, delay, failure, monitor, hold, max_error_rate)"
@@ -602,6 +620,30 @@ mod tests {
             prop_assert_eq!(f.when, When::Every(Duration::from_millis(ms)));
             prop_assert_eq!(f.count, count);
             prop_assert_eq!(f.seed, seed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a user types as a fault spec: a spec or an error, never a panic.
+        #[test]
+        fn any_text_parses_or_errs(s in "(http|cmd|docker|update|canary)?(:[ -~]{0,30})?(,[a-z_]{1,14}=[ -~]{0,24}){0,4}") {
+            let _ = s.parse::<FaultSpec>();
+        }
+
+        #[test]
+        fn huge_schedules_are_refused_or_kept(n in proptest::num::u64::ANY, key in "(every|at|poisson)", unit in "(|s|ms|h|d|e20)") {
+            if let Ok(f) = format!("http:/kill,{key}={n}{unit}").parse::<FaultSpec>() {
+                let mut s = crate::fault::Schedule::new(f.when, f.seed);
+                for _ in 0..3 {
+                    let _ = s.next_offset();
+                }
+            }
         }
     }
 }

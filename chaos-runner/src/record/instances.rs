@@ -47,9 +47,24 @@ impl InstanceSeen {
 /// Header value to index, and the instances in order of first sight.
 type Registry = (HashMap<Vec<u8>, u32>, Vec<InstanceSeen>);
 
+/// The most replicas tracked one by one; answers from any further ones are counted together
+/// under [`OTHERS`], so a target that sends a new id with every answer cannot grow the run.
+pub const MAX_TRACKED: usize = 1000;
+
+/// Ids and versions are kept to this many bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// The id under which replicas beyond [`MAX_TRACKED`] are counted.
+pub const OTHERS: &str = "(further replicas, counted together)";
+
 #[derive(Debug, Default)]
 pub struct Instances {
     inner: Mutex<Registry>,
+}
+
+fn shorten(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(MAX_ID_BYTES)]);
+    s.into_owned()
 }
 
 /// Answers and error answers per version, from the live counts.
@@ -59,21 +74,32 @@ impl Instances {
     /// Index and live counts of this header value, registering it on first sight.
     pub fn intern(&self, value: &[u8], version: &[u8], at_us: u64) -> (u32, Arc<InstanceStats>) {
         let mut g = self.inner.lock().expect("instances lock");
-        if let Some(&i) = g.0.get(value) {
+        if let Some(&i) = g.0.get(&value[..value.len().min(MAX_ID_BYTES)]) {
             // Attempts complete out of order: keep the earliest sighting.
             let seen = &mut g.1[i as usize];
+            seen.first_seen_us = seen.first_seen_us.min(at_us);
+            return (i, seen.stats.clone());
+        }
+        if g.1.len() >= MAX_TRACKED {
+            // The last slot holds every further replica.
+            let i = MAX_TRACKED as u32 - 1;
+            let seen = &mut g.1[i as usize];
+            if seen.id != OTHERS {
+                seen.id = OTHERS.to_string();
+                seen.version = String::new();
+            }
             seen.first_seen_us = seen.first_seen_us.min(at_us);
             return (i, seen.stats.clone());
         }
         let i = g.1.len() as u32;
         let stats = Arc::new(InstanceStats::default());
         g.1.push(InstanceSeen {
-            id: String::from_utf8_lossy(value).into_owned(),
-            version: String::from_utf8_lossy(version).into_owned(),
+            id: shorten(value),
+            version: shorten(version),
             first_seen_us: at_us,
             stats: stats.clone(),
         });
-        g.0.insert(value.to_vec(), i);
+        g.0.insert(value[..value.len().min(MAX_ID_BYTES)].to_vec(), i);
         (i, stats)
     }
 
@@ -120,5 +146,30 @@ mod tests {
         let v = reg.by_version();
         assert_eq!(v["v1"], (2, 1));
         assert_eq!(v["v2"], (1, 1));
+    }
+
+    #[test]
+    fn a_new_id_with_every_answer_stays_bounded() {
+        let reg = Instances::default();
+        let long = vec![b'x'; 10_000];
+        for n in 0..5000u32 {
+            let mut id = long.clone();
+            id.extend(n.to_string().bytes());
+            id.rotate_right(8);
+            reg.intern(&id, b"v", u64::from(n))
+                .1
+                .count(true, u64::from(n));
+        }
+        let seen = reg.snapshot();
+        assert_eq!(seen.len(), MAX_TRACKED);
+        assert!(seen
+            .iter()
+            .all(|s| s.id.len() <= MAX_ID_BYTES.max(OTHERS.len())));
+        assert_eq!(seen[MAX_TRACKED - 1].id, OTHERS);
+        let answers: u64 = seen
+            .iter()
+            .map(|s| s.stats.answers.load(Ordering::Relaxed))
+            .sum();
+        assert_eq!(answers, 5000, "no answer lost, the rest counted together");
     }
 }

@@ -4,8 +4,28 @@ use std::io::{self, Write};
 
 use super::tables::{Section, Table};
 
+/// A table cell as text, whatever it holds (replica ids, versions and outcomes come from
+/// the servers and commands measured): no HTML, no link, no code span, no column break.
+pub fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' | '[' | ']' | '`' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
-    let esc = |s: &str| s.replace('|', "\\|");
+    let esc = |s: &str| cell(s);
     writeln!(
         w,
         "| {} |",
@@ -39,4 +59,18 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_strings_stay_text() {
+        assert_eq!(
+            cell("<img src=x onerror=alert(1)>|[a](b)`c`\nd"),
+            "&lt;img src=x onerror=alert(1)&gt;\\|\\[a\\](b)\\`c\\` d"
+        );
+        assert_eq!(cell("vm-e6a9fce1"), "vm-e6a9fce1");
+    }
 }

@@ -165,6 +165,9 @@ pub fn sections(s: &Summary) -> Vec<Section> {
             sw.converge_s
                 .map_or(String::new(), |c| format!(", converged in {c:.1} s"))
         ));
+        if let Some(r) = &sw.restore {
+            lines.push(format!("After the run: {r}."));
+        }
     }
     out.push(Section {
         title: "Run".into(),

@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod raw;
+pub mod restore;
 pub mod update;
 
 use std::collections::HashMap;

@@ -33,6 +33,22 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
             "unknown option 'evry'",
         ),
         (
+            vec!["run", &url, "--fault", "http:http://bad host/kill,every=1s"],
+            "not a URL",
+        ),
+        (
+            vec!["run", &url, "--timeout", "18446744073709551615s"],
+            "out of range (1ms to 1h)",
+        ),
+        (
+            vec!["run", &url, "--fault", "http:/kill,poisson=1e20"],
+            "out of range (0 to 7 days)",
+        ),
+        (
+            vec!["run", &url, "--fault", "http:/kill,at=18446744073709551615s"],
+            "out of range (0 to 7 days)",
+        ),
+        (
             vec!["run", &url, "--out", &earlier_s],
             "already holds files",
         ),

@@ -88,10 +88,16 @@ pub struct Script {
     pub outage: Option<(Duration, Duration)>,
     pub hang: Option<(Duration, Duration)>,
     pub freeze: Option<(Duration, Duration)>,
+    /// Answer every request with an `X-Instance` never seen before (1 KB long).
+    pub fresh_ids: bool,
+    /// The `X-Version` to send.
+    pub version: Option<&'static str>,
     pub first: OnceLock<Instant>,
     pub answered: AtomicU64,
     pub failed: AtomicU64,
     pub hung: AtomicU64,
+    /// The Authorization header of every request, in order.
+    pub authorization: std::sync::Mutex<Vec<Option<String>>>,
 }
 
 pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
@@ -114,8 +120,17 @@ pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
     (rx.recv().unwrap(), script)
 }
 
-async fn scripted(State(s): State<Arc<Script>>) -> impl IntoResponse {
+async fn scripted(
+    State(s): State<Arc<Script>>,
+    req_headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     let first = *s.first.get_or_init(Instant::now);
+    s.authorization.lock().unwrap().push(
+        req_headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    );
     let t = first.elapsed();
     let within = |w: Option<(Duration, Duration)>| w.filter(|&(a, b)| t >= a && t < b);
     if within(s.hang).is_some() {
@@ -126,18 +141,56 @@ async fn scripted(State(s): State<Arc<Script>>) -> impl IntoResponse {
     if let Some((_, end)) = within(s.freeze) {
         tokio::time::sleep_until((first + end).into()).await;
     }
-    s.answered.fetch_add(1, Ordering::SeqCst);
+    let n = s.answered.fetch_add(1, Ordering::SeqCst);
+    let id = if s.fresh_ids {
+        format!("{n}-{}", "x".repeat(1000))
+    } else {
+        "scripted".to_string()
+    };
+    let headers = [
+        ("x-instance", id),
+        ("x-version", s.version.unwrap_or("").to_string()),
+    ];
     let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
     if down {
         s.failed.fetch_add(1, Ordering::SeqCst);
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("x-instance", "scripted")],
-            "down",
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, headers, "down")
     } else {
-        (StatusCode::OK, [("x-instance", "scripted")], "up")
+        (StatusCode::OK, headers, "up")
     }
+}
+
+/// A server whose answers never end: 200, then body bytes for up to 20 s.
+pub fn endless_body_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n");
+                let chunk = format!("{:x}\r\n{}\r\n", 65536, "y".repeat(65536));
+                let end = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < end && c.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+/// Peak resident memory of a running process (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// A listener that accepts connections and never answers.

@@ -529,3 +529,160 @@ fn upgrades_start_first_loses_nothing_stop_first_shows_its_gap_and_the_bad_canar
     assert_network_gone(&stack);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// Removes the restore test's service, image and (when it made one) swarm, also on failure.
+struct SwarmLeftovers {
+    service: String,
+    image: String,
+    left_swarm: bool,
+}
+
+impl Drop for SwarmLeftovers {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["service", "rm", &self.service])
+            .output();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &self.image])
+            .output();
+        if self.left_swarm {
+            let _ = Command::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+            let _ = Command::new("docker")
+                .args(["network", "rm", "docker_gwbridge"])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn a_run_leaves_the_service_as_found_even_when_it_ends_during_a_canary() {
+    if !need("docker", &["info"]) {
+        return;
+    }
+    let _turn = docker_turn();
+    let pid = std::process::id();
+    let was_in_swarm = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]) == "active";
+    if !was_in_swarm {
+        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    }
+    let image = format!("crashlab/crashserver:e2e-restore-{pid}");
+    let service = format!("crashlab-restore-{pid}");
+    let _guard = SwarmLeftovers {
+        service: service.clone(),
+        image: image.clone(),
+        left_swarm: !was_in_swarm,
+    };
+    let o = sh(Command::new("scripts/build-image.sh").arg(&image));
+    assert!(o.status.success(), "{}", text(&o));
+    docker(&[
+        "service",
+        "create",
+        "--quiet",
+        "--detach",
+        "--name",
+        &service,
+        "--replicas",
+        "1",
+        "--no-resolve-image",
+        "--no-healthcheck",
+        "--env",
+        "VERSION=v1",
+        &image,
+    ]);
+    // The load goes to a crashserver on this host (the routing mesh does not forward here):
+    // what is measured does not matter, what is left behind does.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    drop(held);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "crashserver",
+            "--bin",
+            "crashserver",
+        ])
+        .status()
+        .unwrap();
+    assert!(built.success(), "building crashserver failed");
+    let bin_dir = std::env::current_exe().unwrap();
+    let bin = bin_dir
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("crashserver");
+    let mut server = Command::new(bin)
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("crashserver built by the workspace's tests");
+    let out = std::env::temp_dir().join(format!("crashlab-restore-{pid}"));
+    let _ = std::fs::remove_dir_all(&out);
+    // Scaled to 2, and a canary whose hold outlasts the run: both must be undone.
+    let o = sh(Command::new(env!("CARGO_BIN_EXE_chaos-runner")).args([
+        "run",
+        &format!("http://127.0.0.1:{port}/"),
+        "--swarm-service",
+        &service,
+        "--replicas",
+        "2",
+        "--rate",
+        "20",
+        "--duration",
+        "8s",
+        "--fault",
+        "canary:VERSION=v3,at=2s,hold=30s,order=start-first",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(o.status.success(), "{}", text(&o));
+    let s = json(&out.join("summary.json"));
+    let restore = s["swarm"]["restore"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(restore.contains("replicas 2 -> 1"), "{restore}");
+    assert!(restore.contains("VERSION=v3 -> VERSION=v1"), "{restore}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("After the run: restored as found"), "{md}");
+    assert_eq!(
+        docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{.Spec.Mode.Replicated.Replicas}}",
+            &service
+        ]),
+        "1"
+    );
+    let env = docker(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+        &service,
+    ]);
+    assert!(env.contains("VERSION=v1") && !env.contains("v3"), "{env}");
+    let delay = docker(&[
+        "service",
+        "inspect",
+        "-f",
+        "{{.Spec.UpdateConfig.Delay}}",
+        &service,
+    ]);
+    assert!(
+        !delay.contains("1h"),
+        "the canary's hour-long pause is gone: {delay}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,0 +1,60 @@
+//! One GET on a fresh connection, for fault requests (`/kill`) and `probe`: the status and
+//! `X-Instance`, with at most [`MAX_BODY`] of the body read, whatever the peer sends.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+/// The most of an answer's body that is read (the rest is dropped with the connection).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The longest `X-Instance` kept.
+const MAX_ID: usize = 128;
+
+/// GETs `path` from `addr` (Host `host`), with `token` as a Bearer token; gives up after
+/// `timeout`. Returns the status and the replica's `X-Instance`.
+pub async fn get_once(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, Option<String>), String> {
+    let work = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::get(path)
+            .header("host", host)
+            .header("connection", "close");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = sender
+            .send_request(req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let instance = res
+            .headers()
+            .get("x-instance")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(MAX_ID).collect());
+        // Read what the server sends up to the limit; an endless body is cut off there.
+        let _ = Limited::new(res.into_body(), MAX_BODY).collect().await;
+        Ok((status, instance))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
+}
