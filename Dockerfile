@@ -17,7 +17,7 @@
 FROM scratch AS local
 ARG VERSION=dev
 COPY dist/image/ /usr/local/bin/
-ENV PORT=8080 VERSION=${VERSION}
+ENV PORT=8080 VERSION=${VERSION} IMAGE_VERSION=${VERSION}
 LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
       org.opencontainers.image.source="https://github.com/crashlab/crashlab" \
@@ -42,7 +42,7 @@ RUN RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --lock
 FROM scratch AS release
 ARG VERSION=dev
 COPY --from=build /out/ /usr/local/bin/
-ENV PORT=8080 VERSION=${VERSION}
+ENV PORT=8080 VERSION=${VERSION} IMAGE_VERSION=${VERSION}
 LABEL org.opencontainers.image.title="crashserver" \
       org.opencontainers.image.description="The scaling lecture's self-healing demo service, plus chaos-runner" \
       org.opencontainers.image.source="https://github.com/crashlab/crashlab" \

@@ -4,9 +4,11 @@
 # usage: scripts/cluster.sh [--dry-run] COMMAND [OPTIONS]
 #
 # commands:
-#   create   create a manager and N workers (tagged), open the swarm ports, init and join
-#   deploy   copy compose.yaml to the manager and deploy the stack (optionally load the image)
-#   destroy  delete every droplet with the tag
+#   create   create a manager and N workers (tagged), open the swarm ports to the other
+#            nodes only, init and join over the droplets' private network
+#   deploy   copy compose.yaml to the manager and deploy the stack (optionally load the image),
+#            with /kill and /status behind a KILL_TOKEN (generated and printed once)
+#   destroy  delete every droplet with the tag (asks first, or --yes)
 #   status   list the tagged droplets and the swarm's nodes and services
 #
 # options:
@@ -20,8 +22,12 @@
 #   --replicas N         deploy: replicas                             (default 1)
 #   --image IMAGE        deploy: crashserver image                    (default crashlab/crashserver:latest)
 #   --load-image         deploy: docker save the local image and load it on every node (no registry)
+#   --kill-token TOKEN   deploy: the token /kill and /status require   (default: a new random one)
+#   --open               deploy: no token (anyone who reaches port 8080 can kill replicas)
+#   --yes                destroy: do not ask
 #
-# environment: DIGITALOCEAN_TOKEN (API token; not needed with --dry-run).
+# environment: DIGITALOCEAN_TOKEN (API token; not needed with --dry-run; never put on a
+# command line: curl reads it from a file descriptor).
 # needs: curl, jq, ssh, scp (not with --dry-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,9 +43,12 @@ ssh_keys=()
 replicas=1
 image=crashlab/crashserver:latest
 load_image=0
+kill_token=
+open=0
+yes=0
 command=
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -54,6 +63,9 @@ while [ $# -gt 0 ]; do
         --replicas) replicas=$2; shift 2 ;;
         --image) image=$2; shift 2 ;;
         --load-image) load_image=1; shift ;;
+        --kill-token) kill_token=$2; shift 2 ;;
+        --open) open=1; shift ;;
+        --yes) yes=1; shift ;;
         -h|--help) usage; exit 0 ;;
         create|deploy|destroy|status) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
         *) die "unknown argument '$1' (see --help)" ;;
@@ -63,6 +75,10 @@ done
 [[ "$workers" =~ ^[0-9]+$ ]] || die "--workers takes a whole number"
 [[ "$replicas" =~ ^[1-9][0-9]*$ ]] || die "--replicas takes a positive whole number"
 [[ "$tag" =~ ^[A-Za-z0-9:_.-]+$ ]] || die "--tag may hold letters, digits and : _ . - only"
+# The image name goes into a remote shell: a Docker reference's characters only.
+[[ "$image" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || die "--image '$image' is not an image reference"
+[ -z "$kill_token" ] || [[ "$kill_token" =~ ^[A-Za-z0-9._~-]{16,}$ ]] ||
+    die "--kill-token takes 16 or more of A-Z a-z 0-9 . _ ~ -"
 
 if [ "$dry_run" = 0 ]; then
     [ -n "${DIGITALOCEAN_TOKEN:-}" ] || die "DIGITALOCEAN_TOKEN is not set (or use --dry-run)"
@@ -84,9 +100,10 @@ api() {
         esac
         return 0
     fi
+    # The token reaches curl through a file descriptor, never its command line.
     curl -fsS -X "$method" "$API$path" \
-        -H "Authorization: Bearer $DIGITALOCEAN_TOKEN" -H "Content-Type: application/json" \
-        ${data:+-d "$data"}
+        -H @<(printf 'Authorization: Bearer %s\n' "$DIGITALOCEAN_TOKEN") \
+        -H "Content-Type: application/json" ${data:+-d "$data"}
 }
 
 # remote HOST COMMAND: run a command on a node as root over SSH.
@@ -98,6 +115,16 @@ remote() {
     ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 "root@$1" "$2"
 }
 
+# remote_secret HOST SECRET COMMAND: like remote, with SECRET on the command's stdin (read
+# there into a variable) so that it appears on no command line.
+remote_secret() {
+    if [ "$dry_run" = 1 ]; then
+        echo "SSH  root@$1 (secret on stdin): $3" >&2
+        return 0
+    fi
+    printf '%s\n' "$2" | ssh -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 "root@$1" "$3"
+}
+
 copy() { # FILE HOST:PATH
     if [ "$dry_run" = 1 ]; then
         echo "SCP  $1 -> root@$2" >&2
@@ -106,26 +133,28 @@ copy() { # FILE HOST:PATH
     scp -o StrictHostKeyChecking=accept-new "$1" "root@$2"
 }
 
-# public_ip NAME: the droplet's public IPv4 (waits until it has one).
-public_ip() {
+# droplet_ip NAME public|private: the droplet's IPv4 on that network (waits until it has one).
+droplet_ip() {
     if [ "$dry_run" = 1 ]; then
         api GET "/droplets?tag_name=$tag" >/dev/null
-        echo "<$1-ip>"
+        if [ "$2" = public ]; then echo "<$1-ip>"; else echo "<$1-private-ip>"; fi
         return 0
     fi
     local ip
     for _ in $(seq 1 60); do
-        ip=$(api GET "/droplets?tag_name=$tag&per_page=200" | jq -r --arg n "$1" \
-            '.droplets[] | select(.name == $n) | .networks.v4[] | select(.type == "public") | .ip_address' | head -n1)
+        ip=$(api GET "/droplets?tag_name=$tag&per_page=200" | jq -r --arg n "$1" --arg t "$2" \
+            '.droplets[] | select(.name == $n) | .networks.v4[] | select(.type == $t) | .ip_address' | head -n1)
         if [ -n "$ip" ]; then
             echo "$ip"
             return 0
         fi
         sleep 5
     done
-    echo "cluster.sh: $1 got no public address" >&2
+    echo "cluster.sh: $1 got no $2 address" >&2
     return 1
 }
+public_ip() { droplet_ip "$1" public; }
+private_ip() { droplet_ip "$1" private; }
 
 create_droplet() { # NAME
     local keys body
@@ -146,9 +175,19 @@ wait_ssh() { # HOST
     return 1
 }
 
-# The swarm's ports: 2377/tcp management, 7946/tcp+udp gossip, 4789/udp overlay, and the
-# published service port.
-FIREWALL='ufw allow 22/tcp && ufw allow 2376/tcp && ufw allow 2377/tcp && ufw allow 7946/tcp && ufw allow 7946/udp && ufw allow 4789/udp && ufw allow 8080/tcp && ufw reload && ufw --force enable && systemctl restart docker'
+# firewall PEER_IP...: SSH and the service's port for everyone; the swarm's ports (2377/tcp
+# management, 7946/tcp+udp gossip, 4789/udp overlay VXLAN) only from the other nodes'
+# private addresses: Docker's advice is never to expose the VXLAN port to untrusted traffic.
+firewall() {
+    local rules='ufw allow 22/tcp && ufw allow 8080/tcp' peer
+    for peer in "$@"; do
+        rules="$rules && ufw allow from $peer to any port 2377 proto tcp"
+        rules="$rules && ufw allow from $peer to any port 7946 proto tcp"
+        rules="$rules && ufw allow from $peer to any port 7946 proto udp"
+        rules="$rules && ufw allow from $peer to any port 4789 proto udp"
+    done
+    echo "$rules && ufw --force enable && ufw reload && systemctl restart docker"
+}
 
 names() {
     echo swarm-manager
@@ -158,35 +197,40 @@ names() {
 do_create() {
     [ "${#ssh_keys[@]}" -gt 0 ] || [ "$dry_run" = 1 ] || die "give --ssh-key (the lecture's nodes are reached over SSH)"
     [ "${#ssh_keys[@]}" -gt 0 ] || ssh_keys=("<your-ssh-key-fingerprint>")
-    local name id ip manager_ip token
+    local name id i j token peers
+    local nodes=() public=() private=()
     for name in $(names); do
         id=$(create_droplet "$name")
         echo "created $name (droplet $id, tag $tag)"
+        nodes+=("$name")
     done
-    declare -A ips
-    for name in $(names); do
-        ip=$(public_ip "$name")
-        ips[$name]=$ip
-        echo "$name: $ip"
+    for i in "${!nodes[@]}"; do
+        public[i]=$(public_ip "${nodes[i]}")
+        private[i]=$(private_ip "${nodes[i]}")
+        echo "${nodes[i]}: ${public[i]} (private ${private[i]})"
     done
-    manager_ip=${ips[swarm-manager]}
-    for name in $(names); do
-        wait_ssh "${ips[$name]}"
-        remote "${ips[$name]}" "$FIREWALL"
+    for i in "${!nodes[@]}"; do
+        peers=()
+        for j in "${!nodes[@]}"; do
+            [ "$i" = "$j" ] || peers+=("${private[j]}")
+        done
+        wait_ssh "${public[i]}"
+        remote "${public[i]}" "$(firewall ${peers[@]+"${peers[@]}"})"
     done
-    remote "$manager_ip" "docker swarm init --advertise-addr $manager_ip"
+    # Node 0 is the manager: the swarm's traffic stays on the private network.
+    remote "${public[0]}" "docker swarm init --advertise-addr ${private[0]} --data-path-addr ${private[0]}"
     if [ "$dry_run" = 1 ]; then
-        remote "$manager_ip" "docker swarm join-token worker -q"
+        remote "${public[0]}" "docker swarm join-token worker -q"
         token="<worker-join-token>"
     else
-        token=$(remote "$manager_ip" "docker swarm join-token worker -q")
+        token=$(remote "${public[0]}" "docker swarm join-token worker -q")
     fi
-    for name in $(names); do
-        [ "$name" = swarm-manager ] && continue
-        remote "${ips[$name]}" "docker swarm join --token $token $manager_ip:2377"
+    for i in "${!nodes[@]}"; do
+        [ "$i" = 0 ] && continue
+        remote "${public[i]}" "docker swarm join --advertise-addr ${private[i]} --data-path-addr ${private[i]} --token $token ${private[0]}:2377"
     done
-    remote "$manager_ip" "docker node ls"
-    echo "swarm ready: manager $manager_ip; next: scripts/cluster.sh deploy --tag $tag"
+    remote "${public[0]}" "docker node ls"
+    echo "swarm ready: manager ${public[0]}; next: scripts/cluster.sh deploy --tag $tag"
 }
 
 do_deploy() {
@@ -203,13 +247,35 @@ do_deploy() {
         done
     fi
     copy compose.yaml "$manager_ip:/root/compose.yaml"
-    remote "$manager_ip" "CRASHLAB_IMAGE=$image REPLICAS=$replicas docker stack deploy -c /root/compose.yaml crashlab"
+    local deploy="CRASHLAB_IMAGE=$image REPLICAS=$replicas docker stack deploy -c /root/compose.yaml crashlab"
+    if [ "$open" = 1 ]; then
+        echo "WARNING: --open: /kill and /status need no token; anyone who reaches port 8080 can kill replicas" >&2
+        remote "$manager_ip" "$deploy"
+    else
+        [ -n "$kill_token" ] || kill_token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+        remote_secret "$manager_ip" "$kill_token" "read -r KILL_TOKEN && export KILL_TOKEN && $deploy"
+    fi
     remote "$manager_ip" "docker service ls"
     echo "deployed: http://$manager_ip:8080/ (any node's address works through the routing mesh)"
-    echo "measure: chaos-runner run http://$manager_ip:8080/ --rate 100 --duration 60s --fault 'http:/kill,every=10s'"
+    if [ "$open" = 1 ]; then
+        echo "measure: chaos-runner run http://$manager_ip:8080/ --rate 100 --duration 60s --fault 'http:/kill,every=10s'"
+    else
+        echo "kill token (shown once; /kill and /status need it): $kill_token"
+        echo "measure: KILL_TOKEN=$kill_token chaos-runner run http://$manager_ip:8080/ --rate 100 --duration 60s --fault 'http:/kill,every=10s'"
+    fi
 }
 
 do_destroy() {
+    if [ "$yes" = 0 ]; then
+        [ -t 0 ] || die "destroy deletes every droplet tagged $tag: add --yes (no terminal to ask on)"
+        printf 'Delete every droplet tagged %s? [y/N] ' "$tag" >&2
+        local answer
+        read -r answer
+        case "$answer" in
+            y|Y|yes|YES) ;;
+            *) echo "nothing deleted"; return 0 ;;
+        esac
+    fi
     api DELETE "/droplets?tag_name=$tag" >/dev/null
     echo "deleted every droplet tagged $tag"
 }

@@ -80,6 +80,11 @@ pub struct Config {
     #[arg(long = "app-version", env = "VERSION")]
     pub app_version: Option<String>,
 
+    /// The image's version, set when it was built: reported when VERSION is empty (as a
+    /// compose file that passes VERSION through leaves it).
+    #[arg(long, env = "IMAGE_VERSION", hide = true)]
+    pub image_version: Option<String>,
+
     /// Most connections open at once (over all threads); further clients wait in the listen
     /// backlog until one closes. 1 to 1,000,000.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -126,10 +131,13 @@ impl Config {
         Cli::parse_from(["crashserver"]).config
     }
 
+    /// VERSION, else the image's version, else the build's.
     pub fn version(&self) -> String {
-        self.app_version
-            .clone()
-            .filter(|v| !v.trim().is_empty())
+        [&self.app_version, &self.image_version]
+            .into_iter()
+            .flatten()
+            .find(|v| !v.trim().is_empty())
+            .cloned()
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
     }
 }
@@ -190,6 +198,18 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn an_empty_version_falls_back_to_the_images() {
+        let v = |args: &[&str]| {
+            let mut all = vec!["crashserver"];
+            all.extend_from_slice(args);
+            Cli::parse_from(all).config.version()
+        };
+        assert_eq!(v(&["--app-version", "v2", "--image-version", "v1"]), "v2");
+        assert_eq!(v(&["--app-version", "", "--image-version", "v1"]), "v1");
+        assert_eq!(v(&["--app-version", " "]), env!("CARGO_PKG_VERSION"));
     }
 
     #[test]

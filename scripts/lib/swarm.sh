@@ -94,8 +94,11 @@ swarm_setup() {
         say "using the engine's swarm (state: $state)"
     fi
 
-    say "deploying $compose as stack $stack ($first replica(s), published port $port)"
-    if ! deploy_log=$(CRASHLAB_IMAGE=$image REPLICAS=$first PUBLISHED_PORT=$port \
+    # /kill and /status are never left open on the published port: a token for this run
+    # (the demo kills through the Docker API and does not need it).
+    kill_token=${KILL_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+    say "deploying $compose as stack $stack ($first replica(s), published port $port, /kill and /status behind a token)"
+    if ! deploy_log=$(CRASHLAB_IMAGE=$image REPLICAS=$first PUBLISHED_PORT=$port KILL_TOKEN=$kill_token \
         docker stack deploy -c "$compose" "$stack" 2>&1); then
         echo "$deploy_log" >&2
         exit 1

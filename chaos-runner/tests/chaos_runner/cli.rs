@@ -45,7 +45,12 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
             "out of range (0 to 7 days)",
         ),
         (
-            vec!["run", &url, "--fault", "http:/kill,at=18446744073709551615s"],
+            vec![
+                "run",
+                &url,
+                "--fault",
+                "http:/kill,at=18446744073709551615s",
+            ],
             "out of range (0 to 7 days)",
         ),
         (

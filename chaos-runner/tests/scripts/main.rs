@@ -86,15 +86,19 @@ fn cluster_dry_run_prints_every_api_call_and_remote_command() {
         "{t}"
     );
     assert!(t.contains(r#""tags":["lecture"]"#));
-    assert!(t.contains("ufw allow 2377/tcp") && t.contains("ufw allow 4789/udp"));
+    // The swarm's ports are open to the other nodes' private addresses only; 2376 is shut.
+    assert!(t.contains("ufw allow from <worker1-private-ip> to any port 2377 proto tcp"));
+    assert!(t.contains("ufw allow from <swarm-manager-private-ip> to any port 4789 proto udp"));
+    assert!(!t.contains("ufw allow 2377") && !t.contains("ufw allow 4789") && !t.contains("2376"));
     assert!(t.contains(
-        "SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-ip>"
+        "SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-private-ip> --data-path-addr <swarm-manager-private-ip>"
     ));
     assert_eq!(
-        t.matches("docker swarm join --token <worker-join-token> <swarm-manager-ip>:2377")
+        t.matches("--token <worker-join-token> <swarm-manager-private-ip>:2377")
             .count(),
         2
     );
+    assert!(t.contains("docker swarm join --advertise-addr <worker2-private-ip> --data-path-addr <worker2-private-ip>"));
 
     let o = sh(Command::new("scripts/cluster.sh").args([
         "--dry-run",
@@ -107,12 +111,45 @@ fn cluster_dry_run_prints_every_api_call_and_remote_command() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("SCP  compose.yaml -> root@<swarm-manager-ip>:/root/compose.yaml"));
     assert!(t.contains("REPLICAS=5 docker stack deploy -c /root/compose.yaml crashlab"));
+    // A kill token by default, on the remote command's stdin, printed once for the user.
+    assert!(t.contains("(secret on stdin): read -r KILL_TOKEN && export KILL_TOKEN && "));
+    let token = t
+        .lines()
+        .find_map(|l| l.strip_prefix("kill token (shown once; /kill and /status need it): "))
+        .expect("the token is printed");
+    assert_eq!(
+        t.matches(token).count(),
+        2,
+        "printed once, and in the suggested command: {t}"
+    );
+    assert!(t.contains(&format!("KILL_TOKEN={token} chaos-runner run")));
+    let o =
+        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "deploy", "--image", "x;reboot"]));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an image reference goes into a remote shell"
+    );
     assert!(
         t.contains("docker save crashlab/crashserver:latest | ssh root@<worker2-ip> docker load")
     );
 
-    let o =
-        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "destroy", "--tag", "lecture"]));
+    let o = sh(Command::new("scripts/cluster.sh")
+        .args(["--dry-run", "destroy", "--tag", "lecture"])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "destroy without --yes and no terminal to ask on"
+    );
+    assert!(!text(&o).contains("DELETE"));
+    let o = sh(Command::new("scripts/cluster.sh").args([
+        "--dry-run",
+        "destroy",
+        "--tag",
+        "lecture",
+        "--yes",
+    ]));
     assert!(
         text(&o).contains("API  DELETE https://api.digitalocean.com/v2/droplets?tag_name=lecture")
     );
