@@ -47,6 +47,10 @@ pub struct Inner {
     /// The crash this process is bound for, once /status or /kill asked for one: it ends
     /// with EXIT_CODE even when a SIGTERM's drain ends before the crash's time.
     pending_crash: OnceLock<CrashCause>,
+    /// Where crash timers run: the runtime that lives until every serving thread has
+    /// drained (else the current one), so a countdown fires even when the thread that
+    /// armed it has finished draining.
+    pub crash_runtime: OnceLock<tokio::runtime::Handle>,
 }
 
 /// A header value that costs nothing to clone (its bytes live as long as the process: one
@@ -92,6 +96,7 @@ impl AppState {
             rng: Mutex::new(SmallRng::from_os_rng()),
             connection_slots: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             pending_crash: OnceLock::new(),
+            crash_runtime: OnceLock::new(),
         }))
     }
 
@@ -133,6 +138,13 @@ impl AppState {
         (self.crasher)(cause);
     }
 
+    fn timers(&self) -> tokio::runtime::Handle {
+        self.crash_runtime
+            .get()
+            .cloned()
+            .unwrap_or_else(tokio::runtime::Handle::current)
+    }
+
     /// The crash asked for (by /status, /kill or --crash-after), if any.
     pub fn pending_crash(&self) -> Option<CrashCause> {
         self.pending_crash.get().copied()
@@ -144,7 +156,7 @@ impl AppState {
         self.metrics.ready.set(0);
         self.shutting_down.store(true, Ordering::SeqCst);
         let state = self.clone();
-        tokio::spawn(async move {
+        self.timers().spawn(async move {
             tokio::time::sleep(after).await;
             state.crash(cause);
         });
@@ -154,7 +166,7 @@ impl AppState {
     pub fn crash_at(&self, cause: CrashCause, at: Instant) {
         let _ = self.pending_crash.set(cause);
         let state = self.clone();
-        tokio::spawn(async move {
+        self.timers().spawn(async move {
             tokio::time::sleep_until(at).await;
             state.crash(cause);
         });

