@@ -2,9 +2,10 @@
 #
 # Two ways to build, same final image:
 #
-#   Offline, no registry, legacy builder (what scripts/build-image.sh does):
-#     scripts/build-image.sh                       # = static cargo build into dist/image/, then
+#   scripts/build-image.sh chooses: on a Linux host of the engine's architecture with Rust,
+#   offline (no registry): a static cargo build into dist/image/, then
 #     docker build --target local -t crashlab/crashserver:latest .
+#   anywhere else, the release stage below.
 #
 # Both programs are one static multi-call binary ("crashlab"), called through symlinks named
 # crashserver and chaos-runner: they share most dependencies, so the image stays under 5 MB.
@@ -28,14 +29,18 @@ EXPOSE 8080
 HEALTHCHECK --interval=1s --timeout=1s --start-period=5s --retries=3 CMD ["/usr/local/bin/crashserver", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/crashserver"]
 
-# ---- build: compile from source (registry users) ----------------------------------------
+# ---- build: compile from source (registry users; any engine architecture) ---------------
+# Compiles for the stage's own platform (x86_64 or aarch64, from uname): `docker build .`
+# works on an amd64 or an arm64 engine, and `docker buildx build --platform
+# linux/amd64,linux/arm64 .` runs this stage once per platform.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --locked \
-        --target x86_64-unknown-linux-gnu -p chaos-runner --features multicall --bin crashlab \
+RUN target="$(uname -m)-unknown-linux-gnu" \
+ && RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --locked \
+        --target "$target" -p chaos-runner --features multicall --bin crashlab \
  && mkdir -p /out \
- && cp target/x86_64-unknown-linux-gnu/image/crashlab /out/ \
+ && cp "target/$target/image/crashlab" /out/ \
  && ln -s crashlab /out/crashserver && ln -s crashlab /out/chaos-runner
 
 # ---- release: the same image as "local", from the build stage ---------------------------

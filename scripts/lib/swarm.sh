@@ -77,10 +77,15 @@ swarm_setup() {
     command -v docker >/dev/null || { echo "${0##*/}: docker is not installed" >&2; exit 1; }
     docker info >/dev/null 2>&1 || { echo "${0##*/}: cannot reach the Docker Engine (is it running, may you use its socket?)" >&2; exit 1; }
 
-    say "building the image offline"
-    scripts/build-image.sh "$image" | sed 's/^/    /'
+    say "building the image (scripts/build-image.sh chooses the path: host or inside Docker)"
     built=1
-    runner=dist/image/chaos-runner
+    scripts/build-image.sh "$image" 2>&1 | sed 's/^/    /'
+    # A chaos-runner that runs on this host exists only after a host build (on macOS or
+    # with an engine of another architecture the image's is a Linux binary of that engine's).
+    runner=
+    case "$(scripts/build-image.sh --plan)" in
+        host*) runner=dist/image/chaos-runner ;;
+    esac
 
     state=$(docker info -f '{{.Swarm.LocalNodeState}}')
     if [ "$state" = inactive ]; then
@@ -125,13 +130,17 @@ swarm_setup() {
     # Which access path works here? The lecture's routing mesh (the published port on this
     # host), else DNS round-robin to the tasks from a container on the overlay network.
     mkdir -p "$out"
-    if "$runner" probe --timeout 2s "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+    if [ -n "$runner" ] && "$runner" probe --timeout 2s "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
         mode=host
         target="http://127.0.0.1:$port/"
         access="swarm routing mesh: published port $port on this host (ingress, VIP load-balanced)"
         say "access path: routing mesh on port $port"
     else
-        say "the routing mesh refuses connections on port $port here (no IPVS?): probing from the overlay network"
+        if [ -n "$runner" ]; then
+            say "the routing mesh refuses connections on port $port here (no IPVS?): probing from the overlay network"
+        else
+            say "no chaos-runner for this host (the image was built inside Docker): probing from the overlay network"
+        fi
         found=$(docker run --rm --network "$network" --entrypoint /usr/local/bin/chaos-runner "$image" \
             probe --timeout 2s http://appserver:8080/health http://tasks.appserver:8080/health 2>/dev/null || true)
         case "$found" in
@@ -167,7 +176,9 @@ run_runner() { # DIR ARGS...
     else
         local uid gid
         uid=$(id -u); [ "$uid" = 0 ] && uid=65532
-        gid=$(stat -c %g /var/run/docker.sock)
+        # The socket's group, portably (GNU and BSD ls alike; -L follows Docker Desktop's link).
+        # shellcheck disable=SC2012  # one fixed path, not a listing
+        gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
         chmod a+rwx "$out"
         docker run --rm --name "$runner_name" --network "$network" \
             --user "$uid" --group-add "$gid" \

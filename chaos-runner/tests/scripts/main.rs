@@ -64,9 +64,90 @@ fn scripts_are_clean_under_shellcheck() {
         "scripts/build-image.sh",
         "scripts/bench.sh",
         "scripts/bench-memory.sh",
+        "scripts/check-portable.sh",
         ".ci/run",
     ]));
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn host_scripts_need_only_bash_3_2_and_bsd_tools() {
+    let o = sh(&mut Command::new("scripts/check-portable.sh"));
+    assert!(o.status.success(), "{}", text(&o));
+    // The check itself catches what it lists.
+    let bad = std::env::temp_dir().join(format!("crashlab-not-portable-{}.sh", std::process::id()));
+    std::fs::write(
+        &bad,
+        "declare -A ips\nmapfile -t a < f\necho \"${x,,}\"\nstat -c %g f\nsed -i s/a/b/ f\nreadlink -f x\ndate -d now\ndocker service update --detach=true x\n",
+    )
+    .unwrap();
+    let o = sh(Command::new("scripts/check-portable.sh").arg(&bad));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    for line in 1..=7 {
+        assert!(
+            t.contains(&format!("{}:{line}:", bad.display())),
+            "line {line} not caught: {t}"
+        );
+    }
+    assert!(
+        !t.contains(&format!("{}:8:", bad.display())),
+        "'update --' is not GNU date: {t}"
+    );
+    let _ = std::fs::remove_file(&bad);
+}
+
+/// What build-image.sh would do on a machine with these facts.
+fn build_plan(os: &str, arch: &str, engine: &str, cargo: &str) -> String {
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("--plan")
+        .env("CRASHLAB_HOST_OS", os)
+        .env("CRASHLAB_HOST_ARCH", arch)
+        .env("CRASHLAB_ENGINE_ARCH", engine)
+        .env("CRASHLAB_HAVE_CARGO", cargo));
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn the_image_is_built_on_the_host_only_where_that_binary_runs_in_the_engine() {
+    let path = |os, arch, engine, cargo| {
+        let p = build_plan(os, arch, engine, cargo);
+        p.split('\t').next().unwrap().to_string()
+    };
+    // This project's machine, and an arm64 Linux board or cloud machine.
+    assert_eq!(
+        path("Linux", "x86_64", "x86_64", "yes"),
+        "host x86_64-unknown-linux-gnu"
+    );
+    assert_eq!(
+        path("Linux", "aarch64", "aarch64", "yes"),
+        "host aarch64-unknown-linux-gnu"
+    );
+    assert_eq!(
+        path("Linux", "arm64", "aarch64", "yes"),
+        "host aarch64-unknown-linux-gnu"
+    );
+    // Docker Desktop on Apple Silicon or Intel Macs, and on Windows (WSL2 says Linux, and
+    // then decides by architecture and Rust like any Linux host).
+    assert_eq!(path("Darwin", "arm64", "aarch64", "yes"), "docker");
+    assert_eq!(path("Darwin", "x86_64", "x86_64", "no"), "docker");
+    assert_eq!(path("MINGW64_NT-10.0", "x86_64", "x86_64", "yes"), "docker");
+    // An engine of another architecture, or no Rust on the host.
+    assert_eq!(path("Linux", "x86_64", "aarch64", "yes"), "docker");
+    assert_eq!(path("Linux", "aarch64", "x86_64", "yes"), "docker");
+    assert_eq!(path("Linux", "x86_64", "x86_64", "no"), "docker");
+    assert!(build_plan("Darwin", "arm64", "aarch64", "yes").contains("linux/aarch64"));
+    // No engine at all: it says so, and a build refuses with exit 2.
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("--plan")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert!(text(&o).starts_with("none\t"), "{}", text(&o));
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("crashlab/crashserver:never")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("does not answer"), "{}", text(&o));
 }
 
 #[test]
