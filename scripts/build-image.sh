@@ -81,13 +81,15 @@ case "$path" in
         ln -s crashlab dist/image/chaos-runner
         echo "==> docker build --target local -t $tag (version $version)"
         if ! docker build --quiet --target local --build-arg "VERSION=$version" -t "$tag" . >"$build_log" 2>&1; then
-            cat "$build_log" >&2
+            tail -n 15 "$build_log" >&2
             exit 1
         fi ;;
     docker)
         echo "==> docker build --target release -t $tag (version $version; compiles inside rust:1-bookworm)"
-        if ! DOCKER_BUILDKIT=1 docker build --target release --build-arg "VERSION=$version" -t "$tag" . >"$build_log" 2>&1; then
-            cat "$build_log" >&2
+        # The legacy builder also runs the "local" stage first: an empty dist/image/ will do.
+        mkdir -p dist/image
+        if ! docker build --target release --build-arg "VERSION=$version" -t "$tag" . >"$build_log" 2>&1; then
+            tail -n 15 "$build_log" >&2
             if grep -qiE 'pull|resolve|registry|manifest|dial tcp|lookup' "$build_log"; then
                 echo "build-image.sh: cannot build: the engine could not fetch rust:1-bookworm (no registry?) and this host cannot build itself ($why)." >&2
                 echo "build-image.sh: either give the engine registry access once, or, on a Linux host of the engine's architecture, install Rust (rustup) and build again." >&2
