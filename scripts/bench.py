@@ -291,7 +291,7 @@ def healing_run(health=None):
     out = os.path.join(TMP, f"healing-{health or 'none'}")
     kills = 10
     cmd = [os.path.join(REPO, "scripts", "demo.sh"), "--replicas", "1", "--duration", f"{6 * kills + 5}s",
-           "--every", "6s", "--rate", "200", "--out", out]
+           "--every", "6s", "--rate", "200", "--out", out, "--force"]
     if health:
         cmd += ["--health-check", health]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)

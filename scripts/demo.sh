@@ -4,7 +4,7 @@
 # comparison into results/.
 #
 # usage: scripts/demo.sh [--duration 60s] [--every 10s] [--rate 200] [--replicas 1,5]
-#                        [--health-check INTERVAL] [--out results/swarm-demo]
+#                        [--health-check INTERVAL] [--out results/swarm-demo] [--force]
 #
 # It builds the image offline, uses the engine's swarm (initialising a single-node one only
 # when the engine is in none, and leaving it again at the end), deploys compose.yaml,
@@ -21,6 +21,7 @@ rate=200
 replicas=1,5
 out=results/swarm-demo
 health=
+force=0
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
         --replicas) replicas=$2; shift 2 ;;
         --health-check) health=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --force) force=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -39,17 +41,21 @@ done
 stack=${CRASHLAB_STACK:-crashlab-demo}
 # shellcheck source=scripts/lib/swarm.sh
 . scripts/lib/swarm.sh
+IFS=, read -r -a counts <<< "$replicas"
+planned=("$out/compare")
+for n in "${counts[@]}"; do
+    if [ "$n" = 1 ]; then planned+=("$out/1-replica"); else planned+=("$out/$n-replicas"); fi
+done
+check_fresh "${planned[@]}"
 swarm_traps
 swarm_setup "${replicas%%,*}"
 
 dirs=()
-IFS=, read -r -a counts <<< "$replicas"
 for n in "${counts[@]}"; do
     label="$n replica"; [ "$n" = 1 ] || label="$n replicas"
     dir="${label// /-}"
     [ -z "$health" ] || label="$label, health check every $health"
     say "run: $label, $duration at $rate req/s, a docker SIGKILL of one task every $every"
-    rm -rf "${out:?}/$dir"
     run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
         --timeout 1s \
         --fault "docker,every=$every,seed=1" --label "$label" --access-path "$access" 2>&1 | sed 's/^/    /'
@@ -58,11 +64,11 @@ done
 
 if [ "${#dirs[@]}" -lt 2 ]; then
     sed -n '/^| run/,/^$/p' "${dirs[0]}/report.md"
-    say "done: report in ${dirs[0]}"
+    say "done: report in ${dirs[0]}/report.md and report.html"
     exit 0
 fi
 say "comparing: ${dirs[*]}"
-"$runner" compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
+run_tool compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
 echo
 sed -n '/^| run/,/^$/p' "$out/compare/compare.md"
-say "done: reports in $out (open $out/compare/compare.html)"
+say "done: $out/compare/compare.md and compare.html, each run's report.md and report.html in ${dirs[*]}"

@@ -4,24 +4,27 @@
 # replicas, and a canary release of a deliberately broken version that must be rolled back.
 # Writes the runs and their comparison into results/upgrades/.
 #
-# usage: scripts/upgrade.sh [--duration 45s] [--rate 200] [--out results/upgrades]
+# usage: scripts/upgrade.sh [--duration 45s] [--rate 200] [--out results/upgrades] [--force]
 #
 # Each run deploys version v1, starts the update to v2 5 s into the load, and records which
 # version answered every request, the update's progress and every task swap. The canary run
 # updates one of 5 replicas to v3-bad (answering 500 to half its requests), holds 8 s,
-# compares its error rate with the other replicas' and rolls it back.
+# compares its error rate with the other replicas' and rolls it back. Earlier results in --out
+# are never replaced silently: it refuses unless --force.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=45s
 rate=200
 out=results/upgrades
+force=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --force) force=1; shift ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "upgrade.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -30,6 +33,8 @@ stack=${CRASHLAB_STACK:-crashlab-upgrade}
 export VERSION=v1
 # shellcheck source=scripts/lib/swarm.sh
 . scripts/lib/swarm.sh
+check_fresh "$out/stop-first-1" "$out/start-first-1" "$out/stop-first-5" "$out/start-first-5" \
+    "$out/canary-5" "$out/compare"
 swarm_traps
 swarm_setup 1
 
@@ -49,8 +54,7 @@ for n in 1 5; do
         dir=$(echo "$order-$n" | tr -c 'a-z0-9-\n' '-')
         say "run: $label: update v1 -> v2 at 5 s under $rate req/s for $duration"
         back_to_v1 "$n"
-        rm -rf "${out:?}/$dir"
-        run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
+            run_runner "$dir" --swarm-service "$service" --replicas "$n" --rate "$rate" --duration "$duration" \
             --timeout 1s \
             --fault "update:VERSION=v2,at=5s,order=$order,parallelism=1,delay=0s,monitor=2s,failure=rollback" \
             --label "$label" --access-path "$access" 2>&1 | sed 's/^/    /'
@@ -60,7 +64,6 @@ done
 
 say "run: canary of a broken version (v3-bad, 50 % errors) on 1 of 5 replicas"
 back_to_v1 5
-rm -rf "${out:?}/canary-5"
 run_runner canary-5 --swarm-service "$service" --replicas 5 --rate "$rate" --duration "$duration" \
     --timeout 1s \
     --fault "canary:VERSION=v3-bad;ERROR_RATE=50%,at=5s,order=start-first,hold=8s,max_error_rate=5%" \
@@ -68,7 +71,7 @@ run_runner canary-5 --swarm-service "$service" --replicas 5 --rate "$rate" --dur
 dirs+=("$out/canary-5")
 
 say "comparing: ${dirs[*]}"
-"$runner" compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
+run_tool compare "${dirs[@]}" --out "$out/compare" | sed 's/^/    /'
 echo
 sed -n '/^| run/,/^$/p' "$out/compare/compare.md"
 say "done: reports in $out (open $out/compare/compare.html)"

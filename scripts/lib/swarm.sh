@@ -15,6 +15,7 @@ image=crashlab/crashserver:demo-$$
 runner_name=${stack}-runner-$$
 started=$(date +%s)
 created_swarm=0
+gwbridge_before=0
 deployed=0
 built=0
 
@@ -46,6 +47,10 @@ cleanup() {
     if [ "$created_swarm" = 1 ]; then
         say "leaving the single-node swarm this script created"
         docker swarm leave --force >/dev/null 2>&1 || true
+        # swarm init made docker_gwbridge; the engine keeps it after leaving unless removed.
+        if [ "$gwbridge_before" = 0 ]; then
+            docker network rm docker_gwbridge >/dev/null 2>&1 || true
+        fi
     fi
     exit "$rc"
 }
@@ -90,6 +95,7 @@ swarm_setup() {
     state=$(docker info -f '{{.Swarm.LocalNodeState}}')
     if [ "$state" = inactive ]; then
         say "the engine is in no swarm: initialising a single-node swarm (left again at the end)"
+        if docker network inspect docker_gwbridge >/dev/null 2>&1; then gwbridge_before=1; fi
         docker swarm init --advertise-addr 127.0.0.1 >/dev/null
         created_swarm=1
     elif [ "$(docker info -f '{{.Swarm.ControlAvailable}}')" != true ]; then
@@ -169,23 +175,56 @@ swarm_setup() {
 
 }
 
-run_runner() { # DIR ARGS...
-    local dir=$1; shift
-    if [ "$mode" = host ]; then
-        "$runner" run "$target" --out "$out/$dir" "$@"
-    else
-        local uid gid
-        uid=$(id -u); [ "$uid" = 0 ] && uid=65532
-        # The socket's group, portably (GNU and BSD ls alike; -L follows Docker Desktop's link).
-        # shellcheck disable=SC2012  # one fixed path, not a listing
-        gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
-        chmod a+rwx "$out"
-        docker run --rm --name "$runner_name" --network "$network" \
-            --user "$uid" --group-add "$gid" \
-            -v /var/run/docker.sock:/var/run/docker.sock \
-            -v "$(cd "$out" && pwd):/results" \
-            --entrypoint /usr/local/bin/chaos-runner "$image" \
-            run "$target" --out "/results/$dir" "$@"
-    fi
+# check_fresh DIR...: refuses (exit 2) to write over earlier results unless force=1.
+check_fresh() {
+    local d
+    for d in "$@"; do
+        if [ -d "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null)" ] && [ "${force:-0}" != 1 ]; then
+            echo "${0##*/}: $d holds earlier results: choose another --out, or add --force to replace them" >&2
+            exit 2
+        fi
+    done
 }
 
+# run_runner DIR ARGS...: chaos-runner run into $out/DIR, on this host or from the image in a
+# container on the overlay. The results belong to the invoking user and nothing is made
+# world-writable: the container writes as this user (as 65532 when that is root, the image's
+# user, and the files are handed back to root afterwards). Paths printed are host paths.
+run_runner() {
+    local dir=$1; shift
+    rm -rf "${out:?}/$dir"
+    mkdir -p "$out/$dir"
+    if [ "$mode" = host ]; then
+        "$runner" run "$target" --out "$out/$dir" "$@"
+        return
+    fi
+    local uid gid host_dir rc=0
+    uid=$(id -u)
+    [ "$uid" = 0 ] && { uid=65532; chown 65532 "$out/$dir"; }
+    # The socket's group, portably (GNU and BSD ls alike; -L follows Docker Desktop's link).
+    # shellcheck disable=SC2012  # one fixed path, not a listing
+    gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
+    host_dir=$(cd "$out/$dir" && pwd)
+    docker run --rm --name "$runner_name" --network "$network" \
+        --user "$uid" --group-add "$gid" \
+        -v /var/run/docker.sock:/var/run/docker.sock \
+        -v "$host_dir:/run-out" \
+        --entrypoint /usr/local/bin/chaos-runner "$image" \
+        run "$target" --out /run-out "$@" 2>&1 | sed "s|/run-out|$out/$dir|g" || rc=$?
+    [ "$(id -u)" = 0 ] && chown -R 0:0 "$out/$dir"
+    return "$rc"
+}
+
+# run_tool ARGS...: chaos-runner for report work (compare) on files under $out: on this host,
+# or from the image with $out mounted (then paths under $out are given as they are).
+run_tool() {
+    if [ -n "$runner" ]; then
+        "$runner" "$@"
+        return
+    fi
+    local abs uid
+    abs=$(cd "$out" && pwd)
+    uid=$(id -u)
+    docker run --rm --user "$uid" -v "$abs:$abs" -w "$abs" \
+        --entrypoint /usr/local/bin/chaos-runner "$image" "$@"
+}

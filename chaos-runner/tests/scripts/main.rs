@@ -292,6 +292,7 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     let stack = format!("crashlab-e2e{}", std::process::id());
     let service = format!("{stack}_appserver");
     let swarm_before = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]);
+    let networks_before = docker(&["network", "ls", "--format", "{{.Name}}"]);
 
     // Look-alike containers outside the service: one with a similar name label, one that
     // copies the exact name label (but is no task of the service). Both must survive.
@@ -342,6 +343,40 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         .env("PUBLISHED_PORT", port.to_string()));
     let log = text(&o);
     assert!(o.status.success(), "demo failed:\n{log}");
+    // It says how it built the image and reached the service, and prints host paths only.
+    assert!(log.contains("==> build path: "), "{log}");
+    assert!(log.contains("access path: "), "{log}");
+    assert!(
+        !log.contains("/run-out") && !log.contains("reports in /results"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{}/compare/compare.md", out.display())),
+        "{log}"
+    );
+    // The results are the invoking user's, and nothing is world-writable.
+    for d in [out.clone(), out.join("1-replica"), out.join("5-replicas")] {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(&d).unwrap();
+        assert_eq!(
+            m.permissions().mode() & 0o002,
+            0,
+            "{} is world-writable",
+            d.display()
+        );
+        assert_eq!(
+            m.uid(),
+            std::fs::metadata(".").unwrap().uid(),
+            "{} owner",
+            d.display()
+        );
+    }
+    // A second run into the same directory refuses to replace the results.
+    let again = sh(Command::new("scripts/demo.sh")
+        .args(["--out", out.to_str().unwrap()])
+        .env("CRASHLAB_STACK", &stack));
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("--force"), "{}", text(&again));
 
     let one = json(&out.join("1-replica/summary.json"));
     let five = json(&out.join("5-replicas/summary.json"));
@@ -441,6 +476,11 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]),
         swarm_before,
         "swarm state restored"
+    );
+    assert_eq!(
+        docker(&["network", "ls", "--format", "{{.Name}}"]),
+        networks_before,
+        "the networks are as before (docker_gwbridge too, when the demo made the swarm)"
     );
     drop(guard);
     let _ = std::fs::remove_dir_all(&out);
