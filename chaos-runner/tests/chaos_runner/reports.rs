@@ -14,7 +14,7 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
-fn run_with_outage(name: &str) -> std::path::PathBuf {
+fn run_with_outage(name: &str) -> TempDir {
     let (addr, _) = scripted_server(Script {
         outage: Some((Duration::from_millis(300), Duration::from_millis(700))),
         ..Default::default()

@@ -39,10 +39,35 @@ pub fn run(args: &[&str]) -> Output {
     out
 }
 
-pub fn tempdir(name: &str) -> PathBuf {
+/// A directory for one test's output, removed when the test ends (set TEST_KEEP to keep it).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh path (not created) for one test's output.
+pub fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("chaos-runner-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir(d)
 }
 
 pub fn summary(dir: &Path) -> serde_json::Value {

@@ -225,6 +225,15 @@ fn metrics_parse_as_prometheus_text() {
         r.body
     );
     assert!(r.body.contains(r#"route="unmatched",status="404"} 1"#));
+}
+
+#[test]
+#[ignore = "needs promtool; CI runs it (cargo test -- --include-ignored)"]
+fn metrics_pass_promtool() {
+    let s = spawn_server(&[]);
+    get(s.addr, "/");
+    request(s.addr, "INVENTED", "/", &[]).unwrap();
+    let r = get(s.addr, "/metrics");
     crate::support::metrics::promtool_check(&r.body);
 }
 
