@@ -36,6 +36,19 @@ struct ComparedRun<'a> {
     restarts_seen: u64,
 }
 
+/// The access path, said once when every run shares it, else per run.
+fn access_paths(runs: &[&Summary]) -> String {
+    if runs.iter().all(|s| s.access_path == runs[0].access_path) {
+        format!("Access path (every run): {}.", runs[0].access_path)
+    } else {
+        let each: Vec<String> = runs
+            .iter()
+            .map(|s| format!("{}: {}", s.run.label, s.access_path))
+            .collect();
+        format!("Access paths: {}.", each.join("; "))
+    }
+}
+
 pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for d in dirs {
@@ -56,7 +69,6 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             "swarm: median died (s)",
             "median started (s)",
             "median healthy (s)",
-            "access path",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -85,7 +97,6 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                     opt_secs(med(&|r| r.died_s)),
                     opt_secs(med(&|r| r.started_s)),
                     opt_secs(med(&|r| r.healthy_s)),
-                    s.access_path.clone(),
                 ]
             })
             .collect(),
@@ -99,6 +110,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                 .join(", ")
         ),
         format!("Machine: {}.", summaries[0].run.host),
+        access_paths(&summaries),
     ];
     let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.md"))?);
     writeln!(f, "# chaos-runner comparison\n")?;

@@ -203,10 +203,13 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
         .sum();
     out.push(Section {
         title: "Counts".into(),
-        lines: vec![format!(
-            "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
-            c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
-        )],
+        lines: vec![
+            format!(
+                "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
+                c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
+            ),
+            "late: sent more than 1 ms after the intended time (they are among the sent, and their latency counts from the intended time); dropped: never sent (only with --max-in-flight, or when interrupted).".into(),
+        ],
         table: t(&head, vec![row.iter().map(u64::to_string).collect()]),
     });
     if !s.faults.is_empty() {
