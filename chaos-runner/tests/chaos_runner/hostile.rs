@@ -8,6 +8,7 @@ use crate::support::*;
 
 #[test]
 fn a_new_replica_id_with_every_answer_keeps_time_and_memory_bounded() {
+    let _turn = timing_turn();
     let (addr, _script) = scripted_server(Script {
         fresh_ids: true,
         ..Default::default()

@@ -7,6 +7,7 @@ use crate::support::*;
 
 #[test]
 fn scripted_outage_is_reported_as_one_window_within_one_bucket() {
+    let _turn = timing_turn();
     let (addr, script) = scripted_server(Script {
         outage: Some((Duration::from_millis(1000), Duration::from_millis(2200))),
         ..Default::default()

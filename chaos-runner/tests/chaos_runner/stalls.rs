@@ -13,6 +13,7 @@ fn ms(v: &serde_json::Value) -> f64 {
 
 #[test]
 fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
+    let _turn = timing_turn();
     let (addr, script) = scripted_server(Script {
         hang: Some((Duration::from_millis(1500), Duration::from_millis(4500))),
         ..Default::default()
@@ -47,6 +48,13 @@ fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
     let w = s["downtime"]["windows"].as_array().unwrap();
     assert_eq!(w.len(), 1, "{w:?}");
     let dur = ms(&w[0]["duration_s"]);
+    println!(
+        "3 s hang at 200/s, --timeout 1s: {} window(s), {dur:.3} s, {} failed in it, {} dropped, peak {} in flight",
+        w.len(),
+        w[0]["failed"],
+        s["counts"]["dropped"],
+        s["run"]["peak_in_flight"]
+    );
     assert!((dur - 3.0).abs() <= 0.1, "window {dur} s, scripted 3.0 s");
     assert_eq!(
         w[0]["failed"].as_u64(),
@@ -64,6 +72,7 @@ fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
 
 #[test]
 fn a_one_second_freeze_shows_in_the_tail_at_its_true_latency() {
+    let _turn = timing_turn();
     let (addr, _script) = scripted_server(Script {
         freeze: Some((Duration::from_secs(4), Duration::from_secs(5))),
         ..Default::default()
@@ -86,6 +95,10 @@ fn a_one_second_freeze_shows_in_the_tail_at_its_true_latency() {
     let l = &s["latency_ms"];
     // A tenth of the requests waited for the end of the freeze: 0 to 1,000 ms, evenly.
     let (p95, p99, max) = (ms(&l["p95"]), ms(&l["p99"]), ms(&l["max"]));
+    println!(
+        "1 s freeze at 1,000/s: p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, {} dropped, peak {} in flight",
+        s["counts"]["dropped"], s["run"]["peak_in_flight"]
+    );
     assert!(
         (p95 - 500.0).abs() <= 50.0,
         "p95 {p95} ms, the schedule gives 500"
@@ -101,6 +114,7 @@ fn a_one_second_freeze_shows_in_the_tail_at_its_true_latency() {
 
 #[test]
 fn with_a_cap_dropped_ticks_count_as_unanswered() {
+    let _turn = timing_turn();
     // A target that hangs throughout, capped at 8 in flight: drops are what the user lost.
     let (addr, _keep) = silent_server();
     let out = tempdir("capped");

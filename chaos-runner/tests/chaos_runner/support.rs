@@ -14,6 +14,13 @@ use axum::response::IntoResponse;
 
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_chaos-runner");
 
+/// Tests whose figures depend on timing (latency percentiles, window lengths) take turns,
+/// so that the test runner's other threads do not share the two cores with them.
+pub fn timing_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub fn runner() -> Command {
     let mut c = Command::new(RUNNER);
     c.env_remove("KILL_TOKEN").env_remove("DOCKER_HOST");
