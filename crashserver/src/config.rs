@@ -77,12 +77,12 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Version reported in X-Version, the page and /metrics (default: the build's version).
-    #[arg(long = "app-version", env = "VERSION")]
+    #[arg(long = "app-version", env = "VERSION", value_parser = parse_version)]
     pub app_version: Option<String>,
 
     /// The image's version, set when it was built: reported when VERSION is empty (as a
     /// compose file that passes VERSION through leaves it).
-    #[arg(long, env = "IMAGE_VERSION", hide = true)]
+    #[arg(long, env = "IMAGE_VERSION", hide = true, value_parser = parse_version)]
     pub image_version: Option<String>,
 
     /// Most connections open at once (over all threads); further clients wait in the listen
@@ -161,6 +161,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("'{s}' is longer than the 1h allowed"));
     }
     Ok(d)
+}
+
+/// A version label: at most 64 printable characters (it is a header value and a metric label).
+pub fn parse_version(s: &str) -> Result<String, String> {
+    if s.len() > 64 || !s.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return Err(format!(
+            "'{}' is not a version: at most 64 printable ASCII characters",
+            s.chars().take(80).collect::<String>()
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// The header timeout: 100ms to 1h.

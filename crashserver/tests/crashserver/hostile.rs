@@ -140,6 +140,8 @@ fn absurd_durations_and_counts_exit_2() {
         ("HEADER_TIMEOUT", "1ms"),
         ("MAX_CONNECTIONS", "0"),
         ("THREADS", "100000"),
+        ("VERSION", &"v".repeat(65)),
+        ("VERSION", "v1\u{7}"),
     ] {
         let out = Command::new(BIN).env(k, v).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{k}={v}");
