@@ -88,17 +88,11 @@ fn server_strings_are_escaped_in_report_md() {
         ..Default::default()
     });
     let out = tempdir("markup");
-    let o = run(&[
-        "run",
+    let o = run_into(
+        &out,
         &format!("http://{addr}/"),
-        "--rate",
-        "50",
-        "--duration",
-        "500ms",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+        &["--rate", "50", "--duration", "500ms"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     for f in ["report.md", "report.html"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
@@ -115,23 +109,22 @@ fn tokens_stay_out_of_reports_and_off_other_hosts() {
     let (other, script) = scripted_server(Script::default());
     let other_url = format!("http://localhost:{}/kill", other.port());
     let out = tempdir("tokens");
-    let o = run(&[
-        "run",
+    let o = run_into(
+        &out,
         &format!("http://127.0.0.1:{port}/"),
-        "--rate",
-        "50",
-        "--duration",
-        "1500ms",
-        "--fault",
-        "http:/status?token=s3cret,at=1s",
-        "--fault",
-        &format!("http:{other_url},at=500ms"),
-        "--kill-token",
-        "s3cret",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+        &[
+            "--rate",
+            "50",
+            "--duration",
+            "1500ms",
+            "--fault",
+            "http:/status?token=s3cret,at=1s",
+            "--fault",
+            &format!("http:{other_url},at=500ms"),
+            "--kill-token",
+            "s3cret",
+        ],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     for f in ["summary.json", "report.md", "report.html"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();

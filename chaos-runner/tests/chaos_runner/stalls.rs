@@ -19,19 +19,11 @@ fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
         ..Default::default()
     });
     let out = tempdir("hang");
-    let o = run(&[
-        "run",
+    let o = run_into(
+        &out,
         &format!("http://{addr}/"),
-        "--rate",
-        "200",
-        "--duration",
-        "6s",
-        "--timeout",
-        "1s",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+        &["--rate", "200", "--duration", "6s", "--timeout", "1s"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, ok) = assert_reconciles(&s);
@@ -78,15 +70,7 @@ fn a_one_second_freeze_shows_in_the_tail_at_its_true_latency() {
         ..Default::default()
     });
     let out = tempdir("freeze");
-    let o = run(&[
-        "run",
-        &format!("http://{addr}/"),
-        "--rate",
-        "1000",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = run_into(&out, &format!("http://{addr}/"), &["--rate", "1000"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, ok) = assert_reconciles(&s);
@@ -118,21 +102,20 @@ fn with_a_cap_dropped_ticks_count_as_unanswered() {
     // A target that hangs throughout, capped at 8 in flight: drops are what the user lost.
     let (addr, _keep) = silent_server();
     let out = tempdir("capped");
-    let o = run(&[
-        "run",
+    let o = run_into(
+        &out,
         &format!("http://{addr}/"),
-        "--rate",
-        "500",
-        "--duration",
-        "1s",
-        "--timeout",
-        "2s",
-        "--max-in-flight",
-        "8",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+        &[
+            "--rate",
+            "500",
+            "--duration",
+            "1s",
+            "--timeout",
+            "2s",
+            "--max-in-flight",
+            "8",
+        ],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = summary(&out);
     let (sent, _) = assert_reconciles(&s);

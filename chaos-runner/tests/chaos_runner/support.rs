@@ -71,6 +71,14 @@ impl Drop for TempDir {
 }
 
 /// A fresh path (not created) for one test's output.
+/// `chaos-runner run URL ARGS... --out OUT -q`.
+pub fn run_into(out: &Path, url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["run", url];
+    all.extend_from_slice(args);
+    all.extend(["--out", out.to_str().expect("a UTF-8 path"), "-q"]);
+    run(&all)
+}
+
 pub fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("chaos-runner-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
