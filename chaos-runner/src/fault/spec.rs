@@ -14,6 +14,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::parse;
+pub use crate::swarm::plan::{FailureAction, UpdateOrder, UpdatePlan};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum SpecError {
@@ -53,42 +54,6 @@ pub enum FaultKind {
         hold: Duration,
         max_error_rate: f64,
     },
-}
-
-/// What a service update changes and how swarm rolls it out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpdatePlan {
-    /// Environment variables to set (`VERSION=v2`).
-    pub env: Vec<(String, String)>,
-    pub image: Option<String>,
-    /// `stop-first` (a rolling update, swarm's default) or `start-first` (blue-green like).
-    pub order: String,
-    pub parallelism: u64,
-    pub delay: Duration,
-    /// `pause`, `continue` or `rollback`.
-    pub failure_action: String,
-    pub monitor: Duration,
-}
-
-impl UpdatePlan {
-    /// Short description for reports.
-    pub fn describe(&self) -> String {
-        let mut what: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let Some(i) = &self.image {
-            what.push(format!("image {i}"));
-        }
-        if what.is_empty() {
-            what.push("forced".into());
-        }
-        format!(
-            "{} ({}, parallelism {}, delay {:?}, on failure {})",
-            what.join(" "),
-            self.order,
-            self.parallelism,
-            self.delay,
-            self.failure_action
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,20 +292,6 @@ impl std::str::FromStr for FaultSpec {
     }
 }
 
-impl Default for UpdatePlan {
-    fn default() -> Self {
-        Self {
-            env: Vec::new(),
-            image: None,
-            order: "stop-first".into(),
-            parallelism: 1,
-            delay: Duration::ZERO,
-            failure_action: "pause".into(),
-            monitor: Duration::from_secs(5),
-        }
-    }
-}
-
 /// Builds an `update` or `canary` fault from its ARG (`KEY=VALUE;...`) and options.
 fn update_kind(kind: &str, arg: &str, opts: &[(&str, &str)]) -> Result<FaultKind, String> {
     let mut plan = UpdatePlan::default();
@@ -361,10 +312,7 @@ fn update_kind(kind: &str, arg: &str, opts: &[(&str, &str)]) -> Result<FaultKind
         match k {
             "image" if !v.is_empty() => plan.image = Some(v.to_string()),
             "image" => return Err("image= needs an image reference".into()),
-            "order" => match v {
-                "stop-first" | "start-first" => plan.order = v.to_string(),
-                _ => return Err(format!("order={v}: use stop-first or start-first")),
-            },
+            "order" => plan.order = v.parse()?,
             "parallelism" => {
                 plan.parallelism = v.parse().ok().filter(|p| *p <= 1000).ok_or_else(|| {
                     format!("parallelism={v} must be a whole number (0 = all at once)")
@@ -372,10 +320,7 @@ fn update_kind(kind: &str, arg: &str, opts: &[(&str, &str)]) -> Result<FaultKind
             }
             "delay" => plan.delay = dur(v)?,
             "monitor" => plan.monitor = dur(v)?,
-            "failure" => match v {
-                "pause" | "continue" | "rollback" => plan.failure_action = v.to_string(),
-                _ => return Err(format!("failure={v}: use pause, continue or rollback")),
-            },
+            "failure" => plan.failure_action = v.parse()?,
             "hold" if kind == "canary" => {
                 hold = parse::positive_duration(v).map_err(|e| e.to_string())?
             }
@@ -562,12 +507,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            (
-                plan.order.as_str(),
-                plan.parallelism,
-                plan.failure_action.as_str()
-            ),
-            ("start-first", 2, "rollback")
+            (plan.order, plan.parallelism, plan.failure_action),
+            (UpdateOrder::StartFirst, 2, FailureAction::Rollback)
         );
         assert_eq!(plan.delay, Duration::from_secs(1));
 

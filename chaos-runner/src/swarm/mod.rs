@@ -5,6 +5,7 @@
 //! The Docker socket is opened only when the user asks for Docker faults, events or scaling.
 
 pub mod events;
+pub mod plan;
 pub mod raw;
 pub mod restore;
 pub mod update;

@@ -12,8 +12,8 @@ use bollard::query_parameters::InspectServiceOptions;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::plan::{FailureAction as OnFailure, UpdateOrder, UpdatePlan};
 use super::{Swarm, SwarmError};
-use crate::fault::spec::UpdatePlan;
 
 /// A canary holds this long after its first task before swarm would update the next one;
 /// chaos-runner resumes or rolls back well before.
@@ -69,17 +69,16 @@ impl Swarm {
             spec.update_config = Some(ServiceSpecUpdateConfig {
                 parallelism: Some(if canary { 1 } else { plan.parallelism as i64 }),
                 delay: Some(ns(if canary { CANARY_PAUSE } else { plan.delay })),
-                failure_action: Some(match plan.failure_action.as_str() {
-                    "continue" => FailureAction::CONTINUE,
-                    "rollback" => FailureAction::ROLLBACK,
-                    _ => FailureAction::PAUSE,
+                failure_action: Some(match plan.failure_action {
+                    OnFailure::Continue => FailureAction::CONTINUE,
+                    OnFailure::Rollback => FailureAction::ROLLBACK,
+                    OnFailure::Pause => FailureAction::PAUSE,
                 }),
                 monitor: Some(ns(plan.monitor)),
                 max_failure_ratio: Some(0.0),
-                order: Some(if plan.order == "start-first" {
-                    Order::START_FIRST
-                } else {
-                    Order::STOP_FIRST
+                order: Some(match plan.order {
+                    UpdateOrder::StartFirst => Order::START_FIRST,
+                    UpdateOrder::StopFirst => Order::STOP_FIRST,
                 }),
             });
             Ok(true)
