@@ -20,6 +20,49 @@ pub enum SloError {
     Direction { metric: String, want: &'static str },
 }
 
+/// A percentile (or the maximum) of success latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantile {
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+}
+
+impl Quantile {
+    fn parse(metric: &str) -> Option<Self> {
+        Some(match metric {
+            "p50" => Self::P50,
+            "p90" => Self::P90,
+            "p99" => Self::P99,
+            "p999" => Self::P999,
+            "max" => Self::Max,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::P50 => "p50",
+            Self::P90 => "p90",
+            Self::P99 => "p99",
+            Self::P999 => "p999",
+            Self::Max => "max",
+        }
+    }
+
+    fn of(self, l: &crate::summary::Latency) -> Option<f64> {
+        match self {
+            Self::P50 => l.p50,
+            Self::P90 => l.p90,
+            Self::P99 => l.p99,
+            Self::P999 => l.p999,
+            Self::Max => l.max,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
     /// Requests availability at least this ratio.
@@ -27,7 +70,7 @@ pub enum Rule {
     /// Time availability at least this ratio.
     TimeAvailability(f64),
     /// A success-latency quantile at most this long.
-    Latency { name: &'static str, limit: Duration },
+    Latency { quantile: Quantile, limit: Duration },
     /// Total downtime at most this long.
     Downtime(Duration),
     /// Mean time to recovery at most this long.
@@ -76,17 +119,10 @@ impl std::str::FromStr for Slo {
                     need(">=", ">= a ratio")?;
                     Rule::TimeAvailability(parse::ratio(value).map_err(val_err)?)
                 }
-                "p50" | "p90" | "p99" | "p999" | "max" => {
+                m if Quantile::parse(m).is_some() => {
                     need("<=", "<= a duration")?;
-                    let name = match metric {
-                        "p50" => "p50",
-                        "p90" => "p90",
-                        "p99" => "p99",
-                        "p999" => "p999",
-                        _ => "max",
-                    };
                     Rule::Latency {
-                        name,
+                        quantile: Quantile::parse(m).expect("checked above"),
                         limit: parse::duration(value).map_err(val_err)?,
                     }
                 }
@@ -131,17 +167,12 @@ impl Slo {
                         s.availability.time,
                         true,
                     ),
-                    Rule::Latency { name, limit } => {
-                        let l = &s.latency_ms;
-                        let v = match *name {
-                            "p50" => l.p50,
-                            "p90" => l.p90,
-                            "p99" => l.p99,
-                            "p999" => l.p999,
-                            _ => l.max,
-                        };
-                        (format!("{name}_ms"), limit.as_secs_f64() * 1e3, v, false)
-                    }
+                    Rule::Latency { quantile, limit } => (
+                        format!("{}_ms", quantile.name()),
+                        limit.as_secs_f64() * 1e3,
+                        quantile.of(&s.latency_ms),
+                        false,
+                    ),
                     Rule::Downtime(d) => (
                         "downtime_s".to_string(),
                         d.as_secs_f64(),
@@ -192,7 +223,7 @@ mod tests {
             vec![
                 Rule::Availability(0.995),
                 Rule::Latency {
-                    name: "p99",
+                    quantile: Quantile::P99,
                     limit: Duration::from_millis(250)
                 },
                 Rule::Downtime(Duration::from_secs(2))
