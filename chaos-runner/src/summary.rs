@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{availability, downtime, recovery};
+pub use crate::analysis::orchestrator::SwarmRecovery;
+use crate::analysis::{availability, downtime, orchestrator, recovery};
 use crate::fault::exec::FaultEvent;
 use crate::record::instances::InstanceSeen;
 use crate::record::{Class, Recorded};
@@ -158,15 +159,6 @@ pub struct FaultResult {
     pub last_failure_s: Option<f64>,
     /// The orchestrator's view: what swarm did after this fault.
     pub swarm: Option<SwarmRecovery>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SwarmRecovery {
-    /// Fault to the first container death, replacement created, started, healthy (s).
-    pub died_s: Option<f64>,
-    pub created_s: Option<f64>,
-    pub started_s: Option<f64>,
-    pub healthy_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -345,9 +337,10 @@ pub fn build(i: Inputs<'_>) -> Summary {
                 recovery_s,
                 not_recovered_after_s,
                 last_failure_s: r.last_failure_us.map(|lf| s(lf.saturating_sub(at))),
-                swarm: i.swarm.as_ref().map(|sw| {
-                    crate::swarm::events::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)
-                }),
+                swarm: i
+                    .swarm
+                    .as_ref()
+                    .map(|sw| orchestrator::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)),
             }
         })
         .collect();

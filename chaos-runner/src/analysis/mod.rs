@@ -2,4 +2,5 @@
 
 pub mod availability;
 pub mod downtime;
+pub mod orchestrator;
 pub mod recovery;
