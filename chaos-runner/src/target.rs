@@ -145,11 +145,6 @@ impl Target {
     pub fn is_ip(&self) -> bool {
         self.ip.is_some()
     }
-
-    /// The URL of `path` on the replica at `addr` (for http faults sent to one replica).
-    pub fn url_at(&self, addr: SocketAddr, path: &str) -> String {
-        format!("http://{addr}{path}")
-    }
 }
 
 /// Describes how the target is reached, for `access_path` in every report.

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use crate::config::{Cli, Command, EXIT_RUNTIME};
+use crate::config::{Cli, Command, EXIT_CONFIG, EXIT_RUNTIME};
 use crate::crash::exiting_crasher;
 use crate::server::{termination_signal, Drain};
 use crate::{telemetry, AppState};
@@ -16,7 +16,14 @@ pub fn main() -> ExitCode {
 
 /// The whole program: parse `args` (the first is the program name), run, return the exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are no errors; anything else is malformed configuration.
+            return ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { 0 });
+        }
+    };
     if let Some(Command::Healthcheck) = cli.command {
         return if crate::healthcheck::probe(cli.config.port) {
             ExitCode::SUCCESS

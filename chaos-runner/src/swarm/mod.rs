@@ -63,8 +63,18 @@ pub struct Swarm {
     pub service_id: String,
 }
 
+/// `DOCKER_HOST` as the user set it, else the default socket: for messages.
 pub fn socket_description() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".into())
+}
+
+/// The Engine's Unix socket: `DOCKER_HOST` when it names one (`unix://PATH`), else the
+/// default. The one place `DOCKER_HOST` is read for a path (bollard reads it itself).
+pub fn socket_path() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_string())
 }
 
 impl Swarm {

@@ -14,14 +14,15 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
-/// Path of the Engine's socket, as bollard's local connection finds it.
-fn socket_path() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
-        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string())
-}
+use super::socket_path;
 
+/// What a service name or id keeps unencoded in the API's path: letters, digits, `-_.`.
+const SERVICE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
+
+/// Path of the Engine's socket, as bollard's local connection finds it.
 /// Why the health check could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -59,13 +60,7 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let name: String = service
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let name = percent_encoding::utf8_percent_encode(service, SERVICE_NAME);
     let req = Request::get(format!("/services/{name}"))
         .header(hyper::header::HOST, "docker")
         .body(Empty::<Bytes>::new())
@@ -97,6 +92,16 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_names_keep_their_usual_characters() {
+        let enc = |s| percent_encoding::utf8_percent_encode(s, SERVICE_NAME).to_string();
+        assert_eq!(
+            enc("crashlab-demo_appserver.1"),
+            "crashlab-demo_appserver.1"
+        );
+        assert_eq!(enc("a/b c"), "a%2Fb%20c");
+    }
 
     #[test]
     fn reads_the_engines_spelling_which_bollards_model_drops() {
