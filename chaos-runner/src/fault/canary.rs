@@ -11,6 +11,8 @@ use crate::record::instances::VersionCounts;
 use crate::record::Instances;
 use crate::swarm::Swarm;
 
+use super::Fired;
+
 /// Longest wait for the canary to answer its first request.
 const FIRST_ANSWER: Duration = Duration::from_secs(60);
 
@@ -29,17 +31,17 @@ fn rate((answers, errors): (u64, u64)) -> f64 {
     }
 }
 
-/// Runs the canary step; returns (ok, outcome, targets) like every fault.
+/// Runs the canary step; returns what it did like every fault.
 pub async fn run(
     sw: &Swarm,
     instances: &Instances,
     plan: &UpdatePlan,
     hold: Duration,
     max_error_rate: f64,
-) -> (bool, String, Vec<String>) {
+) -> Fired {
     let old: HashSet<String> = instances.by_version().into_keys().collect();
     if let Err(e) = sw.update(plan, true).await {
-        return (
+        return Fired::new(
             false,
             format!("canary update failed to start: {e}"),
             vec![sw.service.clone()],
@@ -53,7 +55,7 @@ pub async fn run(
         }
         if waited.elapsed() > FIRST_ANSWER {
             let rolled = sw.rollback().await;
-            return (
+            return Fired::new(
                 rolled.is_ok(),
                 format!(
                     "canary {}: the new version answered nothing within {FIRST_ANSWER:?}: rolled back{}",
@@ -87,7 +89,7 @@ pub async fn run(
         (false, Ok(())) => "promoted: the update goes on to every replica".to_string(),
         (_, Err(e)) => format!("could not act: {e}"),
     };
-    (
+    Fired::new(
         action.is_ok(),
         format!(
             "{decision}: canary {}: {} answers, {:.1}% errors, against {:.1}% for the others ({} answers) over {:?}; limit {:.1}%",

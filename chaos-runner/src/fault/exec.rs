@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{FaultKind, FaultSpec};
+use super::{FaultKind, FaultSpec, Fired};
 use crate::swarm::Swarm;
 use crate::target::Target;
 
@@ -49,32 +49,32 @@ pub struct FaultContext {
     pub swarm: Option<Arc<Swarm>>,
 }
 
-pub async fn fire(
-    spec: &FaultSpec,
-    ctx: &FaultContext,
-    rng: &mut StdRng,
-) -> (bool, String, Vec<String>) {
+pub async fn fire(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
     match &spec.kind {
         FaultKind::Http { arg } => fire_http(arg, spec.count, ctx, rng).await,
         FaultKind::Cmd { arg } => fire_cmd(arg, ctx).await,
         FaultKind::Docker { signal } => match &ctx.swarm {
-            Some(sw) => sw.kill_tasks(signal, spec.count, rng).await,
-            None => (false, "docker fault without --swarm-service".into(), vec![]),
+            Some(sw) => killed(
+                sw.kill_tasks(signal, spec.count, rng).await,
+                signal,
+                spec.count,
+            ),
+            None => Fired::new(false, "docker fault without --swarm-service".into(), vec![]),
         },
         FaultKind::Update(plan) => match &ctx.swarm {
             Some(sw) => match sw.update(plan, false).await {
-                Ok(()) => (
+                Ok(()) => Fired::new(
                     true,
                     format!("update started: {}", plan.describe()),
                     vec![sw.service.clone()],
                 ),
-                Err(e) => (
+                Err(e) => Fired::new(
                     false,
                     format!("update failed to start: {e}"),
                     vec![sw.service.clone()],
                 ),
             },
-            None => (false, "update fault without --swarm-service".into(), vec![]),
+            None => Fired::new(false, "update fault without --swarm-service".into(), vec![]),
         },
         FaultKind::Canary {
             plan,
@@ -82,17 +82,40 @@ pub async fn fire(
             max_error_rate,
         } => match &ctx.swarm {
             Some(sw) => super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await,
-            None => (false, "canary fault without --swarm-service".into(), vec![]),
+            None => Fired::new(false, "canary fault without --swarm-service".into(), vec![]),
         },
     }
 }
 
-async fn fire_http(
-    arg: &str,
+/// A docker fault's outcome in words.
+fn killed(
+    k: Result<crate::swarm::Killed, crate::swarm::SwarmError>,
+    signal: &str,
     count: u32,
-    ctx: &FaultContext,
-    rng: &mut StdRng,
-) -> (bool, String, Vec<String>) {
+) -> Fired {
+    let k = match k {
+        Ok(k) => k,
+        Err(e) => return Fired::new(false, e.to_string(), vec![]),
+    };
+    if k.found == 0 {
+        return Fired::new(
+            false,
+            format!("no running task container of service '{}'", k.service),
+            vec![],
+        );
+    }
+    let mut outcome = format!(
+        "{signal} sent to {} of {count} asked task container(s)",
+        k.signalled.len()
+    );
+    if !k.errors.is_empty() {
+        outcome.push_str(&format!("; errors: {}", k.errors.join("; ")));
+    }
+    let ok = k.errors.is_empty() && k.signalled.len() == count as usize;
+    Fired::new(ok, outcome, k.signalled)
+}
+
+async fn fire_http(arg: &str, count: u32, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
     // The kill token goes to the target's own host only (a full URL elsewhere gets none
     // unless --kill-token-any-host).
     let mut token = ctx.kill_token.as_deref();
@@ -104,7 +127,7 @@ async fn fire_http(
                 (a, ctx.target.authority.clone(), arg.to_string())
             }
             Err(e) => {
-                return (
+                return Fired::new(
                     false,
                     format!("cannot resolve {}: {e}", ctx.target.host),
                     vec![],
@@ -114,14 +137,14 @@ async fn fire_http(
     } else {
         let t = match Target::parse(arg) {
             Ok(t) => t,
-            Err(e) => return (false, e.to_string(), vec![]),
+            Err(e) => return Fired::new(false, e.to_string(), vec![]),
         };
         if !ctx.token_any_host && !t.host.eq_ignore_ascii_case(&ctx.target.host) {
             token = None;
         }
         match t.pick().await {
             Ok(a) => (vec![a; count as usize], t.authority.clone(), t.path.clone()),
-            Err(e) => return (false, format!("cannot resolve {}: {e}", t.host), vec![]),
+            Err(e) => return Fired::new(false, format!("cannot resolve {}: {e}", t.host), vec![]),
         }
     };
     let mut all_ok = true;
@@ -144,7 +167,7 @@ async fn fire_http(
             }
         }
     }
-    (
+    Fired::new(
         all_ok,
         crate::redact::secrets(&format!("GET {path}: {}", outcomes.join("; "))),
         targets,
@@ -166,7 +189,7 @@ async fn tail_of(r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec<u8> {
     tail.into()
 }
 
-async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) {
+async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
     const KEEP: usize = 4096;
     let mut c = tokio::process::Command::new("sh");
     c.arg("-c")
@@ -180,7 +203,7 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) 
     let mut child = match c.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return (
+            return Fired::new(
                 false,
                 format!("cannot run sh: {e}"),
                 vec![crate::redact::secrets(cmd)],
@@ -209,14 +232,14 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) 
     let (out, err, status) = match tokio::time::timeout(CMD_FAULT_TIMEOUT, run).await {
         Ok((o, e, Ok(st))) => (o, e, st),
         Ok((_, _, Err(e))) => {
-            return (
+            return Fired::new(
                 false,
                 format!("cannot wait for sh: {e}"),
                 vec![crate::redact::secrets(cmd)],
             )
         }
         Err(_) => {
-            return (
+            return Fired::new(
                 false,
                 format!("still running after {CMD_FAULT_TIMEOUT:?}; killed"),
                 vec![crate::redact::secrets(cmd)],
@@ -243,7 +266,7 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> (bool, String, Vec<String>) 
     if !e.is_empty() {
         outcome.push_str(&format!("; stderr: {e}"));
     }
-    (
+    Fired::new(
         status.success(),
         crate::redact::secrets(&outcome),
         vec![crate::redact::secrets(cmd)],
@@ -285,7 +308,11 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             break;
         }
         let fired = Instant::now();
-        let (ok, outcome, targets) = fire(&spec, &ctx, &mut rng).await;
+        let Fired {
+            ok,
+            outcome,
+            targets,
+        } = fire(&spec, &ctx, &mut rng).await;
         let kind = match spec.kind {
             FaultKind::Http { .. } => "http",
             FaultKind::Cmd { .. } => "cmd",

@@ -7,3 +7,24 @@ pub mod spec;
 
 pub use schedule::Schedule;
 pub use spec::{FaultKind, FaultSpec, When};
+
+/// What one firing of a fault did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    /// Whether it did what it was asked (a kill answered, exit 0, containers signalled).
+    pub ok: bool,
+    /// What happened, for people.
+    pub outcome: String,
+    /// What it hit: replica addresses and ids, container ids, the service, or the command.
+    pub targets: Vec<String>,
+}
+
+impl Fired {
+    pub fn new(ok: bool, outcome: String, targets: Vec<String>) -> Self {
+        Self {
+            ok,
+            outcome,
+            targets,
+        }
+    }
+}

@@ -56,6 +56,18 @@ pub enum SwarmError {
     Raw(#[from] raw::RawError),
 }
 
+/// What a kill of task containers did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Killed {
+    pub service: String,
+    /// Running task containers of the service found.
+    pub found: usize,
+    /// The containers signalled: `short-id (task name)`.
+    pub signalled: Vec<String>,
+    /// The containers the signal did not reach, with why.
+    pub errors: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct Swarm {
     pub docker: Docker,
@@ -135,22 +147,13 @@ impl Swarm {
         signal: &str,
         count: u32,
         rng: &mut StdRng,
-    ) -> (bool, String, Vec<String>) {
-        let mut tasks = match self.task_containers().await {
-            Ok(t) => t,
-            Err(e) => return (false, e.to_string(), vec![]),
-        };
-        if tasks.is_empty() {
-            return (
-                false,
-                format!("no running task container of service '{}'", self.service),
-                vec![],
-            );
-        }
+    ) -> Result<Killed, SwarmError> {
+        let mut tasks = self.task_containers().await?;
+        let found = tasks.len();
         tasks.sort_by(|a, b| a.id.cmp(&b.id));
         tasks.shuffle(rng);
         tasks.truncate(count as usize);
-        let mut targets = Vec::new();
+        let mut signalled = Vec::new();
         let mut errors = Vec::new();
         for c in &tasks {
             let id = c.id.clone().unwrap_or_default();
@@ -161,29 +164,20 @@ impl Swarm {
                 .and_then(|l| l.get("com.docker.swarm.task.name"))
                 .cloned()
                 .unwrap_or_default();
-            match self
-                .docker
-                .kill_container(
-                    &id,
-                    Some(KillContainerOptions {
-                        signal: signal.to_string(),
-                    }),
-                )
-                .await
-            {
-                Ok(()) => targets.push(format!("{short} ({task})")),
+            let options = KillContainerOptions {
+                signal: signal.to_string(),
+            };
+            match self.docker.kill_container(&id, Some(options)).await {
+                Ok(()) => signalled.push(format!("{short} ({task})")),
                 Err(e) => errors.push(format!("{short}: {e}")),
             }
         }
-        let ok = errors.is_empty() && targets.len() == count as usize;
-        let mut outcome = format!(
-            "{signal} sent to {} of {count} asked task container(s)",
-            targets.len()
-        );
-        if !errors.is_empty() {
-            outcome.push_str(&format!("; errors: {}", errors.join("; ")));
-        }
-        (ok, outcome, targets)
+        Ok(Killed {
+            service: self.service.clone(),
+            found,
+            signalled,
+            errors,
+        })
     }
 
     /// Number of running tasks and how many of their containers are healthy (or have no health check).
