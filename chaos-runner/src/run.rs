@@ -371,8 +371,8 @@ async fn experiment(
             target: crate::redact::secrets(&a.url),
             started_at: humantime::format_rfc3339_millis(start_wall).to_string(),
             mode: match plan.mode {
-                Mode::Open { .. } => "open".into(),
-                Mode::Closed => "closed".into(),
+                Mode::Open { .. } => summary::LoadMode::Open,
+                Mode::Closed => summary::LoadMode::Closed,
             },
             rate: a.rate,
             connections: plan.connections,

@@ -46,12 +46,20 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+/// Open loop (a constant rate) or closed loop (N workers).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    Open,
+    Closed,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
     pub label: String,
     pub target: String,
     pub started_at: String,
-    pub mode: String,
+    pub mode: LoadMode,
     /// Asked rate (open loop), requests per second.
     pub rate: Option<f64>,
     /// Connections opened before the clock started (closed loop: its workers).
@@ -131,7 +139,7 @@ pub struct DowntimeWindow {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FaultResult {
     pub at_s: f64,
-    pub kind: String,
+    pub kind: crate::fault::Kind,
     pub spec: String,
     pub ok: bool,
     pub outcome: String,
@@ -324,7 +332,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
             };
             FaultResult {
                 at_s: f.at_s,
-                kind: f.kind.clone(),
+                kind: f.kind,
                 spec: f.spec.clone(),
                 ok: f.ok,
                 outcome: f.outcome.clone(),

@@ -23,8 +23,7 @@ pub struct FaultEvent {
     /// Which `--fault` (0-based, in command-line order).
     pub fault: usize,
     pub spec: String,
-    /// `http`, `cmd` or `docker`.
-    pub kind: String,
+    pub kind: super::Kind,
     /// When it fired, seconds from the start of the load.
     pub at_s: f64,
     /// How long firing took (the kill request, command or Docker calls).
@@ -313,17 +312,10 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             outcome,
             targets,
         } = fire(&spec, &ctx, &mut rng).await;
-        let kind = match spec.kind {
-            FaultKind::Http { .. } => "http",
-            FaultKind::Cmd { .. } => "cmd",
-            FaultKind::Docker { .. } => "docker",
-            FaultKind::Update(_) => "update",
-            FaultKind::Canary { .. } => "canary",
-        };
         let ev = FaultEvent {
             fault: index,
             spec: spec.text.clone(),
-            kind: kind.into(),
+            kind: spec.kind.kind(),
             at_s: fired.saturating_duration_since(start).as_secs_f64(),
             took_ms: fired.elapsed().as_secs_f64() * 1e3,
             ok,

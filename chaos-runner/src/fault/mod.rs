@@ -28,3 +28,38 @@ impl Fired {
         }
     }
 }
+
+/// The kinds of fault, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Http,
+    Cmd,
+    Docker,
+    Update,
+    Canary,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Cmd => "cmd",
+            Kind::Docker => "docker",
+            Kind::Update => "update",
+            Kind::Canary => "canary",
+        }
+    }
+}
+
+impl FaultKind {
+    pub fn kind(&self) -> Kind {
+        match self {
+            FaultKind::Http { .. } => Kind::Http,
+            FaultKind::Cmd { .. } => Kind::Cmd,
+            FaultKind::Docker { .. } => Kind::Docker,
+            FaultKind::Update(_) => Kind::Update,
+            FaultKind::Canary { .. } => Kind::Canary,
+        }
+    }
+}

@@ -222,7 +222,7 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
                 vec![
                     (i + 1).to_string(),
                     secs(f.at_s),
-                    f.kind.clone(),
+                    f.kind.name().to_string(),
                     if f.ok {
                         "ok".into()
                     } else {
