@@ -11,7 +11,7 @@ pub fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Inline code spans (`x`) to <code>, after escaping.
+/// Inline code spans (`x`) to <code>, after escaping (the only markup the sections use).
 fn inline(s: &str) -> String {
     let e = escape(s);
     let mut out = String::new();
@@ -21,7 +21,7 @@ fn inline(s: &str) -> String {
             out.push_str(part);
             out.push_str("</code>");
         } else {
-            out.push_str(&part.replace("**", ""));
+            out.push_str(part);
         }
     }
     out
@@ -48,18 +48,13 @@ pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
     writeln!(w, "</tbody></table>")
 }
 
-pub fn write<W: Write>(
-    mut w: W,
-    title: &str,
-    sections: &[Section],
-    charts: &[(String, String)],
-) -> io::Result<()> {
+pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Result<()> {
     writeln!(
         w,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{STYLE}</style></head><body>\n<h1>{t}</h1>",
         t = escape(title)
     )?;
-    for (i, s) in sections.iter().enumerate() {
+    for s in sections {
         writeln!(w, "<h2>{}</h2>", escape(&s.title))?;
         for l in &s.lines {
             writeln!(w, "<p>{}</p>", inline(l))?;
@@ -67,14 +62,12 @@ pub fn write<W: Write>(
         if let Some(t) = &s.table {
             table(&mut w, t)?;
         }
-        if i == 1 {
-            for (caption, svg) in charts {
-                writeln!(
-                    w,
-                    "<figure>{svg}<figcaption>{}</figcaption></figure>",
-                    escape(caption)
-                )?;
-            }
+        for (caption, svg) in &s.figures {
+            writeln!(
+                w,
+                "<figure>{svg}<figcaption>{}</figcaption></figure>",
+                escape(caption)
+            )?;
         }
     }
     writeln!(w, "</body></html>")

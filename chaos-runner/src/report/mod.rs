@@ -41,7 +41,7 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     hgrm::write(&mut f, &rec.ok)?;
     f.flush()?;
     let title = format!("chaos-runner report: {}", s.run.label);
-    let sections = tables::sections(s);
+    let mut sections = tables::sections(s);
     let mut f = create(dir, "report.md")?;
     markdown::write(&mut f, &title, &sections)?;
     f.flush()?;
@@ -59,8 +59,12 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
             charts::percentiles(&rec.ok).map_err(anyhow::Error::msg)?,
         ),
     ];
+    // The charts go with the headline, found by its title.
+    if let Some(h) = sections.iter_mut().find(|x| x.title == tables::HEADLINE) {
+        h.figures = charts;
+    }
     let mut f = create(dir, "report.html")?;
-    html::write(&mut f, &title, &sections, &charts)?;
+    html::write(&mut f, &title, &sections)?;
     f.flush()?;
     Ok(())
 }

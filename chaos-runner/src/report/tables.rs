@@ -9,12 +9,17 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Section {
     pub title: String,
     pub lines: Vec<String>,
     pub table: Option<Table>,
+    /// Charts shown after the table (HTML only): caption and SVG.
+    pub figures: Vec<(String, String)>,
 }
+
+/// The title of the section the report's charts belong to.
+pub const HEADLINE: &str = "Headline";
 
 pub fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{:.3}%", v * 100.0))
@@ -143,11 +148,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
             r.target,
             r.started_at,
             r.elapsed_s,
-            if s.interrupted {
-                " (**interrupted**)"
-            } else {
-                ""
-            }
+            if s.interrupted { " (INTERRUPTED)" } else { "" }
         ),
         format!("Access path: {}.", s.access_path),
         format!(
@@ -173,9 +174,10 @@ pub fn sections(s: &Summary) -> Vec<Section> {
         title: "Run".into(),
         lines,
         table: None,
+        ..Default::default()
     });
     out.push(Section {
-        title: "Headline".into(),
+        title: HEADLINE.into(),
         lines: vec![format!(
             "Availability is the share of scheduled requests that were answered with success (ok / scheduled: a request the schedule could not send counts as unanswered; ok / sent was {}). \
 Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of scheduled requests succeeded. \
@@ -187,6 +189,7 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
             s.downtime.glitches
         )],
         table: t(&HEADLINE_HEAD, vec![headline_row(s)]),
+            ..Default::default()
     });
     let c = &s.counts;
     let mut head = vec!["scheduled", "sent", "dropped", "late", "ok"];
@@ -211,6 +214,7 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
             "late: sent more than 1 ms after the intended time (they are among the sent, and their latency counts from the intended time); dropped: never sent (only with --max-in-flight, or when interrupted).".into(),
         ],
         table: t(&head, vec![row.iter().map(u64::to_string).collect()]),
+            ..Default::default()
     });
     if !s.faults.is_empty() {
         let rows = s
@@ -255,6 +259,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                 &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: died (s)", "started (s)", "healthy (s)", "outcome"],
                 rows,
             ),
+                    ..Default::default()
         });
     }
     out.push(Section {
@@ -292,6 +297,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                 })
                 .collect(),
         }),
+        ..Default::default()
     });
     out.push(Section {
         title: "Latency (ms)".into(),
@@ -304,6 +310,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                 lat_row("send lateness", &s.send_lateness_ms),
             ],
         ),
+            ..Default::default()
     });
     out.push(Section {
         title: "Replicas seen".into(),
@@ -329,6 +336,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                 })
                 .collect(),
         ),
+            ..Default::default()
     });
     if let Some(sw) = s.swarm.as_ref().filter(|sw| !sw.updates.is_empty()) {
         out.push(Section {
@@ -343,6 +351,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                     .map(|u| vec![secs(u.at_s), u.state.clone(), u.message.clone()])
                     .collect(),
             ),
+            ..Default::default()
         });
     }
     if s.versions.len() > 1 {
@@ -372,6 +381,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                     })
                     .collect(),
             ),
+            ..Default::default()
         });
     }
     if let Some(slo) = &s.slo {
@@ -392,6 +402,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                     })
                     .collect(),
             ),
+            ..Default::default()
         });
     }
     out
