@@ -158,7 +158,7 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
     };
     let result = experiment(&a, plan, &out, target, swarm.as_ref(), interrupt).await;
     let restored = match &swarm {
-        Some((sw, base)) if !a.keep_changes => match sw.restore(base).await {
+        Some((sw, base)) if !a.keep_changes => match sw.restore(base, a.converge_timeout).await {
             Ok(changes) => {
                 if !changes.is_empty() {
                     eprintln!(

@@ -50,6 +50,8 @@ pub enum SwarmError {
         running: usize,
         waited: Duration,
     },
+    #[error("service '{service}' was still rolling out an update after {waited:?}")]
+    StillRolling { service: String, waited: Duration },
     #[error("service '{0}' is not in replicated mode and cannot be scaled")]
     NotReplicated(String),
     #[error("cannot read the service's spec: {0}")]

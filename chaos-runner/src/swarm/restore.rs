@@ -2,8 +2,11 @@
 //! (scaling, updates, canaries) and sent back at the end of the run, normal, failed or
 //! interrupted, unless the user asked to keep the changes. What differed is said in words.
 
+use std::time::Duration;
+
 use bollard::models::ServiceSpec;
 use bollard::query_parameters::UpdateServiceOptions;
+use tokio::time::Instant;
 
 use super::{raw, Swarm, SwarmError};
 
@@ -21,8 +24,14 @@ impl Swarm {
     }
 
     /// Sends the baseline back if the service differs from it now (or an update the run
-    /// started is still paused or rolling); returns what was undone, empty when nothing was.
-    pub async fn restore(&self, base: &Baseline) -> Result<Vec<String>, SwarmError> {
+    /// started is still paused or rolling), then waits (at most `timeout`) until swarm has
+    /// rolled it out and the replicas run, so the next experiment starts from the state this
+    /// one found. Returns what was undone, empty when nothing was.
+    pub async fn restore(
+        &self,
+        base: &Baseline,
+        timeout: Duration,
+    ) -> Result<Vec<String>, SwarmError> {
         let (now, version) = raw::inspect(&self.service).await?;
         let mut changes = differences(&base.spec, &now);
         let same_spec = changes.is_empty();
@@ -55,7 +64,38 @@ impl Swarm {
         self.docker
             .update_service(&self.service, spec, options, None)
             .await?;
+        let started = Instant::now();
+        self.wait_rolled_out(timeout).await?;
+        if let Some(n) = replicas(&base.spec) {
+            self.wait_converged(n.max(0) as u64, timeout, started)
+                .await?;
+        }
         Ok(changes)
+    }
+
+    /// Waits until no update or rollback is rolling: first (for up to 2 s) for the one just
+    /// sent to show, then for it to end.
+    async fn wait_rolled_out(&self, timeout: Duration) -> Result<(), SwarmError> {
+        let rolling = |s: Option<(String, String)>| {
+            matches!(
+                s.as_ref().map(|(s, _)| s.as_str()),
+                Some("updating" | "rollback_started")
+            )
+        };
+        let started = Instant::now();
+        while !rolling(self.update_state().await?) && started.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        while rolling(self.update_state().await?) {
+            if started.elapsed() > timeout {
+                return Err(SwarmError::StillRolling {
+                    service: self.service.clone(),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
     }
 }
 
