@@ -156,7 +156,8 @@ pub async fn execute(a: RunArgs) -> anyhow::Result<Outcome> {
         },
         None => None,
     };
-    let result = experiment(&a, plan, &out, target, swarm.as_ref(), interrupt).await;
+    let sw = swarm.as_ref().map(|(sw, _)| sw.clone());
+    let result = experiment(&a, plan, &out, target, sw, interrupt).await;
     let restored = match &swarm {
         Some((sw, base)) if !a.keep_changes => match sw.restore(base, a.converge_timeout).await {
             Ok(changes) => {
@@ -228,10 +229,9 @@ async fn experiment(
     plan: LoadPlan,
     out: &std::path::Path,
     target: Arc<Target>,
-    swarm: Option<&(Arc<Swarm>, Baseline)>,
+    swarm: Option<Arc<Swarm>>,
     int_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<(Summary, Recorded)> {
-    let swarm = swarm.map(|(sw, _)| sw.clone());
     let mut converge_s = None;
     if let (Some(sw), Some(n)) = (&swarm, a.replicas) {
         eprintln!(

@@ -175,9 +175,11 @@ async fn fire_http(arg: &str, count: u32, ctx: &FaultContext, rng: &mut StdRng) 
 
 /// Keeps the last `keep` bytes of what `r` yields, reading it to the end (so the writer
 /// never blocks on a full pipe) in bounded memory.
-async fn tail_of(r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+async fn tail_of(r: Option<impl tokio::io::AsyncRead + Unpin>, keep: usize) -> Vec<u8> {
     use tokio::io::AsyncReadExt;
-    let mut r = r;
+    let Some(mut r) = r else {
+        return Vec::new();
+    };
     let mut tail = std::collections::VecDeque::with_capacity(keep);
     let mut buf = [0u8; 8192];
     while let Ok(n @ 1..) = r.read(&mut buf).await {
@@ -190,6 +192,7 @@ async fn tail_of(r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec<u8> {
 
 async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
     const KEEP: usize = 4096;
+    let shown = crate::redact::secrets(cmd);
     let mut c = tokio::process::Command::new("sh");
     c.arg("-c")
         .arg(cmd)
@@ -201,47 +204,20 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
     let started = Instant::now();
     let mut child = match c.spawn() {
         Ok(c) => c,
-        Err(e) => {
-            return Fired::new(
-                false,
-                format!("cannot run sh: {e}"),
-                vec![crate::redact::secrets(cmd)],
-            )
-        }
+        Err(e) => return Fired::new(false, format!("cannot run sh: {e}"), vec![shown]),
     };
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let run = async {
-        let (o, e, status) = tokio::join!(
-            async {
-                match stdout {
-                    Some(s) => tail_of(s, KEEP).await,
-                    None => Vec::new(),
-                }
-            },
-            async {
-                match stderr {
-                    Some(s) => tail_of(s, KEEP).await,
-                    None => Vec::new(),
-                }
-            },
-            child.wait()
-        );
-        (o, e, status)
-    };
+    let run = async { tokio::join!(tail_of(stdout, KEEP), tail_of(stderr, KEEP), child.wait()) };
     let (out, err, status) = match tokio::time::timeout(CMD_FAULT_TIMEOUT, run).await {
         Ok((o, e, Ok(st))) => (o, e, st),
         Ok((_, _, Err(e))) => {
-            return Fired::new(
-                false,
-                format!("cannot wait for sh: {e}"),
-                vec![crate::redact::secrets(cmd)],
-            )
+            return Fired::new(false, format!("cannot wait for sh: {e}"), vec![shown])
         }
         Err(_) => {
             return Fired::new(
                 false,
                 format!("still running after {CMD_FAULT_TIMEOUT:?}; killed"),
-                vec![crate::redact::secrets(cmd)],
+                vec![shown],
             )
         }
     };
@@ -268,7 +244,7 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
     Fired::new(
         status.success(),
         crate::redact::secrets(&outcome),
-        vec![crate::redact::secrets(cmd)],
+        vec![shown],
     )
 }
 

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::record::{Collector, Instances, Live};
-
 use crate::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -137,31 +136,28 @@ impl Shared {
 pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>) -> pool::Finished {
     let plan = &shared.plan;
     let first = plan.connections.clamp(1, plan.max_in_flight.max(1));
+    // The open loop's queue of ticks: bounded only under a user's cap (past it, drops).
+    let (tx, rx) = match plan.mode {
+        Mode::Open { .. } => {
+            let (tx, rx) = scheduler::queue(plan.capped.then_some(first));
+            (Some(tx), Some(rx))
+        }
+        Mode::Closed => (None, None),
+    };
+    let (mut pool, done) =
+        pool::Pool::new(shared.clone(), rx, collector.shards(), plan.max_in_flight);
     let mut conns = conns.into_iter();
-    match plan.mode {
-        Mode::Open { rate } => {
+    for _ in 0..first {
+        pool.spawn(conns.next(), None);
+    }
+    match (plan.mode, tx) {
+        (Mode::Open { rate }, Some(tx)) => {
             let total = plan.total_requests().unwrap_or(u64::MAX);
             let sched = scheduler::Schedule::new(shared.start, rate, total);
-            let (tx, rx) = scheduler::queue(plan.capped.then_some(first));
-            let (mut pool, done) = pool::Pool::new(
-                shared.clone(),
-                Some(rx),
-                collector.shards(),
-                plan.max_in_flight,
-            );
-            for _ in 0..first {
-                pool.spawn(conns.next(), None);
-            }
             let pacer = scheduler::Pacer::new(sched, tx, collector.shards()[0].clone(), pool);
             let sh = shared.clone();
-            pool::Pool::open(done, tokio::task::spawn_blocking(move || pacer.run(&sh)))
+            pool::Finished::new(done, tokio::task::spawn_blocking(move || pacer.run(&sh)))
         }
-        Mode::Closed => {
-            let (mut pool, done) = pool::Pool::new(shared.clone(), None, collector.shards(), first);
-            for _ in 0..first {
-                pool.spawn(conns.next(), None);
-            }
-            pool.closed(done)
-        }
+        _ => pool.finished(done),
     }
 }

@@ -39,16 +39,27 @@ pub struct Pool {
 #[derive(Debug)]
 pub struct Finished {
     done: mpsc::Receiver<()>,
+    /// The open loop's pacer, which owns the pool and reports how many workers it grew to.
     pacer: Option<tokio::task::JoinHandle<usize>>,
-    closed_workers: usize,
+    /// The closed loop's workers (it never grows).
+    workers: usize,
 }
 
 impl Finished {
+    /// Also waits for the open loop's pacer.
+    pub fn new(done: mpsc::Receiver<()>, pacer: tokio::task::JoinHandle<usize>) -> Self {
+        Self {
+            done,
+            pacer: Some(pacer),
+            workers: 0,
+        }
+    }
+
     /// Resolves when every worker has ended; returns how many workers the run had at most.
     pub async fn wait(mut self) -> usize {
         let peak = match self.pacer.take() {
             Some(p) => p.await.unwrap_or(0),
-            None => self.closed_workers,
+            None => self.workers,
         };
         // Every worker holds a sender; recv yields None once the last one is gone.
         while self.done.recv().await.is_some() {}
@@ -107,21 +118,12 @@ impl Pool {
         self.runtime.spawn(job.run(first));
     }
 
-    /// Hands back the completion receiver as a [`Finished`] for a closed loop (no pacer).
-    pub fn closed(self, done: mpsc::Receiver<()>) -> Finished {
+    /// The [`Finished`] of a pool that will not grow (the closed loop).
+    pub fn finished(self, done: mpsc::Receiver<()>) -> Finished {
         Finished {
             done,
             pacer: None,
-            closed_workers: self.workers,
-        }
-    }
-
-    /// A [`Finished`] that also waits for the open loop's pacer (which owns the pool).
-    pub fn open(done: mpsc::Receiver<()>, pacer: tokio::task::JoinHandle<usize>) -> Finished {
-        Finished {
-            done,
-            pacer: Some(pacer),
-            closed_workers: 0,
+            workers: self.workers,
         }
     }
 }

@@ -6,8 +6,6 @@ use std::io::{self, BufRead, Write};
 use crate::record::bucket::Edges;
 use crate::record::{Bucket, Class};
 
-const COLUMNS: usize = 25;
-
 const FIXED: [&str; 8] = [
     "t_s", "sent", "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout",
 ];
@@ -115,8 +113,9 @@ pub fn read<R: BufRead>(r: R) -> Result<Vec<Bucket>, ReadError> {
             line: n + 1,
             detail: d.into(),
         };
-        if f.len() != COLUMNS {
-            return Err(err(&format!("expected {COLUMNS} columns")));
+        let columns = header().split(',').count();
+        if f.len() != columns {
+            return Err(err(&format!("expected {columns} columns")));
         }
         let num = |i: usize| {
             f[i].parse::<u64>()
