@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The main job: deploy crashserver on a local single-node swarm, hammer it while its
 # replicas are killed through the Docker API, at 1 and then at 5 replicas, and write the
-# comparison into results/.
+# comparison into results/local/swarm-demo-<UTC time>/ (a new directory each time).
 #
 # usage: scripts/demo.sh [--duration 60s] [--every 10s] [--rate 200] [--replicas 1,5]
-#                        [--health-check INTERVAL] [--out results/swarm-demo] [--force]
+#                        [--health-check INTERVAL] [--out DIR] [--force]
 #
 # It builds the image offline, uses the engine's swarm (initialising a single-node one only
 # when the engine is in none, and leaving it again at the end), deploys compose.yaml,
@@ -19,7 +19,7 @@ duration=60s
 every=10s
 rate=200
 replicas=1,5
-out=results/swarm-demo
+out=results/local/swarm-demo-$(date -u +%Y%m%dT%H%M%SZ)
 health=
 force=0
 

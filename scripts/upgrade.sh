@@ -2,9 +2,11 @@
 # Upgrade strategies under load, measured on a local single-node swarm: a rolling update
 # (stop-first, swarm's default) against a blue-green-like one (start-first), at 1 and at 5
 # replicas, and a canary release of a deliberately broken version that must be rolled back.
-# Writes the runs and their comparison into results/upgrades/.
+# Writes the runs and their comparison into a new results/local/upgrades-<UTC time>/.
 #
-# usage: scripts/upgrade.sh [--duration 45s] [--rate 200] [--out results/upgrades] [--force]
+# usage: scripts/upgrade.sh [--duration 45s] [--rate 200] [--out DIR] [--force]
+#        (default DIR: results/local/upgrades-<UTC time>; the committed results:
+#        scripts/upgrade.sh --out results/upgrades --force)
 #
 # Each run deploys version v1, starts the update to v2 5 s into the load, and records which
 # version answered every request, the update's progress and every task swap. The canary run
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 duration=45s
 rate=200
-out=results/upgrades
+out=results/local/upgrades-$(date -u +%Y%m%dT%H%M%SZ)
 force=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --rate) rate=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "upgrade.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
