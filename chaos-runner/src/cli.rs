@@ -107,7 +107,8 @@ pub struct RunArgs {
     /// A fault: KIND[:ARG],WHEN[,count=N][,seed=S]. KIND: http (ARG /kill or a URL), cmd
     /// (ARG a shell command), docker (ARG a signal, SIGKILL by default), update (ARG
     /// KEY=VALUE;... and/or image=REF; order=, parallelism=, delay=, failure=, monitor=) or
-    /// canary (as update, plus hold= and max_error_rate=). WHEN: every=10s, at=5s;20s or
+    /// canary (as update but one replica: no parallelism= or delay=; plus hold= and
+    /// max_error_rate=). count= applies to http and docker. WHEN: every=10s, at=5s;20s or
     /// poisson=15s; the first firing must fall inside the run. Repeatable.
     #[arg(long = "fault", value_parser = parse_fault, help_heading = "Faults")]
     pub faults: Vec<FaultSpec>,

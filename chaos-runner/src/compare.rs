@@ -43,7 +43,7 @@ fn access_paths(runs: &[&Summary]) -> String {
     } else {
         let each: Vec<String> = runs
             .iter()
-            .map(|s| format!("{}: {}", s.run.label, s.access_path))
+            .map(|s| format!("{}: {}", s.run.setup.label, s.access_path))
             .collect();
         format!("Access paths: {}.", each.join("; "))
     }
@@ -86,7 +86,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                     (!v.is_empty()).then(|| v[v.len() / 2])
                 };
                 vec![
-                    s.run.label.clone(),
+                    s.run.setup.label.clone(),
                     s.faults.len().to_string(),
                     s.faults
                         .iter()
@@ -105,11 +105,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         format!(
             "Runs: {}.",
             runs.iter()
-                .map(|(d, s, _)| format!("{} ({})", s.run.label, d.display()))
+                .map(|(d, s, _)| format!("{} ({})", s.run.setup.label, d.display()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        format!("Machine: {}.", summaries[0].run.host),
+        format!("Machine: {}.", summaries[0].run.setup.host),
         access_paths(&summaries),
     ];
     let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.md"))?);
@@ -127,9 +127,9 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|(_, s, tl)| {
             (
-                s.run.label.clone(),
+                s.run.setup.label.clone(),
                 tl.clone(),
-                (s.run.bucket_ms * 1000.0).round() as u64,
+                (s.run.setup.bucket_ms * 1000.0).round() as u64,
             )
         })
         .collect();
@@ -154,7 +154,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             .iter()
             .map(|(d, s, _)| ComparedRun {
                 dir: d.display().to_string(),
-                label: &s.run.label,
+                label: &s.run.setup.label,
                 access_path: &s.access_path,
                 availability_requests: s.availability.requests,
                 availability_scheduled: s.availability.scheduled,

@@ -105,7 +105,7 @@ fn print_outcome(o: &crate::run::Outcome) {
     let c = &s.counts;
     println!(
         "{}: scheduled {} sent {} ok {} failed {} dropped {}; availability {} (time {}); downtime {:.3} s in {} window(s); MTTR {}; p50 {} p99 {}; {} replica id(s) seen, {} after faults{}",
-        s.run.label,
+        s.run.setup.label,
         c.scheduled,
         c.sent,
         c.ok,
@@ -125,7 +125,7 @@ fn print_outcome(o: &crate::run::Outcome) {
     if c.dropped > 0 && !s.interrupted {
         println!(
             "WARNING: {} scheduled requests were never sent: every one of the {} connections allowed by --max-in-flight was busy. They count as unanswered; raise or drop --max-in-flight to measure them.",
-            c.dropped, s.run.max_in_flight
+            c.dropped, s.run.setup.max_in_flight
         );
     }
     if let Some(w) = s.downtime.windows.iter().find(|w| w.open) {

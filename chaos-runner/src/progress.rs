@@ -54,6 +54,7 @@ pub fn spawn(
     start: Instant,
     planned: Option<Duration>,
     quiet: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if quiet {
@@ -76,7 +77,10 @@ pub fn spawn(
             sent: 0,
         };
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
             let e = start.elapsed();
             let sent = Live::get(&live.sent);
             let rate = (sent - last.sent.min(sent)) as f64 / (e - last.at).as_secs_f64().max(1e-3);
@@ -89,6 +93,9 @@ pub fn spawn(
                 }
                 None => eprintln!("chaos-runner: {text}"),
             }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
     })
 }

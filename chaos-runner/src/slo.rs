@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use serde::{Deserialize, Serialize};
+
 use crate::parse;
-use crate::summary::{SloCheck, SloResult, Summary};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SloError {
@@ -52,7 +53,7 @@ impl Quantile {
         }
     }
 
-    fn of(self, l: &crate::summary::Latency) -> Option<f64> {
+    fn of(self, l: &Quantiles) -> Option<f64> {
         match self {
             Self::P50 => l.p50,
             Self::P90 => l.p90,
@@ -61,6 +62,95 @@ impl Quantile {
             Self::Max => l.max,
         }
     }
+}
+
+/// Success latency (ms), as far as objectives go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quantiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// The figures of a run that objectives are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// ok / scheduled.
+    pub availability: Option<f64>,
+    pub time_availability: Option<f64>,
+    pub latency_ms: Quantiles,
+    pub downtime_s: f64,
+    pub mttr_s: Option<f64>,
+    /// Some outage had not ended when the run did (it has no recovery time).
+    pub unrecovered: bool,
+}
+
+/// What an objective is about, as named in `summary.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloMetric {
+    Availability,
+    TimeAvailability,
+    #[serde(rename = "p50_ms")]
+    P50Ms,
+    #[serde(rename = "p90_ms")]
+    P90Ms,
+    #[serde(rename = "p99_ms")]
+    P99Ms,
+    #[serde(rename = "p999_ms")]
+    P999Ms,
+    MaxMs,
+    DowntimeS,
+    MttrS,
+}
+
+impl SloMetric {
+    fn latency(q: Quantile) -> Self {
+        match q {
+            Quantile::P50 => Self::P50Ms,
+            Quantile::P90 => Self::P90Ms,
+            Quantile::P99 => Self::P99Ms,
+            Quantile::P999 => Self::P999Ms,
+            Quantile::Max => Self::MaxMs,
+        }
+    }
+
+    /// The name in `summary.json` and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Availability => "availability",
+            Self::TimeAvailability => "time_availability",
+            Self::P50Ms => "p50_ms",
+            Self::P90Ms => "p90_ms",
+            Self::P99Ms => "p99_ms",
+            Self::P999Ms => "p999_ms",
+            Self::MaxMs => "max_ms",
+            Self::DowntimeS => "downtime_s",
+            Self::MttrS => "mttr_s",
+        }
+    }
+
+    /// Ratios are met from below (at least), durations from above (at most).
+    pub fn is_ratio(self) -> bool {
+        matches!(self, Self::Availability | Self::TimeAvailability)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloResult {
+    pub spec: String,
+    pub passed: bool,
+    pub checks: Vec<SloCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloCheck {
+    pub what: SloMetric,
+    pub limit: f64,
+    pub actual: Option<f64>,
+    pub passed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,50 +239,39 @@ impl std::str::FromStr for Slo {
 }
 
 impl Slo {
-    pub fn check(&self, s: &Summary) -> SloResult {
+    pub fn check(&self, f: &Figures) -> SloResult {
         let checks: Vec<SloCheck> = self
             .rules
             .iter()
             .map(|r| {
-                let (what, limit, actual, at_least) = match r {
-                    Rule::Availability(v) => (
-                        "availability".to_string(),
-                        *v,
-                        s.availability.scheduled,
-                        true,
-                    ),
-                    Rule::TimeAvailability(v) => (
-                        "time_availability".to_string(),
-                        *v,
-                        s.availability.time,
-                        true,
-                    ),
+                let (what, limit, actual) = match r {
+                    Rule::Availability(v) => (SloMetric::Availability, *v, f.availability),
+                    Rule::TimeAvailability(v) => {
+                        (SloMetric::TimeAvailability, *v, f.time_availability)
+                    }
                     Rule::Latency { quantile, limit } => (
-                        format!("{}_ms", quantile.name()),
+                        SloMetric::latency(*quantile),
                         limit.as_secs_f64() * 1e3,
-                        quantile.of(&s.latency_ms),
-                        false,
+                        quantile.of(&f.latency_ms),
                     ),
-                    Rule::Downtime(d) => (
-                        "downtime_s".to_string(),
-                        d.as_secs_f64(),
-                        Some(s.downtime.total_s),
-                        false,
-                    ),
+                    Rule::Downtime(d) => {
+                        (SloMetric::DowntimeS, d.as_secs_f64(), Some(f.downtime_s))
+                    }
                     Rule::Mttr(d) => (
-                        "mttr_s".to_string(),
+                        SloMetric::MttrS,
                         d.as_secs_f64(),
                         // An outage that never ended has no recovery time: not met.
-                        if s.faults.iter().any(|f| f.not_recovered_after_s.is_some()) {
-                            None
-                        } else {
-                            Some(s.mttr_s.unwrap_or(0.0))
-                        },
-                        false,
+                        (!f.unrecovered).then(|| f.mttr_s.unwrap_or(0.0)),
                     ),
                 };
                 // A figure that could not be measured (nothing succeeded) fails its objective.
-                let passed = actual.is_some_and(|a| if at_least { a >= limit } else { a <= limit });
+                let passed = actual.is_some_and(|a| {
+                    if what.is_ratio() {
+                        a >= limit
+                    } else {
+                        a <= limit
+                    }
+                });
                 SloCheck {
                     what,
                     limit,

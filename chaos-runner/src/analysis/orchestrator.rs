@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::swarm::events::SwarmEvent;
+use crate::swarm::events::{ContainerAction, SwarmEvent};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SwarmRecovery {
@@ -22,9 +22,9 @@ pub fn recovery_after(events: &[SwarmEvent], at_s: f64, until_s: f64) -> SwarmRe
     let died = events
         .iter()
         .filter(in_range)
-        .find(|e| e.action == "die")
+        .find(|e| e.action == ContainerAction::Die)
         .map(|e| e.at_s);
-    let after = |action: &str, from: Option<f64>| {
+    let after = |action: ContainerAction, from: Option<f64>| {
         from.and_then(|t| {
             events
                 .iter()
@@ -33,9 +33,9 @@ pub fn recovery_after(events: &[SwarmEvent], at_s: f64, until_s: f64) -> SwarmRe
                 .map(|e| e.at_s)
         })
     };
-    let created = after("create", died);
-    let started = after("start", created.or(died));
-    let healthy = after("healthy", started);
+    let created = after(ContainerAction::Create, died);
+    let started = after(ContainerAction::Start, created.or(died));
+    let healthy = after(ContainerAction::Healthy, started);
     let rel = |t: Option<f64>| t.map(|t| ((t - at_s) * 1e4).round() / 1e4);
     SwarmRecovery {
         died_s: rel(died),
@@ -52,7 +52,7 @@ mod tests {
     fn ev(at_s: f64, action: &str) -> SwarmEvent {
         SwarmEvent {
             at_s,
-            action: action.into(),
+            action: serde_json::from_value(serde_json::json!(action)).unwrap(),
             container: "c".into(),
             task: "t".into(),
             exit_code: None,

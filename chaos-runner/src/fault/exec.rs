@@ -248,27 +248,35 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
     )
 }
 
-/// The run a fault belongs to: its clock, its end, and where firings are reported.
+/// The run a fault belongs to: its clock, its end, and the live counters.
 #[derive(Debug, Clone)]
 pub struct FaultRun {
     pub start: Instant,
     /// Offset after which no firing happens (the planned end of the load).
     pub end: Option<Duration>,
     pub interrupted: tokio::sync::watch::Receiver<bool>,
-    pub events: Arc<std::sync::Mutex<Vec<FaultEvent>>>,
+    /// Turns true when the load has ended: a firing under way is abandoned.
+    pub stop: tokio::sync::watch::Receiver<bool>,
     pub live: Arc<crate::record::Live>,
 }
 
 /// Runs every firing of one fault spec until the end of the run or interruption.
-pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultRun) {
+/// Hands back what each firing did.
+pub async fn drive(
+    index: usize,
+    spec: FaultSpec,
+    ctx: FaultContext,
+    run: FaultRun,
+) -> Vec<FaultEvent> {
     use rand::SeedableRng;
     let FaultRun {
         start,
         end,
         mut interrupted,
-        events,
+        mut stop,
         live,
     } = run;
+    let mut events = Vec::new();
     let mut schedule = super::Schedule::new(spec.when.clone(), spec.seed);
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
     while let Some(offset) = schedule.next_offset() {
@@ -278,6 +286,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         tokio::select! {
             _ = tokio::time::sleep_until(start + offset) => {}
             _ = interrupted.changed() => {}
+            _ = stop.wait_for(|s| *s) => break,
         }
         if *interrupted.borrow() {
             break;
@@ -287,7 +296,10 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             ok,
             outcome,
             targets,
-        } = fire(&spec, &ctx, &mut rng).await;
+        } = tokio::select! {
+            f = fire(&spec, &ctx, &mut rng) => f,
+            _ = stop.wait_for(|s| *s) => break,
+        };
         let ev = FaultEvent {
             fault: index,
             spec: spec.text.clone(),
@@ -304,6 +316,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             tracing::warn!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault did not take");
         }
         crate::record::Live::bump(&live.faults);
-        events.lock().expect("events lock").push(ev);
+        events.push(ev);
     }
+    events
 }

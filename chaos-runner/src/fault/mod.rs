@@ -41,6 +41,19 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Http,
+        Kind::Cmd,
+        Kind::Docker,
+        Kind::Update,
+        Kind::Canary,
+    ];
+
+    /// The kind written in a spec (`http`, `docker`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Http => "http",
@@ -49,6 +62,12 @@ impl Kind {
             Kind::Update => "update",
             Kind::Canary => "canary",
         }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::Class;
 
-const NONE: u64 = u64::MAX;
+pub(crate) const NONE: u64 = u64::MAX;
 
 /// Marks a dropped tick among a bucket's miss times (times are far below 2^63 µs).
 const DROP_FLAG: u64 = 1 << 63;

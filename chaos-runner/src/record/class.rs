@@ -1,15 +1,17 @@
 //! Outcome classes: every attempt lands in exactly one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// 2xx or 3xx.
     Ok,
     /// 4xx answer.
+    #[serde(rename = "http_4xx")]
     Http4xx,
     /// 5xx answer.
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// Connection refused, or no route to the address (nothing listens there).
     Refused,
@@ -113,6 +115,13 @@ impl Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serialised_names_are_the_reported_names() {
+        for c in Class::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+    }
 
     #[test]
     fn statuses_map_to_classes() {

@@ -3,10 +3,13 @@
 
 pub mod bucket;
 pub mod class;
+pub mod collecting;
 pub mod collector;
+pub mod hlog;
 pub mod instances;
 pub mod live;
 pub mod recorder;
+pub mod timeline_csv;
 
 pub use bucket::Bucket;
 pub use class::Class;

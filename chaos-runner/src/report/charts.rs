@@ -42,7 +42,9 @@ fn steps(timeline: &[Bucket], bs: f64, f: &dyn Fn(&Bucket) -> Option<f64>) -> Ve
 /// Requests per second that succeeded and failed, per bucket.
 pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
-    let x_max = (timeline.len() as f64 * bs).max(s.run.elapsed_s).max(1.0);
+    let x_max = (timeline.len() as f64 * bs)
+        .max(s.run.setup.elapsed_s)
+        .max(1.0);
     let y_max = timeline
         .iter()
         .map(|b| b.sent() + b.dropped)
@@ -127,7 +129,9 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
 /// Lanes are coloured by the version the replica reported.
 pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
-    let x_max = (timeline.len() as f64 * bs).max(s.run.elapsed_s).max(1.0);
+    let x_max = (timeline.len() as f64 * bs)
+        .max(s.run.setup.elapsed_s)
+        .max(1.0);
     let n = s.instances.len().max(1);
     let colour = |idx: u32| {
         let v = s

@@ -2,11 +2,9 @@
 
 pub mod charts;
 pub mod hgrm;
-pub mod hlog;
 pub mod html;
 pub mod markdown;
 pub mod tables;
-pub mod timeline;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -40,7 +38,7 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     let mut f = create(dir, "latency.hgrm")?;
     hgrm::write(&mut f, &rec.ok)?;
     f.flush()?;
-    let title = format!("chaos-runner report: {}", s.run.label);
+    let title = format!("chaos-runner report: {}", s.run.setup.label);
     let mut sections = tables::sections(s);
     let mut f = create(dir, "report.md")?;
     markdown::write(&mut f, &title, &sections)?;
@@ -94,7 +92,7 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
 pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
     let p = dir.join("timeline.csv");
     let f = File::open(&p).map_err(|e| UsageError(format!("{}: {e}", p.display())))?;
-    Ok(timeline::read(BufReader::new(f))
+    Ok(crate::record::timeline_csv::read(BufReader::new(f))
         .map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
 }
 
@@ -102,8 +100,8 @@ pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
 pub fn rerender(dir: &Path) -> anyhow::Result<()> {
     let s = read_summary(dir)?;
     let timeline = read_timeline(dir)?;
-    let bucket_us = (s.run.bucket_ms * 1000.0).round() as u64;
-    let (ok, failed) = match hlog::read_totals(&dir.join("latency.hlog")) {
+    let bucket_us = (s.run.setup.bucket_ms * 1000.0).round() as u64;
+    let (ok, failed) = match crate::record::hlog::read_totals(&dir.join("latency.hlog")) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("chaos-runner: {e:#}; the latency chart and latency.hgrm will be empty");

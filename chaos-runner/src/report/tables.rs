@@ -83,7 +83,7 @@ fn lat_row(name: &str, l: &Latency) -> Vec<String> {
 pub fn headline_row(s: &Summary) -> Vec<String> {
     let open = s.downtime.windows.iter().any(|w| w.open);
     vec![
-        s.run.label.clone(),
+        s.run.setup.label.clone(),
         pct(s.availability.scheduled),
         pct(s.availability.time),
         format!(
@@ -118,20 +118,20 @@ pub const HEADLINE_HEAD: [&str; 12] = [
 ];
 
 pub fn sections(s: &Summary) -> Vec<Section> {
-    let r = &s.run;
+    let (r, achieved_rate) = (&s.run.setup, s.run.achieved_rate);
     let mut out = Vec::new();
     let load = match r.rate {
         Some(rate) if r.in_flight_capped => format!(
             "open loop at {rate} req/s asked, {:.1} req/s achieved, capped at {} in flight (--max-in-flight; up to {} were)",
-            r.achieved_rate, r.max_in_flight, r.peak_in_flight
+            achieved_rate, r.max_in_flight, r.peak_in_flight
         ),
         Some(rate) => format!(
             "open loop at {rate} req/s asked, {:.1} req/s achieved, up to {} in flight (allowance {} for rate x timeout)",
-            r.achieved_rate, r.peak_in_flight, r.max_in_flight
+            achieved_rate, r.peak_in_flight, r.max_in_flight
         ),
         None => format!(
             "closed loop, {} workers, {:.1} req/s achieved",
-            r.connections, r.achieved_rate
+            r.connections, achieved_rate
         ),
     };
     let conn = if r.keepalive {
@@ -194,14 +194,14 @@ Downtime is the time during which no request succeeded (windows shorter than {:.
     let c = &s.counts;
     let mut head = vec!["scheduled", "sent", "dropped", "late", "ok"];
     let mut row = vec![c.scheduled, c.sent, c.dropped, c.late, c.ok];
-    for (k, v) in c.by_class.iter().filter(|(k, _)| k.as_str() != "ok") {
-        head.push(k.as_str());
+    for (k, v) in c.by_class.iter().filter(|(k, _)| !k.is_ok()) {
+        head.push(k.name());
         row.push(*v);
     }
     let failures: u64 = c
         .by_class
         .iter()
-        .filter(|(k, _)| k.as_str() != "ok")
+        .filter(|(k, _)| !k.is_ok())
         .map(|(_, v)| v)
         .sum();
     out.push(Section {
@@ -394,7 +394,7 @@ Swarm columns are the orchestrator's own events, from the fault: first container
                     .iter()
                     .map(|c| {
                         vec![
-                            c.what.clone(),
+                            c.what.name().to_string(),
                             format!("{}", c.limit),
                             c.actual.map_or("n/a".into(), |a| format!("{a:.4}")),
                             if c.passed { "yes".into() } else { "no".into() },

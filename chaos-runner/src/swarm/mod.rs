@@ -121,13 +121,25 @@ impl Swarm {
 
     /// Running task containers of this service on this engine's node.
     pub async fn task_containers(&self) -> Result<Vec<ContainerSummary>, SwarmError> {
-        let filters = HashMap::from([
+        self.task_containers_with(None).await
+    }
+
+    /// Running task containers, optionally only those whose health (from the engine's
+    /// health filter: `starting`, `healthy`, `unhealthy`, `none`) is one of `health`.
+    async fn task_containers_with(
+        &self,
+        health: Option<&[&str]>,
+    ) -> Result<Vec<ContainerSummary>, SwarmError> {
+        let mut filters = HashMap::from([
             (
                 "label".to_string(),
                 vec![format!("{SERVICE_LABEL}={}", self.service)],
             ),
             ("status".to_string(), vec!["running".to_string()]),
         ]);
+        if let Some(h) = health {
+            filters.insert("health".into(), h.iter().map(|s| s.to_string()).collect());
+        }
         let list = self
             .docker
             .list_containers(Some(ListContainersOptions {
@@ -203,15 +215,12 @@ impl Swarm {
                     .is_some_and(|s| s == bollard::models::TaskState::RUNNING)
             })
             .count();
+        // Healthy, or without a health check: the engine's own health filter, not the text
+        // of the container's status.
         let ready = self
-            .task_containers()
+            .task_containers_with(Some(&["healthy", "none"]))
             .await?
-            .iter()
-            .filter(|c| {
-                let status = c.status.as_deref().unwrap_or("");
-                !status.contains("starting") && !status.contains("unhealthy")
-            })
-            .count();
+            .len();
         Ok((running, ready))
     }
 

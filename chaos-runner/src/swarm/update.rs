@@ -1,7 +1,7 @@
 //! Service updates under load: start an update (environment, image, or forced), pause a
 //! canary after its first task, resume or roll back, and record the update's status changes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::models::{
@@ -123,22 +123,27 @@ impl Swarm {
     }
 }
 
-/// Polls the update status every 200 ms and records each change, until aborted.
+/// Polls the update status every 200 ms and records each change, until `stop` turns
+/// true; then hands the changes back.
 pub fn watch(
     swarm: Arc<Swarm>,
     start: Instant,
-    sink: Arc<Mutex<Vec<UpdateStatusEvent>>>,
-) -> tokio::task::JoinHandle<()> {
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<UpdateStatusEvent>> {
     tokio::spawn(async move {
+        let mut seen = Vec::new();
         let mut last: Option<(String, String)> = swarm.update_state().await.ok().flatten();
         loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.wait_for(|s| *s) => return seen,
+            }
             let Ok(now) = swarm.update_state().await else {
                 continue;
             };
             if now != last {
                 if let Some((state, message)) = now.clone() {
-                    sink.lock().expect("updates lock").push(UpdateStatusEvent {
+                    seen.push(UpdateStatusEvent {
                         at_s: start.elapsed().as_secs_f64(),
                         state,
                         message,

@@ -1,98 +1,19 @@
 //! `latency.hlog`: an HdrHistogram interval log (one ok and one failed histogram per
 //! second, values in ms), written while the run goes, and read back by `report`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
 
-use hdrhistogram::serialization::interval_log::{
-    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
-};
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
-use tokio::sync::oneshot;
 
-use super::timeline;
-use crate::record::{new_histogram, Collector, Instances, Live, Recorded};
-
-const TICK: Duration = Duration::from_secs(1);
-
-/// The collector's task: merge every second and log the second's histograms, until `stop`.
-/// Where the collector writes while the run goes.
-#[derive(Debug)]
-pub struct Sinks {
-    /// The interval log (latency.hlog).
-    pub hlog: PathBuf,
-    /// timeline.csv, written bucket by bucket as buckets become final.
-    pub timeline: PathBuf,
-    /// Buckets younger than this stay in memory (attempts in flight still land in them).
-    pub keep: Duration,
-}
-
-pub async fn collect_with_log(
-    mut collector: Collector,
-    sinks: Sinks,
-    start_wall: SystemTime,
-    mut stop: oneshot::Receiver<()>,
-    live: Arc<Live>,
-    instances: Arc<Instances>,
-) -> std::io::Result<Recorded> {
-    let bucket_us = collector.bucket_us;
-    let mut csv = BufWriter::new(File::create(&sinks.timeline)?);
-    writeln!(csv, "{}", timeline::header())?;
-    collector.spill_to(Box::new(move |i, b| {
-        timeline::write_row(&mut csv, i, b, bucket_us).and_then(|()| csv.flush())
-    }));
-    let mut file = BufWriter::new(File::create(&sinks.hlog)?);
-    write_header(&mut file, start_wall)?;
-    let mut ser = V2DeflateSerializer::new();
-    let mut log = IntervalLogWriterBuilder::new()
-        .with_max_value_divisor(1000.0)
-        .begin_log_with(&mut file, &mut ser)
-        .map_err(std::io::Error::other)?;
-    let started = tokio::time::Instant::now();
-    let mut last = Duration::ZERO;
-    let mut ticker = tokio::time::interval_at(started + TICK, TICK);
-    loop {
-        let done = tokio::select! {
-            _ = ticker.tick() => false,
-            _ = &mut stop => true,
-        };
-        let now = started.elapsed();
-        let (ok, failed) = collector.collect();
-        for (h, tag) in [(ok, "ok"), (failed, "failed")] {
-            if !h.is_empty() {
-                log.write_histogram(h, last, now - last, Tag::new(tag))
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-            }
-        }
-        live.instances_seen(instances.len());
-        collector.spill_before((now.saturating_sub(sinks.keep)).as_micros() as u64)?;
-        last = now;
-        if done {
-            break;
-        }
-    }
-    drop(log);
-    file.flush()?;
-    if collector.stragglers > 0 {
-        tracing::warn!(
-            attempts = collector.stragglers,
-            "attempts older than the keep window were counted in a later bucket"
-        );
-    }
-    let mut rec = collector.finish()?;
-    // Read the whole timeline back for the analysis (once, after the run).
-    let f = File::open(&sinks.timeline)?;
-    rec.timeline = timeline::read(std::io::BufReader::new(f)).map_err(std::io::Error::other)?;
-    Ok(rec)
-}
+use super::new_histogram;
 
 /// The header HdrHistogram's own log writer puts first (format version, start and base
 /// time, the column legend), so its log tools read the file unchanged.
-fn write_header<W: Write>(w: &mut W, start: SystemTime) -> std::io::Result<()> {
+pub(super) fn write_header<W: Write>(w: &mut W, start: SystemTime) -> std::io::Result<()> {
     let epoch = start
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
@@ -147,6 +68,9 @@ pub fn read_totals(path: &Path) -> anyhow::Result<(Histogram<u64>, Histogram<u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    use std::time::Duration;
 
     #[test]
     fn the_header_is_hdrhistograms_and_its_reader_takes_it() {
@@ -161,7 +85,7 @@ mod tests {
                 .with_max_value_divisor(1000.0)
                 .begin_log_with(&mut buf, &mut ser)
                 .unwrap();
-            log.write_histogram(&h, Duration::ZERO, TICK, Tag::new("ok"))
+            log.write_histogram(&h, Duration::ZERO, Duration::from_secs(1), Tag::new("ok"))
                 .unwrap();
         }
         let text = String::from_utf8(buf.clone()).unwrap();

@@ -1,16 +1,17 @@
 //! `summary.json`: the run's findings, schema-versioned (see `schema/summary.schema.json`).
 
+mod build;
+
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 pub use crate::analysis::orchestrator::SwarmRecovery;
-use crate::analysis::{availability, downtime, orchestrator, recovery};
-use crate::fault::exec::FaultEvent;
-use crate::record::instances::InstanceSeen;
-use crate::record::{Class, Recorded};
+use crate::record::Class;
+pub use crate::slo::{SloCheck, SloResult};
 use crate::swarm::events::SwarmEvent;
+pub use build::{build, versions_of, Inputs};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -54,8 +55,18 @@ pub enum LoadMode {
     Closed,
 }
 
+/// How the run was set up, and the rate it achieved.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
+    #[serde(flatten)]
+    pub setup: RunSetup,
+    /// Sent per second of the load.
+    pub achieved_rate: f64,
+}
+
+/// How the run was set up: everything in `run` but what it measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSetup {
     pub label: String,
     pub target: String,
     pub started_at: String,
@@ -80,7 +91,6 @@ pub struct RunInfo {
     pub timeout_ms: f64,
     pub keepalive: bool,
     pub recycle_ms: f64,
-    pub achieved_rate: f64,
     pub host: String,
 }
 
@@ -96,7 +106,7 @@ pub struct Counts {
     pub ok: u64,
     pub failed: u64,
     /// Every class: ok + the failure classes = sent.
-    pub by_class: BTreeMap<String, u64>,
+    pub by_class: BTreeMap<Class, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,213 +247,6 @@ pub struct VersionSeen {
     pub last_seen_s: f64,
     pub answers: u64,
     pub instances: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SloResult {
-    pub spec: String,
-    pub passed: bool,
-    pub checks: Vec<SloCheck>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SloCheck {
-    pub what: String,
-    pub limit: f64,
-    pub actual: Option<f64>,
-    pub passed: bool,
-}
-
-/// Everything a summary is built from.
-#[derive(Debug)]
-pub struct Inputs<'a> {
-    pub run: RunInfo,
-    pub access_path: String,
-    pub recorded: &'a Recorded,
-    pub instances: Vec<InstanceSeen>,
-    pub faults: Vec<FaultEvent>,
-    pub swarm: Option<SwarmInfo>,
-    pub run_end_us: u64,
-    pub bucket_threshold: f64,
-    pub min_window_us: u64,
-    pub interrupted: bool,
-}
-
-/// Versions from the instances that reported them, in order of first appearance.
-pub fn versions_of(instances: &[Instance]) -> Vec<VersionSeen> {
-    let mut out: Vec<VersionSeen> = Vec::new();
-    for x in instances {
-        match out.iter_mut().find(|v| v.version == x.version) {
-            Some(v) => {
-                v.first_seen_s = v.first_seen_s.min(x.first_seen_s);
-                v.last_seen_s = v.last_seen_s.max(x.last_seen_s);
-                v.answers += x.requests;
-                v.instances += 1;
-            }
-            None => out.push(VersionSeen {
-                version: x.version.clone(),
-                first_seen_s: x.first_seen_s,
-                last_seen_s: x.last_seen_s,
-                answers: x.requests,
-                instances: 1,
-            }),
-        }
-    }
-    out.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s));
-    out
-}
-
-pub fn build(i: Inputs<'_>) -> Summary {
-    let rec = i.recorded;
-    let bu = rec.bucket_us;
-    let s = |us: u64| us as f64 / 1e6;
-    let mut by_class = BTreeMap::new();
-    for c in Class::ALL {
-        by_class.insert(
-            c.name().to_string(),
-            rec.timeline.iter().map(|b| b.counts[c.index()]).sum(),
-        );
-    }
-    let sent: u64 = by_class.values().sum();
-    let ok = by_class["ok"];
-    let dropped: u64 = rec.timeline.iter().map(|b| b.dropped).sum();
-    let late: u64 = rec.timeline.iter().map(|b| b.late).sum();
-
-    let (windows, glitches) = downtime::windows(&rec.timeline, i.run_end_us, i.min_window_us);
-    let time = availability::by_time(&rec.timeline, bu, &windows, i.bucket_threshold);
-
-    let mut faults: Vec<FaultEvent> = i.faults;
-    faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    let fault_results: Vec<FaultResult> = faults
-        .iter()
-        .enumerate()
-        .map(|(n, f)| {
-            let at = (f.at_s * 1e6) as u64;
-            let until = faults
-                .get(n + 1)
-                .map_or(i.run_end_us, |g| (g.at_s * 1e6) as u64);
-            let r = recovery::after_fault(&rec.timeline, bu, &windows, at, until, bu);
-            let window = r.outage.window().map(|w| &windows[w]);
-            let (recovery_s, not_recovered_after_s) = match (window, r.last_failure_us) {
-                (Some(w), _) if w.open => (None, Some(s(i.run_end_us.saturating_sub(at)))),
-                (Some(w), _) => (Some(s(w.end_us.saturating_sub(at))), None),
-                (None, Some(lf)) => (Some(s(lf.saturating_sub(at))), None),
-                (None, None) => (Some(0.0), None),
-            };
-            FaultResult {
-                at_s: f.at_s,
-                kind: f.kind,
-                spec: f.spec.clone(),
-                ok: f.ok,
-                outcome: f.outcome.clone(),
-                targets: f.targets.clone(),
-                took_ms: f.took_ms,
-                failures: r.failures,
-                outage: window.is_some(),
-                window: r.outage.window(),
-                in_earlier_outage: matches!(r.outage, recovery::Outage::Joined(_)),
-                recovery_s,
-                not_recovered_after_s,
-                last_failure_s: r.last_failure_us.map(|lf| s(lf.saturating_sub(at))),
-                swarm: i
-                    .swarm
-                    .as_ref()
-                    .map(|sw| orchestrator::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)),
-            }
-        })
-        .collect();
-    // Each outage once, by the fault that caused it, and only if it ended.
-    let outages: Vec<f64> = fault_results
-        .iter()
-        .filter(|f| f.outage && !f.in_earlier_outage)
-        .filter_map(|f| f.recovery_s)
-        .collect();
-    let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
-
-    // Answers per replica in one pass over the timeline (never replicas x buckets).
-    let mut answers = vec![0u64; i.instances.len()];
-    for b in &rec.timeline {
-        for &(id, n) in &b.per_instance {
-            if let Some(a) = answers.get_mut(id as usize) {
-                *a += n;
-            }
-        }
-    }
-    let instances: Vec<Instance> = i
-        .instances
-        .iter()
-        .zip(answers)
-        .map(|(seen, requests)| Instance {
-            id: seen.id.clone(),
-            version: seen.version.clone(),
-            first_seen_s: s(seen.first_seen_us),
-            last_seen_s: s(seen.last_seen_us().max(seen.first_seen_us)),
-            requests,
-        })
-        .collect();
-    // Kept in order of first sight: their positions are the indexes in timeline.csv.
-    let restarts_seen = match faults.first() {
-        Some(f) => instances.iter().filter(|x| x.first_seen_s > f.at_s).count() as u64,
-        None => 0,
-    };
-    let versions = versions_of(&instances);
-    let total_down: u64 = windows.iter().map(|w| w.duration_us()).sum();
-    let mut run = i.run;
-    run.achieved_rate = if run.elapsed_s > 0.0 {
-        sent as f64 / run.elapsed_s
-    } else {
-        0.0
-    };
-    Summary {
-        schema_version: SCHEMA_VERSION,
-        tool: concat!("chaos-runner ", env!("CARGO_PKG_VERSION")).to_string(),
-        run,
-        access_path: i.access_path,
-        counts: Counts {
-            scheduled: sent + dropped,
-            sent,
-            dropped,
-            late,
-            ok,
-            failed: sent - ok,
-            by_class,
-        },
-        availability: Availability {
-            requests: (sent > 0).then(|| ok as f64 / sent as f64),
-            scheduled: (sent + dropped > 0).then(|| ok as f64 / (sent + dropped) as f64),
-            time: time.ratio(),
-            bucket_threshold: i.bucket_threshold,
-            buckets_counted: time.buckets_counted,
-            buckets_met: time.buckets_met,
-        },
-        downtime: Downtime {
-            total_s: s(total_down),
-            windows: windows
-                .iter()
-                .map(|w| DowntimeWindow {
-                    start_s: s(w.start_us),
-                    end_s: s(w.end_us),
-                    duration_s: s(w.duration_us()),
-                    failed: w.failed,
-                    dropped: w.dropped,
-                    open: w.open,
-                })
-                .collect(),
-            glitches,
-            min_window_ms: i.min_window_us as f64 / 1e3,
-        },
-        faults: fault_results,
-        mttr_s,
-        latency_ms: Latency::of(&rec.ok),
-        failure_latency_ms: Latency::of(&rec.failed),
-        send_lateness_ms: Latency::of(&rec.lateness),
-        instances,
-        restarts_seen,
-        versions,
-        swarm: i.swarm,
-        slo: None,
-        interrupted: i.interrupted,
-    }
 }
 
 #[cfg(test)]

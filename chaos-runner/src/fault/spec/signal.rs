@@ -1,0 +1,27 @@
+//! Signal names as users write them.
+
+/// Canonical `SIGXXX` name for a signal written as `KILL`, `sigterm`, `9`, ...
+pub fn normalise_signal(s: &str) -> Option<String> {
+    const SIGNALS: [(&str, u8); 10] = [
+        ("SIGKILL", 9),
+        ("SIGTERM", 15),
+        ("SIGINT", 2),
+        ("SIGHUP", 1),
+        ("SIGQUIT", 3),
+        ("SIGABRT", 6),
+        ("SIGUSR1", 10),
+        ("SIGUSR2", 12),
+        ("SIGSTOP", 19),
+        ("SIGCONT", 18),
+    ];
+    let up = s.trim().to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up.clone()
+    } else {
+        format!("SIG{up}")
+    };
+    SIGNALS
+        .iter()
+        .find(|(n, num)| *n == name || up.parse::<u8>().ok() == Some(*num))
+        .map(|(n, _)| n.to_string())
+}

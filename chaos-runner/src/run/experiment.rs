@@ -1,0 +1,283 @@
+//! One experiment, phase by phase: `prepare` (inputs, output directory, the swarm and its
+//! spec as found), `converge` (scale), `measure` (load while faults fire), `restore` (the
+//! service as found), `summarise` and write.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use super::plan::{check_faults_fit, plan_of};
+use super::running::{Collected, Running, Setup};
+use crate::cli::RunArgs;
+use crate::exit::UsageError;
+use crate::fault::FaultKind;
+use crate::load::{LoadPlan, Mode};
+use crate::signals::Interrupted;
+use crate::summary::{self, LoadMode, RunSetup, Summary, SwarmInfo};
+use crate::swarm::restore::Baseline;
+use crate::swarm::Swarm;
+use crate::target::{describe_access_path, Target};
+
+/// How a run ended, for the exit code.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub out: PathBuf,
+}
+
+/// An experiment whose inputs have been checked and whose output directory exists.
+pub(super) struct Experiment {
+    args: RunArgs,
+    plan: LoadPlan,
+    target: Arc<Target>,
+    out: PathBuf,
+    /// The service, and its spec as found (to restore at the end).
+    swarm: Option<(Arc<Swarm>, Baseline)>,
+    interrupt: watch::Receiver<bool>,
+}
+
+/// What the measuring phase found, with the context the report names.
+struct Measured {
+    collected: Collected,
+    converge_s: Option<f64>,
+    access_path: String,
+    label: String,
+}
+
+/// What the end of the run did to the service.
+enum Restored {
+    Done(Vec<String>),
+    Failed(String),
+    Kept,
+}
+
+impl Restored {
+    fn describe(&self) -> String {
+        match self {
+            Restored::Done(c) if c.is_empty() => "nothing to restore: left as found".into(),
+            Restored::Done(c) => format!("restored as found: {}", c.join("; ")),
+            Restored::Failed(e) => format!("NOT restored ({e}): check the service"),
+            Restored::Kept => "changes kept (--keep-changes)".into(),
+        }
+    }
+}
+
+impl Experiment {
+    /// Checks the inputs (usage errors before anything is sent), makes the output
+    /// directory and connects to the swarm. The Docker socket is touched only when a
+    /// swarm service is named (docker faults, events, scaling).
+    pub async fn prepare(args: RunArgs) -> anyhow::Result<Self> {
+        let interrupt = crate::signals::install();
+        let plan = plan_of(&args)?;
+        check_faults_fit(&args.faults, plan.planned_length())?;
+        let target = Arc::new(
+            Target::parse(&args.url)
+                .map_err(|e| UsageError(e.to_string()))?
+                .with_resolve_every(args.resolve_every),
+        );
+        let wants_docker = args.faults.iter().any(|f| {
+            matches!(
+                f.kind,
+                FaultKind::Docker { .. } | FaultKind::Update(_) | FaultKind::Canary { .. }
+            )
+        });
+        if wants_docker && args.swarm_service.is_none() {
+            return Err(UsageError(
+                "docker, update and canary faults need --swarm-service NAME (the service to act on)"
+                    .into(),
+            )
+            .into());
+        }
+        let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
+        let swarm = match &args.swarm_service {
+            Some(name) => match connect(name).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = std::fs::remove_dir(&out);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        Ok(Self {
+            args,
+            plan,
+            target,
+            out,
+            swarm,
+            interrupt,
+        })
+    }
+
+    /// Measures, puts the service back as found (also after a failure or an interruption,
+    /// unless `--keep-changes`), summarises and writes the reports.
+    pub async fn run(self) -> anyhow::Result<Outcome> {
+        let measured = self.measure().await;
+        let restored = self.restore().await;
+        let measured = match measured {
+            Ok(m) => m,
+            Err(e) => {
+                // Leave no empty directory behind a run that never started.
+                let _ = std::fs::remove_dir(&self.out);
+                return Err(e);
+            }
+        };
+        let recorded = &measured.collected.recorded;
+        let summary = self.summarise(&measured, restored);
+        crate::report::write_all(&self.out, &summary, recorded)
+            .with_context(|| format!("writing reports into {}", self.out.display()))?;
+        Ok(Outcome {
+            summary,
+            out: self.out,
+        })
+    }
+
+    fn sw(&self) -> Option<&Arc<Swarm>> {
+        self.swarm.as_ref().map(|(sw, _)| sw)
+    }
+
+    /// Scales to `--replicas` and waits for them to run (unless interrupted); the time it took.
+    async fn converge(&self) -> anyhow::Result<Option<f64>> {
+        let (Some(sw), Some(n)) = (self.sw(), self.args.replicas) else {
+            return Ok(None);
+        };
+        eprintln!(
+            "chaos-runner: scaling {} to {n} replica(s) and waiting for them to run",
+            sw.service
+        );
+        let took = tokio::select! {
+            took = sw.scale(n, self.args.converge_timeout) => took.context("scaling the service")?,
+            () = crate::signals::interrupted(self.interrupt.clone()) => return Err(Interrupted.into()),
+        };
+        eprintln!(
+            "chaos-runner: {} converged at {n} replica(s) in {:.1} s",
+            sw.service,
+            took.as_secs_f64()
+        );
+        Ok(Some(took.as_secs_f64()))
+    }
+
+    async fn measure(&self) -> anyhow::Result<Measured> {
+        let converge_s = self.converge().await?;
+        if *self.interrupt.borrow() {
+            return Err(Interrupted.into());
+        }
+        let access_path = self.access_path().await;
+        let a = &self.args;
+        let label = a.label.clone().unwrap_or_else(|| match a.replicas {
+            Some(1) => "1 replica".into(),
+            Some(n) => format!("{n} replicas"),
+            None => self.target.authority.clone(),
+        });
+        let running = Running::start(Setup {
+            args: a,
+            plan: &self.plan,
+            target: &self.target,
+            out: &self.out,
+            swarm: self.sw(),
+            interrupt: &self.interrupt,
+        })
+        .await;
+        Ok(Measured {
+            collected: running.drain().await?,
+            converge_s,
+            access_path,
+            label,
+        })
+    }
+
+    /// How the target is reached, as given or as found at the start.
+    async fn access_path(&self) -> String {
+        if let Some(p) = &self.args.access_path {
+            return p.clone();
+        }
+        let addrs = self.target.resolve_all().await.unwrap_or_default();
+        let mut d = describe_access_path(&self.target, &addrs);
+        if addrs.is_empty() && !self.target.is_ip() {
+            d.push_str(" (did not resolve at the start)");
+        }
+        d
+    }
+
+    async fn restore(&self) -> Restored {
+        let Some((sw, base)) = &self.swarm else {
+            return Restored::Kept;
+        };
+        if self.args.keep_changes {
+            return Restored::Kept;
+        }
+        match sw.restore(base, self.args.converge_timeout).await {
+            Ok(changes) => {
+                if !changes.is_empty() {
+                    eprintln!(
+                        "chaos-runner: {} left as found: {}",
+                        sw.service,
+                        changes.join("; ")
+                    );
+                }
+                Restored::Done(changes)
+            }
+            Err(e) => {
+                eprintln!("chaos-runner: could not restore {}: {e:#}", sw.service);
+                Restored::Failed(format!("{e:#}"))
+            }
+        }
+    }
+
+    fn summarise(&self, m: &Measured, restored: Restored) -> Summary {
+        let (a, plan, c) = (&self.args, &self.plan, &m.collected);
+        let swarm = self.sw().map(|sw| SwarmInfo {
+            service: sw.service.clone(),
+            replicas: a.replicas,
+            converge_s: m.converge_s,
+            restore: Some(restored.describe()),
+            events: c.swarm_events.clone(),
+            updates: c.updates.clone(),
+        });
+        let planned = plan.planned_length();
+        summary::build(summary::Inputs {
+            setup: RunSetup {
+                label: m.label.clone(),
+                target: crate::redact::secrets(&a.url),
+                started_at: humantime::format_rfc3339_millis(c.start_wall).to_string(),
+                mode: match plan.mode {
+                    Mode::Open { .. } => LoadMode::Open,
+                    Mode::Closed => LoadMode::Closed,
+                },
+                rate: a.rate,
+                connections: plan.connections,
+                max_in_flight: plan.max_in_flight as u64,
+                in_flight_capped: plan.capped,
+                peak_in_flight: c.peak_in_flight as u64,
+                planned_s: planned.map(|d| d.as_secs_f64()),
+                elapsed_s: c.elapsed.as_secs_f64(),
+                bucket_ms: a.bucket.as_secs_f64() * 1e3,
+                timeout_ms: a.timeout.as_secs_f64() * 1e3,
+                keepalive: plan.keepalive,
+                recycle_ms: a.recycle.as_secs_f64() * 1e3,
+                host: super::host::host_description(),
+            },
+            access_path: m.access_path.clone(),
+            recorded: &c.recorded,
+            instances: c.instances.clone(),
+            faults: c.faults.clone(),
+            swarm,
+            run_end_us: c.elapsed.as_micros() as u64,
+            bucket_threshold: a.bucket_threshold,
+            min_window_us: a.min_window.unwrap_or(a.bucket).as_micros() as u64,
+            interrupted: c.interrupted,
+            slo: a.slo.as_ref(),
+        })
+    }
+}
+
+/// The service, and its spec as found (to restore at the end).
+async fn connect(name: &str) -> anyhow::Result<(Arc<Swarm>, Baseline)> {
+    let sw = Swarm::connect(name)
+        .await
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    let base = sw.baseline().await.context("reading the service's spec")?;
+    Ok((Arc::new(sw), base))
+}

@@ -1,0 +1,181 @@
+//! The measuring phase: the load, the collector, the faults, the swarm watchers and the
+//! progress line run side by side; when the load ends, each is told to stop and hands
+//! back what it gathered.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::cli::RunArgs;
+use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
+use crate::load::{self, pool, LoadPlan, Shared};
+use crate::record::collecting::{collect_with_log, Sinks};
+use crate::record::instances::InstanceSeen;
+use crate::record::{Collector, Recorded};
+use crate::swarm::events::SwarmEvent;
+use crate::swarm::update::UpdateStatusEvent;
+use crate::swarm::Swarm;
+use crate::target::Target;
+
+/// Everything the measuring phase gathered.
+#[derive(Debug)]
+pub(super) struct Collected {
+    pub recorded: Recorded,
+    pub instances: Vec<InstanceSeen>,
+    pub faults: Vec<FaultEvent>,
+    /// The swarm's container events and update-status changes (with a swarm service).
+    pub swarm_events: Vec<SwarmEvent>,
+    pub updates: Vec<UpdateStatusEvent>,
+    pub start_wall: SystemTime,
+    pub elapsed: Duration,
+    pub peak_in_flight: usize,
+    pub interrupted: bool,
+}
+
+/// The tasks of a run under way.
+pub(super) struct Running {
+    start: Instant,
+    start_wall: SystemTime,
+    shared: Arc<Shared>,
+    load: pool::Finished,
+    /// Told once the load has ended: faults, watchers and the progress line stop.
+    stop: watch::Sender<bool>,
+    collector_stop: oneshot::Sender<()>,
+    collector: JoinHandle<std::io::Result<Recorded>>,
+    faults: Vec<JoinHandle<Vec<FaultEvent>>>,
+    swarm_events: Option<JoinHandle<Vec<SwarmEvent>>>,
+    updates: Option<JoinHandle<Vec<UpdateStatusEvent>>>,
+    progress: JoinHandle<()>,
+}
+
+/// What the measuring phase needs from the experiment.
+pub(super) struct Setup<'a> {
+    pub args: &'a RunArgs,
+    pub plan: &'a LoadPlan,
+    pub target: &'a Arc<Target>,
+    pub out: &'a Path,
+    pub swarm: Option<&'a Arc<Swarm>>,
+    pub interrupt: &'a watch::Receiver<bool>,
+}
+
+impl Running {
+    /// Opens the first connections, starts the clock and every task.
+    pub async fn start(s: Setup<'_>) -> Self {
+        let a = s.args;
+        let conns = load::conn::warm_up(s.target, s.plan).await;
+        let start_wall = SystemTime::now();
+        let start = Instant::now();
+        let shared = Arc::new(Shared::new(
+            s.target.clone(),
+            s.plan.clone(),
+            start,
+            s.interrupt.clone(),
+        ));
+        let planned = s.plan.planned_length();
+        let (stop, stop_rx) = watch::channel(false);
+        let swarm_events = s
+            .swarm
+            .map(|sw| crate::swarm::events::watch(sw.clone(), start_wall, stop_rx.clone()));
+        let updates = s
+            .swarm
+            .map(|sw| crate::swarm::update::watch(sw.clone(), start, stop_rx.clone()));
+
+        let collector = Collector::new(a.bucket.as_micros().max(1) as u64);
+        let load = load::spawn(shared.clone(), &collector, conns);
+        let (collector_stop, collector_rx) = oneshot::channel();
+        let sinks = Sinks {
+            hlog: s.out.join("latency.hlog"),
+            timeline: s.out.join("timeline.csv"),
+            // In-flight attempts (up to the timeout, after a wait in the queue) land in recent buckets.
+            keep: a.timeout * 2 + Duration::from_secs(5),
+        };
+        let collector = tokio::spawn(collect_with_log(
+            collector,
+            sinks,
+            start_wall,
+            collector_rx,
+            shared.live.clone(),
+            shared.instances.clone(),
+        ));
+        let ctx = FaultContext {
+            target: s.target.clone(),
+            instances: shared.instances.clone(),
+            kill_token: a.kill_token.clone(),
+            token_any_host: a.kill_token_any_host,
+            swarm: s.swarm.cloned(),
+        };
+        let faults = a
+            .faults
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, spec)| {
+                let run = FaultRun {
+                    start,
+                    end: planned,
+                    interrupted: s.interrupt.clone(),
+                    stop: stop_rx.clone(),
+                    live: shared.live.clone(),
+                };
+                tokio::spawn(drive(i, spec, ctx.clone(), run))
+            })
+            .collect();
+        let progress =
+            crate::progress::spawn(shared.live.clone(), start, planned, a.quiet, stop_rx);
+        Self {
+            start,
+            start_wall,
+            shared,
+            load,
+            stop,
+            collector_stop,
+            collector,
+            faults,
+            swarm_events,
+            updates,
+            progress,
+        }
+    }
+
+    /// Waits for the load to end, tells every task to stop and gathers what they hand back.
+    pub async fn drain(self) -> anyhow::Result<Collected> {
+        let peak_in_flight = self.load.wait().await;
+        let elapsed = self.start.elapsed();
+        let _ = self.stop.send(true);
+        let _ = self.progress.await;
+        let mut faults = Vec::new();
+        for f in self.faults {
+            faults.extend(f.await.context("a fault's task")?);
+        }
+        let _ = self.collector_stop.send(());
+        let recorded = self
+            .collector
+            .await
+            .context("collector task")?
+            .context("writing latency.hlog and timeline.csv")?;
+        let swarm_events = match self.swarm_events {
+            Some(w) => w.await.context("the swarm events' watcher")?,
+            None => Vec::new(),
+        };
+        let updates = match self.updates {
+            Some(w) => w.await.context("the update status' watcher")?,
+            None => Vec::new(),
+        };
+        Ok(Collected {
+            recorded,
+            instances: self.shared.instances.snapshot(),
+            faults,
+            swarm_events,
+            updates,
+            start_wall: self.start_wall,
+            elapsed,
+            peak_in_flight,
+            interrupted: *self.shared.interrupted.borrow(),
+        })
+    }
+}
