@@ -38,7 +38,7 @@ WORKDIR /src
 COPY . .
 RUN target="$(uname -m)-unknown-linux-gnu" \
  && RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --locked \
-        --target "$target" -p chaos-runner --features multicall --bin crashlab \
+        --target "$target" -p crashlab --bin crashlab \
  && mkdir -p /out \
  && cp "target/$target/image/crashlab" /out/ \
  && ln -s crashlab /out/crashserver && ln -s crashlab /out/chaos-runner

@@ -74,7 +74,7 @@ case "$path" in
         target=${path#host }
         echo "==> building the static multi-call binary (profile image, $target, crt-static)"
         RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile image --locked \
-            --target "$target" -p chaos-runner --features multicall --bin crashlab
+            --target "$target" -p crashlab --bin crashlab
         rm -rf dist/image && mkdir -p dist/image
         cp "target/$target/image/crashlab" dist/image/crashlab
         ln -s crashlab dist/image/crashserver

@@ -24,16 +24,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             });
         }
     };
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| {
-            v.trim()
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+        .with_max_level(crashlab_common::log::level_from_env())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crashlab_common::value::{self, ValueError};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -24,17 +25,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A duration: humantime syntax, or a bare number of seconds; 0 to 7 days.
 pub fn duration(s: &str) -> Result<Duration, ParseError> {
-    let t = s.trim();
-    let d = match t.parse::<f64>() {
-        Ok(v) if (0.0..=MAX_DURATION.as_secs_f64()).contains(&v) => Duration::from_secs_f64(v),
-        Ok(v) if v.is_finite() && v > 0.0 => return Err(range(s, "0 to 7 days")),
-        Ok(_) => return Err(ParseError::Duration(s.to_string())),
-        Err(_) => humantime::parse_duration(t).map_err(|_| ParseError::Duration(s.to_string()))?,
-    };
-    if d > MAX_DURATION {
-        return Err(range(s, "0 to 7 days"));
-    }
-    Ok(d)
+    value::duration(s, MAX_DURATION).map_err(|e| match e {
+        ValueError::OutOfRange => range(s, "0 to 7 days"),
+        ValueError::Malformed => ParseError::Duration(s.to_string()),
+    })
 }
 
 fn range(value: &str, range: &'static str) -> ParseError {
@@ -138,17 +132,7 @@ pub fn max_in_flight(s: &str) -> Result<u64, ParseError> {
 
 /// A ratio in [0, 1], written `99.5%` or `0.995`.
 pub fn ratio(s: &str) -> Result<f64, ParseError> {
-    let t = s.trim();
-    let v = match t.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => t.parse::<f64>(),
-    }
-    .map_err(|_| ParseError::Ratio(s.to_string()))?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ParseError::Ratio(s.to_string()))
-    }
+    value::ratio(s).map_err(|_| ParseError::Ratio(s.to_string()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,7 @@ use axum::Router;
 use crate::routes::{crash, page, probes, scrape};
 use crate::state::AppState;
 
-pub const X_INSTANCE: &str = "x-instance";
-pub const X_VERSION: &str = "x-version";
+pub use crashlab_common::headers::{X_INSTANCE, X_VERSION};
 
 pub fn app(state: AppState) -> Router {
     Router::new()

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use crashlab_common::value::{self, ValueError};
 
 /// Exit code for a malformed configuration (clap's own usage-error code).
 pub const EXIT_CONFIG: u8 = 2;
@@ -148,19 +149,13 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 /// Parses humane durations (`3s`, `250ms`, `1m 30s`); a bare number means seconds. At most
 /// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let d = match s.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && (0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) => {
-            Duration::from_secs_f64(secs)
-        }
-        Ok(_) => return Err(format!("'{s}' is not a duration from 0 to 1h")),
-        Err(_) => humantime::parse_duration(s)
-            .map_err(|e| format!("'{s}' is not a duration like 3s or 250ms: {e}"))?,
-    };
-    if d > MAX_DURATION {
-        return Err(format!("'{s}' is longer than the 1h allowed"));
-    }
-    Ok(d)
+    value::duration(s, MAX_DURATION).map_err(|e| match e {
+        ValueError::OutOfRange => format!("'{}' is longer than the 1h allowed", s.trim()),
+        ValueError::Malformed => format!(
+            "'{}' is not a duration from 0 to 1h like 3s or 250ms",
+            s.trim()
+        ),
+    })
 }
 
 /// A version label: at most 64 printable characters (it is a header value and a metric label).
@@ -185,17 +180,10 @@ pub fn parse_header_timeout(s: &str) -> Result<Duration, String> {
 
 /// Parses a ratio in [0, 1], written as `0.25` or `25%`.
 pub fn parse_ratio(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let v = match t.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => t.parse::<f64>(),
-    }
-    .map_err(|_| format!("'{s}' is not a ratio like 0.1 or 10%"))?;
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("'{s}' is outside 0..=1 (0%..=100%)"))
-    }
+    value::ratio(s).map_err(|e| match e {
+        ValueError::OutOfRange => format!("'{s}' is outside 0..=1 (0%..=100%)"),
+        ValueError::Malformed => format!("'{s}' is not a ratio like 0.1 or 10%"),
+    })
 }
 
 #[cfg(test)]

@@ -1,19 +1,10 @@
 //! Logging set-up: tracing to stdout, human or JSON lines, level from RUST_LOG (default info).
 
 use std::io::IsTerminal;
-use std::str::FromStr;
 
-use tracing_subscriber::filter::LevelFilter;
+use crashlab_common::log::level_from_env;
 
 use crate::config::LogFormat;
-
-/// The level named by RUST_LOG (error, warn, info, debug, trace, off), info by default.
-pub fn level_from_env() -> LevelFilter {
-    std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| LevelFilter::from_str(v.trim()).ok())
-        .unwrap_or(LevelFilter::INFO)
-}
 
 pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()

@@ -19,8 +19,7 @@ use crate::record::instances::InstanceStats;
 use crate::record::Class;
 use crate::target::Target;
 
-pub const X_INSTANCE: &str = "x-instance";
-pub const X_VERSION: &str = "x-version";
+use crashlab_common::headers::{X_INSTANCE, X_VERSION};
 
 /// Where an exchange is, so a timeout can be told apart: still resolving the name (dns) or
 /// connecting and exchanging (timeout).

@@ -4,12 +4,7 @@ use std::io::{self, Write};
 
 use super::tables::{Section, Table};
 
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use crashlab_common::html::escape;
 
 /// Inline code spans (`x`) to <code>, after escaping (the only markup the sections use).
 fn inline(s: &str) -> String {

@@ -1,6 +1,6 @@
 //! `GET /`: the lecture's page ("This page is served from: <id>"), or JSON on request.
 
-use std::borrow::Cow;
+use crashlab_common::html::escape;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -88,19 +88,6 @@ pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Re
     }
     body.push_str("</body></html>\n");
     Html(body).into_response()
-}
-
-/// HTML-escapes `s`, without copying when there is nothing to escape.
-fn escape(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"']) {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;"),
-    )
 }
 
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -1,0 +1,113 @@
+//! The image: size, user, health check.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+#[ignore = "needs Docker; CI runs it (cargo test -- --include-ignored)"]
+fn image_is_small_runs_as_non_root_and_turns_healthy() {
+    need("docker", &["info"]);
+    let _turn = docker_turn();
+    let tag = format!("crashlab/crashserver:e2e-image-{}", std::process::id());
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg(&tag)
+        .env("VERSION", "e2e"));
+    assert!(o.status.success(), "{}", text(&o));
+    let name = format!("crashlab-image-test-{}", std::process::id());
+    let guard = Leftovers {
+        containers: vec![name.clone()],
+        image: tag.clone(),
+    };
+
+    let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &tag])
+        .parse()
+        .unwrap();
+    assert!(
+        size <= 5 * 1000 * 1000,
+        "image is {size} bytes, more than 5 MB"
+    );
+    assert_eq!(
+        docker(&["image", "inspect", "-f", "{{.Config.User}}", &tag]),
+        "65532:65532"
+    );
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.ExposedPorts \"8080/tcp\"}}",
+            &tag
+        ]),
+        "{}"
+    );
+    assert!(docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck.Test}}",
+        &tag
+    ])
+    .contains("healthcheck"));
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"org.opencontainers.image.version\"}}",
+            &tag
+        ]),
+        "e2e"
+    );
+
+    let id = docker(&["run", "-d", "--name", &name, &tag]);
+    assert!(!id.is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let h = docker(&["inspect", "-f", "{{.State.Health.Status}}", &name]);
+        if h == "healthy" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not healthy after 30 s: {h}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The process runs as the non-root user, and answers with the container's id.
+    let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the container's process");
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{uid}"
+    );
+    let ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]);
+    let mut s =
+        std::net::TcpStream::connect((ip.as_str(), 8080)).expect("connect to the container");
+    use std::io::{Read, Write};
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_lowercase()
+            .contains(&format!("x-instance: {}", &id[..12])),
+        "{answer}"
+    );
+    assert!(answer.to_lowercase().contains("x-version: e2e"));
+    // SIGTERM (docker stop) is a graceful exit 0.
+    docker(&["stop", "-t", "10", &name]);
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.ExitCode}}", &name]),
+        "0"
+    );
+    drop(guard);
+}

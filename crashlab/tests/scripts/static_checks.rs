@@ -1,0 +1,200 @@
+//! Checks that need no engine: shellcheck, the portability of the host scripts, the image
+//! build plan and the cluster script's dry run.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+#[ignore = "needs shellcheck; CI runs it (cargo test -- --include-ignored)"]
+fn scripts_are_clean_under_shellcheck() {
+    need("shellcheck", &["--version"]);
+    let o = sh(Command::new("shellcheck").args([
+        "-x",
+        "scripts/demo.sh",
+        "scripts/upgrade.sh",
+        "scripts/lib/swarm.sh",
+        "scripts/cluster.sh",
+        "scripts/build-image.sh",
+        "scripts/bench.sh",
+        "scripts/bench-memory.sh",
+        "scripts/check-portable.sh",
+        ".ci/run",
+    ]));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn host_scripts_need_only_bash_3_2_and_bsd_tools() {
+    let o = sh(&mut Command::new("scripts/check-portable.sh"));
+    assert!(o.status.success(), "{}", text(&o));
+    // The check itself catches what it lists.
+    let bad = std::env::temp_dir().join(format!("crashlab-not-portable-{}.sh", std::process::id()));
+    std::fs::write(
+        &bad,
+        "declare -A ips\nmapfile -t a < f\necho \"${x,,}\"\nstat -c %g f\nsed -i s/a/b/ f\nreadlink -f x\ndate -d now\ndocker service update --detach=true x\n",
+    )
+    .unwrap();
+    let o = sh(Command::new("scripts/check-portable.sh").arg(&bad));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    for line in 1..=7 {
+        assert!(
+            t.contains(&format!("{}:{line}:", bad.display())),
+            "line {line} not caught: {t}"
+        );
+    }
+    assert!(
+        !t.contains(&format!("{}:8:", bad.display())),
+        "'update --' is not GNU date: {t}"
+    );
+    let _ = std::fs::remove_file(&bad);
+}
+
+/// What build-image.sh would do on a machine with these facts.
+fn build_plan(os: &str, arch: &str, engine: &str, cargo: &str) -> String {
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("--plan")
+        .env("CRASHLAB_HOST_OS", os)
+        .env("CRASHLAB_HOST_ARCH", arch)
+        .env("CRASHLAB_ENGINE_ARCH", engine)
+        .env("CRASHLAB_HAVE_CARGO", cargo));
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn the_image_is_built_on_the_host_only_where_that_binary_runs_in_the_engine() {
+    let path = |os, arch, engine, cargo| {
+        let p = build_plan(os, arch, engine, cargo);
+        p.split('\t').next().unwrap().to_string()
+    };
+    // This project's machine, and an arm64 Linux board or cloud machine.
+    assert_eq!(
+        path("Linux", "x86_64", "x86_64", "yes"),
+        "host x86_64-unknown-linux-gnu"
+    );
+    assert_eq!(
+        path("Linux", "aarch64", "aarch64", "yes"),
+        "host aarch64-unknown-linux-gnu"
+    );
+    assert_eq!(
+        path("Linux", "arm64", "aarch64", "yes"),
+        "host aarch64-unknown-linux-gnu"
+    );
+    // Docker Desktop on Apple Silicon or Intel Macs, and on Windows (WSL2 says Linux, and
+    // then decides by architecture and Rust like any Linux host).
+    assert_eq!(path("Darwin", "arm64", "aarch64", "yes"), "docker");
+    assert_eq!(path("Darwin", "x86_64", "x86_64", "no"), "docker");
+    assert_eq!(path("MINGW64_NT-10.0", "x86_64", "x86_64", "yes"), "docker");
+    // An engine of another architecture, or no Rust on the host.
+    assert_eq!(path("Linux", "x86_64", "aarch64", "yes"), "docker");
+    assert_eq!(path("Linux", "aarch64", "x86_64", "yes"), "docker");
+    assert_eq!(path("Linux", "x86_64", "x86_64", "no"), "docker");
+    assert!(build_plan("Darwin", "arm64", "aarch64", "yes").contains("linux/aarch64"));
+    // No engine at all: it says so, and a build refuses with exit 2.
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("--plan")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert!(text(&o).starts_with("none\t"), "{}", text(&o));
+    let o = sh(Command::new("scripts/build-image.sh")
+        .arg("crashlab/crashserver:never")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("does not answer"), "{}", text(&o));
+}
+
+#[test]
+#[ignore = "needs jq; CI runs it (cargo test -- --include-ignored)"]
+fn cluster_dry_run_prints_every_api_call_and_remote_command() {
+    need("jq", &["--version"]);
+    let o = sh(Command::new("scripts/cluster.sh")
+        .args(["--dry-run", "create", "--workers", "2", "--tag", "lecture"])
+        .env_remove("DIGITALOCEAN_TOKEN"));
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(
+        t.matches("API  POST https://api.digitalocean.com/v2/droplets ")
+            .count(),
+        3,
+        "{t}"
+    );
+    assert!(t.contains(r#""tags":["lecture"]"#));
+    // The swarm's ports are open to the other nodes' private addresses only; 2376 is shut.
+    assert!(t.contains("ufw allow from <worker1-private-ip> to any port 2377 proto tcp"));
+    assert!(t.contains("ufw allow from <swarm-manager-private-ip> to any port 4789 proto udp"));
+    assert!(!t.contains("ufw allow 2377") && !t.contains("ufw allow 4789") && !t.contains("2376"));
+    assert!(t.contains(
+        "SSH  root@<swarm-manager-ip>: docker swarm init --advertise-addr <swarm-manager-private-ip> --data-path-addr <swarm-manager-private-ip>"
+    ));
+    assert_eq!(
+        t.matches("--token <worker-join-token> <swarm-manager-private-ip>:2377")
+            .count(),
+        2
+    );
+    assert!(t.contains("docker swarm join --advertise-addr <worker2-private-ip> --data-path-addr <worker2-private-ip>"));
+
+    let o = sh(Command::new("scripts/cluster.sh").args([
+        "--dry-run",
+        "deploy",
+        "--replicas",
+        "5",
+        "--load-image",
+    ]));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("SCP  compose.yaml -> root@<swarm-manager-ip>:/root/compose.yaml"));
+    assert!(t.contains("REPLICAS=5 docker stack deploy -c /root/compose.yaml crashlab"));
+    // A kill token by default, on the remote command's stdin, printed once for the user.
+    assert!(t.contains("(secret on stdin): read -r KILL_TOKEN && export KILL_TOKEN && "));
+    let token = t
+        .lines()
+        .find_map(|l| l.strip_prefix("kill token (shown once; /kill and /status need it): "))
+        .expect("the token is printed");
+    assert_eq!(
+        t.matches(token).count(),
+        2,
+        "printed once, and in the suggested command: {t}"
+    );
+    assert!(t.contains(&format!("KILL_TOKEN={token} chaos-runner run")));
+    let o =
+        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "deploy", "--image", "x;reboot"]));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an image reference goes into a remote shell"
+    );
+    assert!(
+        t.contains("docker save crashlab/crashserver:latest | ssh root@<worker2-ip> docker load")
+    );
+
+    let o = sh(Command::new("scripts/cluster.sh")
+        .args(["--dry-run", "destroy", "--tag", "lecture"])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "destroy without --yes and no terminal to ask on"
+    );
+    assert!(!text(&o).contains("DELETE"));
+    let o = sh(Command::new("scripts/cluster.sh").args([
+        "--dry-run",
+        "destroy",
+        "--tag",
+        "lecture",
+        "--yes",
+    ]));
+    assert!(
+        text(&o).contains("API  DELETE https://api.digitalocean.com/v2/droplets?tag_name=lecture")
+    );
+
+    // Without a token (and not a dry run) it refuses before calling anything.
+    let o = sh(Command::new("scripts/cluster.sh")
+        .arg("create")
+        .env_remove("DIGITALOCEAN_TOKEN"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("DIGITALOCEAN_TOKEN is not set"));
+    let o =
+        sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "two"]));
+    assert_eq!(o.status.code(), Some(2));
+}
