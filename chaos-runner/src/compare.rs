@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::report::tables::{headline_row, opt_secs, Table, HEADLINE_HEAD};
-use crate::report::{charts, html, markdown, read_summary, read_timeline};
+use crate::report::tables::{headline_row, opt_secs, Section, Table, HEADLINE_HEAD};
+use crate::report::{self, charts, read_summary, read_timeline};
 use crate::summary::Summary;
 
 #[derive(Debug, Serialize)]
@@ -56,11 +56,85 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.1).collect();
-    let table = Table {
-        head: HEADLINE_HEAD.iter().map(|s| s.to_string()).collect(),
-        rows: summaries.iter().map(|s| headline_row(s)).collect(),
+    let faults: Vec<f64> = summaries[0].faults.iter().map(|f| f.at_s).collect();
+    let series: Vec<_> = runs
+        .iter()
+        .map(|(_, s, tl)| {
+            (
+                s.run.setup.label.clone(),
+                tl.clone(),
+                (s.run.setup.bucket_ms * 1000.0).round() as u64,
+            )
+        })
+        .collect();
+    let svg = charts::compare_availability(&series, &faults).map_err(anyhow::Error::msg)?;
+    let runs_section = Section {
+        title: "Runs".into(),
+        lines: vec![
+            format!(
+                "Runs: {}.",
+                runs.iter()
+                    .map(|(d, s, _)| format!("{} ({})", s.run.setup.label, d.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("Machine: {}.", summaries[0].run.setup.host),
+            access_paths(&summaries),
+        ],
+        table: Some(Table {
+            head: HEADLINE_HEAD.iter().map(|s| s.to_string()).collect(),
+            rows: summaries.iter().map(|s| headline_row(s)).collect(),
+        }),
+        figures: vec![(
+            "Share of scheduled requests that succeeded, per bucket, with the first run's faults marked".into(),
+            svg,
+        )],
     };
-    let recovery = Table {
+    let recovery = Section {
+        title: "Recovery".into(),
+        table: Some(recovery_table(&summaries)),
+        ..Default::default()
+    };
+    report::write_page(
+        out,
+        "compare",
+        "chaos-runner comparison",
+        &[runs_section, recovery],
+    )?;
+
+    let cmp = Comparison {
+        schema_version: 1,
+        runs: runs
+            .iter()
+            .map(|(d, s, _)| ComparedRun {
+                dir: d.display().to_string(),
+                label: &s.run.setup.label,
+                access_path: &s.access_path,
+                availability_requests: s.availability.requests,
+                availability_scheduled: s.availability.scheduled,
+                availability_time: s.availability.time,
+                downtime_s: s.downtime.total_s,
+                downtime_windows: s.downtime.windows.len(),
+                mttr_s: s.mttr_s,
+                faults: s.faults.len(),
+                p50_ms: s.latency_ms.p50,
+                p99_ms: s.latency_ms.p99,
+                sent: s.counts.sent,
+                failed: s.counts.failed,
+                restarts_seen: s.restarts_seen,
+            })
+            .collect(),
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.json"))?);
+    serde_json::to_writer_pretty(&mut f, &cmp)?;
+    writeln!(f)?;
+    f.flush()?;
+    Ok(())
+}
+
+/// Outages, MTTR and the swarm's medians, one row per run.
+fn recovery_table(summaries: &[&Summary]) -> Table {
+    Table {
         head: [
             "run",
             "faults",
@@ -100,80 +174,5 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                 ]
             })
             .collect(),
-    };
-    let notes = vec![
-        format!(
-            "Runs: {}.",
-            runs.iter()
-                .map(|(d, s, _)| format!("{} ({})", s.run.setup.label, d.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        format!("Machine: {}.", summaries[0].run.setup.host),
-        access_paths(&summaries),
-    ];
-    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.md"))?);
-    writeln!(f, "# chaos-runner comparison\n")?;
-    for n in &notes {
-        writeln!(f, "{n}\n")?;
     }
-    markdown::table(&mut f, &table)?;
-    writeln!(f, "\n## Recovery\n")?;
-    markdown::table(&mut f, &recovery)?;
-    f.flush()?;
-
-    let faults: Vec<f64> = summaries[0].faults.iter().map(|f| f.at_s).collect();
-    let series: Vec<_> = runs
-        .iter()
-        .map(|(_, s, tl)| {
-            (
-                s.run.setup.label.clone(),
-                tl.clone(),
-                (s.run.setup.bucket_ms * 1000.0).round() as u64,
-            )
-        })
-        .collect();
-    let svg = charts::compare_availability(&series, &faults).map_err(anyhow::Error::msg)?;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.html"))?);
-    writeln!(f, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>chaos-runner comparison</title>")?;
-    writeln!(f, "<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}svg{{max-width:100%;height:auto}}</style></head><body>")?;
-    writeln!(f, "<h1>chaos-runner comparison</h1>")?;
-    for n in &notes {
-        writeln!(f, "<p>{}</p>", html::escape(n))?;
-    }
-    html::table(&mut f, &table)?;
-    writeln!(f, "<figure>{svg}<figcaption>Share of scheduled requests that succeeded, per bucket, with the first run's faults marked</figcaption></figure>")?;
-    writeln!(f, "<h2>Recovery</h2>")?;
-    html::table(&mut f, &recovery)?;
-    writeln!(f, "</body></html>")?;
-    f.flush()?;
-
-    let cmp = Comparison {
-        schema_version: 1,
-        runs: runs
-            .iter()
-            .map(|(d, s, _)| ComparedRun {
-                dir: d.display().to_string(),
-                label: &s.run.setup.label,
-                access_path: &s.access_path,
-                availability_requests: s.availability.requests,
-                availability_scheduled: s.availability.scheduled,
-                availability_time: s.availability.time,
-                downtime_s: s.downtime.total_s,
-                downtime_windows: s.downtime.windows.len(),
-                mttr_s: s.mttr_s,
-                faults: s.faults.len(),
-                p50_ms: s.latency_ms.p50,
-                p99_ms: s.latency_ms.p99,
-                sent: s.counts.sent,
-                failed: s.counts.failed,
-                restarts_seen: s.restarts_seen,
-            })
-            .collect(),
-    };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("compare.json"))?);
-    serde_json::to_writer_pretty(&mut f, &cmp)?;
-    writeln!(f)?;
-    f.flush()?;
-    Ok(())
 }

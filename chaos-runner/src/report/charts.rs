@@ -24,6 +24,20 @@ const PALETTE: [RGBColor; 6] = [
 
 type Res = Result<String, String>;
 
+/// Tick labels and axis names, readable at 100 % zoom on a page as wide as the chart.
+const TICKS: (&str, u32) = ("sans-serif", 15);
+const AXIS: (&str, u32) = ("sans-serif", 15);
+const CAPTION: (&str, u32) = ("sans-serif", 18);
+
+/// A tick value without a trailing `.0`: whole seconds and counts as integers.
+fn tick(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{:.0}", v)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
@@ -63,17 +77,21 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                     "Requests per second over {:.0} ms buckets: succeeded and failed (faults marked, downtime shaded)",
                     bs * 1e3
                 ),
-                ("sans-serif", 16),
+                CAPTION,
             )
             .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("seconds since start")
             .y_desc("requests/s")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(err)?;
         chart
@@ -117,6 +135,7 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
             .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
+            .label_font(AXIS)
             .draw()
             .map_err(err)?;
         root.present().map_err(err)?;
@@ -142,7 +161,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
         let pos = s.versions.iter().position(|x| x.version == v).unwrap_or(0);
         PALETTE[pos % PALETTE.len()]
     };
-    let height = (90 + 22 * n as u32).min(900);
+    let height = (110 + 24 * n as u32).min(1000);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
@@ -150,19 +169,29 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 "Which replica answered, over time (a lane per process start, coloured by version)",
-                ("sans-serif", 16),
+                CAPTION,
             )
             .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, 0f64..n as f64)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..x_max, -0.5f64..n as f64 - 0.5)
             .map_err(err)?;
+        // One label per lane, on its centre (every few lanes past 40).
         chart
             .configure_mesh()
             .x_desc("seconds since start")
-            .y_desc("replica")
-            .y_labels(n.min(30))
-            .y_label_formatter(&|v| format!("#{}", *v as usize + 1))
+            .y_desc("replica (in order of first answer)")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .y_labels((n + 1).min(41))
+            .y_label_formatter(&|v| {
+                if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
+                    format!("#{}", v.round() as usize + 1)
+                } else {
+                    String::new()
+                }
+            })
             .draw()
             .map_err(err)?;
         let mut rects = Vec::new();
@@ -171,7 +200,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 let c = colour(id);
                 let y = id as f64;
                 rects.push(Rectangle::new(
-                    [(i as f64 * bs, y + 0.15), ((i + 1) as f64 * bs, y + 0.85)],
+                    [(i as f64 * bs, y - 0.35), ((i + 1) as f64 * bs, y + 0.35)],
                     c.filled(),
                 ));
             }
@@ -180,7 +209,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
         chart
             .draw_series(s.faults.iter().map(|f| {
                 PathElement::new(
-                    vec![(f.at_s, 0.0), (f.at_s, n as f64)],
+                    vec![(f.at_s, -0.5), (f.at_s, n as f64 - 0.5)],
                     FAULT.stroke_width(1),
                 )
             }))
@@ -204,6 +233,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
+                .label_font(AXIS)
                 .draw()
                 .map_err(err)?;
         }
@@ -234,17 +264,19 @@ pub fn percentiles(h: &Histogram<u64>) -> Res {
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 "Latency of successful requests by percentile (from intended send time)",
-                ("sans-serif", 16),
+                CAPTION,
             )
             .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("percentile")
             .y_desc("ms")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
             .x_labels(x_max.ceil() as usize + 1)
             .x_label_formatter(&|x| {
                 let p = 100.0 * (1.0 - 10f64.powf(-x));
@@ -285,17 +317,21 @@ pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64)], faults: &[f64])
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!("Share of scheduled requests that succeeded, per {bucket_ms:.0} ms bucket (faults marked)"),
-                ("sans-serif", 16),
+                CAPTION,
             )
             .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
             .build_cartesian_2d(0f64..x_max, 0f64..105f64)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("seconds since start")
             .y_desc("% ok")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(err)?;
         chart
@@ -320,6 +356,7 @@ pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64)], faults: &[f64])
             .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
+            .label_font(AXIS)
             .draw()
             .map_err(err)?;
         root.present().map_err(err)?;

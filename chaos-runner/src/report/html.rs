@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use super::tables::{Section, Table};
 
-pub use crashlab_common::html::escape;
+use crashlab_common::html::escape;
 
 /// Inline code spans (`x`) to <code>, after escaping (the only markup the sections use).
 fn inline(s: &str) -> String {
@@ -23,12 +23,30 @@ fn inline(s: &str) -> String {
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}\
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}code{background:#f3f3f3;padding:0 3px}\
-figure{margin:1em 0}svg{max-width:100%;height:auto}.missed{color:#b00}";
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}code{background:#f3f3f3;padding:0 3px}\
+.wide{overflow-x:auto}figure{margin:1em 0}svg{width:100%;height:auto}.missed{color:#b00}";
 
-pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
-    write!(w, "<table><thead><tr>")?;
+/// Whether a cell holds a figure (right-aligned) rather than text (left-aligned): a
+/// number, perhaps with a sign or bound before it and a unit after it.
+fn is_figure(c: &str) -> bool {
+    let c = c.trim();
+    if c == "n/a" || c == "-" {
+        return true;
+    }
+    let c = [">= ", "<= ", "~"]
+        .iter()
+        .find_map(|p| c.strip_prefix(p))
+        .unwrap_or(c);
+    let c = ["%", " s", " ms", " req/s", "x"]
+        .iter()
+        .find_map(|u| c.strip_suffix(u))
+        .unwrap_or(c);
+    c.replace(',', "").parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
+    write!(w, "<div class=\"wide\"><table><thead><tr>")?;
     for h in &t.head {
         write!(w, "<th>{}</th>", escape(h))?;
     }
@@ -36,11 +54,12 @@ pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
     for r in &t.rows {
         write!(w, "<tr>")?;
         for c in r {
-            write!(w, "<td>{}</td>", escape(c))?;
+            let class = if is_figure(c) { " class=\"n\"" } else { "" };
+            write!(w, "<td{class}>{}</td>", escape(c))?;
         }
         writeln!(w, "</tr>")?;
     }
-    writeln!(w, "</tbody></table>")
+    writeln!(w, "</tbody></table></div>")
 }
 
 pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Result<()> {
@@ -66,4 +85,25 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
         }
     }
     writeln!(w, "</body></html>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_go_right_and_text_left() {
+        for f in ["12", "99.967%", "0.703", "n/a", "-", ">= 3.2 s", "-1.5"] {
+            assert!(is_figure(f), "{f}");
+        }
+        for t in [
+            "1 replica",
+            "docker:SIGKILL,every=10s",
+            "killed vm-1",
+            "not recovered",
+            "inf",
+        ] {
+            assert!(!is_figure(t), "{t}");
+        }
+    }
 }

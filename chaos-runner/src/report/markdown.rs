@@ -23,7 +23,7 @@ pub fn cell(s: &str) -> String {
     out
 }
 
-pub fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
+fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
     let esc = |s: &str| cell(s);
     writeln!(
         w,

@@ -40,9 +40,6 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     f.flush()?;
     let title = format!("chaos-runner report: {}", s.run.setup.label);
     let mut sections = tables::sections(s);
-    let mut f = create(dir, "report.md")?;
-    markdown::write(&mut f, &title, &sections)?;
-    f.flush()?;
     let charts = vec![
         (
             "Throughput and failures over time".to_string(),
@@ -61,8 +58,22 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     if let Some(h) = sections.iter_mut().find(|x| x.title == tables::HEADLINE) {
         h.figures = charts;
     }
-    let mut f = create(dir, "report.html")?;
-    html::write(&mut f, &title, &sections)?;
+    write_page(dir, "report", &title, &sections)
+}
+
+/// One page, as `{stem}.md` and `{stem}.html` (the Markdown leaves the charts out): the
+/// writer of both the run's report and the comparison.
+pub fn write_page(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    sections: &[tables::Section],
+) -> anyhow::Result<()> {
+    let mut f = create(dir, &format!("{stem}.md"))?;
+    markdown::write(&mut f, title, sections)?;
+    f.flush()?;
+    let mut f = create(dir, &format!("{stem}.html"))?;
+    html::write(&mut f, title, sections)?;
     f.flush()?;
     Ok(())
 }
