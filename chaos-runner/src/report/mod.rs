@@ -4,6 +4,7 @@ pub mod charts;
 pub mod hgrm;
 pub mod html;
 pub mod markdown;
+pub mod sections;
 pub mod tables;
 
 use std::fs::File;
@@ -39,7 +40,7 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     hgrm::write(&mut f, &rec.ok)?;
     f.flush()?;
     let title = format!("chaos-runner report: {}", s.run.setup.label);
-    let mut sections = tables::sections(s);
+    let mut sections = sections::sections(s);
     let charts = vec![
         (
             "Throughput and failures over time".to_string(),

@@ -1,0 +1,341 @@
+//! The report's sections, one function each, in the order they appear.
+
+use super::tables::*;
+use crate::summary::Summary;
+
+pub fn sections(s: &Summary) -> Vec<Section> {
+    let mut out = Vec::new();
+    for add in [
+        run, headline, counts, faults, downtime, latency, replicas, updates, versions, slo,
+    ] {
+        add(s, &mut out);
+    }
+    out
+}
+
+/// How the run was set up: target, access path, load, machine, swarm.
+fn run(s: &Summary, out: &mut Vec<Section>) {
+    let (r, achieved_rate) = (&s.run.setup, s.run.achieved_rate);
+    let load = match r.rate {
+        Some(rate) if r.in_flight_capped => format!(
+            "open loop at {rate} req/s asked, {:.1} req/s achieved, capped at {} in flight (--max-in-flight; up to {} were)",
+            achieved_rate, r.max_in_flight, r.peak_in_flight
+        ),
+        Some(rate) => format!(
+            "open loop at {rate} req/s asked, {:.1} req/s achieved, up to {} in flight (allowance {} for rate x timeout)",
+            achieved_rate, r.peak_in_flight, r.max_in_flight
+        ),
+        None => format!(
+            "closed loop, {} workers, {:.1} req/s achieved",
+            r.connections, achieved_rate
+        ),
+    };
+    let conn = if r.keepalive {
+        format!(
+            "keep-alive connections recycled every {:.0} ms",
+            r.recycle_ms
+        )
+    } else {
+        "a new connection per request".into()
+    };
+    let mut lines = vec![
+        format!(
+            "Target `{}`, started {}, ran {:.1} s{}.",
+            r.target,
+            r.started_at,
+            r.elapsed_s,
+            if s.interrupted { " (INTERRUPTED)" } else { "" }
+        ),
+        format!("Access path: {}.", s.access_path),
+        format!(
+            "Load: {load}; {conn}; timeout {:.0} ms; buckets of {:.0} ms.",
+            r.timeout_ms, r.bucket_ms
+        ),
+        format!("Machine: {}. Tool: {}.", r.host, s.tool),
+    ];
+    if let Some(sw) = &s.swarm {
+        lines.push(format!(
+            "Swarm service `{}`{}{}.",
+            sw.service,
+            sw.replicas
+                .map_or(String::new(), |n| format!(", scaled to {n} replica(s)")),
+            sw.converge_s
+                .map_or(String::new(), |c| format!(", converged in {c:.1} s"))
+        ));
+        if let Some(r) = &sw.restore {
+            lines.push(format!("After the run: {r}."));
+        }
+    }
+    out.push(Section {
+        title: "Run".into(),
+        lines,
+        table: None,
+        ..Default::default()
+    });
+}
+
+/// The figures that matter, with what they mean.
+fn headline(s: &Summary, out: &mut Vec<Section>) {
+    let r = &s.run.setup;
+    out.push(Section {
+        title: HEADLINE.into(),
+        lines: vec![format!(
+            "Availability is the share of scheduled requests that were answered with success (ok / scheduled: a request the schedule could not send counts as unanswered; ok / sent was {}). \
+Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of scheduled requests succeeded. \
+Downtime is the time during which no request succeeded (windows shorter than {:.0} ms are counted as glitches: {}).",
+            pct(s.availability.requests),
+            r.bucket_ms,
+            s.availability.bucket_threshold * 100.0,
+            s.downtime.min_window_ms,
+            s.downtime.glitches
+        )],
+        table: t(&HEADLINE_HEAD, vec![headline_row(s)]),
+            ..Default::default()
+    });
+}
+
+/// Every count, reconciled.
+fn counts(s: &Summary, out: &mut Vec<Section>) {
+    let c = &s.counts;
+    let mut head = vec!["scheduled", "sent", "dropped", "late", "ok"];
+    let mut row = vec![c.scheduled, c.sent, c.dropped, c.late, c.ok];
+    for (k, v) in c.by_class.iter().filter(|(k, _)| !k.is_ok()) {
+        head.push(k.name());
+        row.push(*v);
+    }
+    let failures: u64 = c
+        .by_class
+        .iter()
+        .filter(|(k, _)| !k.is_ok())
+        .map(|(_, v)| v)
+        .sum();
+    out.push(Section {
+        title: "Counts".into(),
+        lines: vec![
+            format!(
+                "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
+                c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
+            ),
+            "late: sent more than 1 ms after the intended time (they are among the sent, and their latency counts from the intended time); dropped: never sent (only with --max-in-flight, or when interrupted).".into(),
+        ],
+        table: t(&head, vec![row.iter().map(u64::to_string).collect()]),
+            ..Default::default()
+    });
+}
+
+/// What each fault cost, and what swarm did about it.
+fn faults(s: &Summary, out: &mut Vec<Section>) {
+    if !s.faults.is_empty() {
+        let rows = s
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let sw = f.swarm.as_ref();
+                vec![
+                    (i + 1).to_string(),
+                    secs(f.at_s),
+                    f.kind.name().to_string(),
+                    if f.ok {
+                        "ok".into()
+                    } else {
+                        "did not take".into()
+                    },
+                    f.failures.to_string(),
+                    match (f.outage, f.in_earlier_outage) {
+                        (false, _) => "no".into(),
+                        (true, false) => "yes".into(),
+                        (true, true) => "in an earlier one".into(),
+                    },
+                    recovery(f),
+                    opt_secs(f.last_failure_s),
+                    opt_secs(sw.and_then(|w| w.died_s)),
+                    opt_secs(sw.and_then(|w| w.started_s)),
+                    opt_secs(sw.and_then(|w| w.healthy_s)),
+                    f.outcome.clone(),
+                ]
+            })
+            .collect();
+        out.push(Section {
+            title: "Faults".into(),
+            lines: vec![format!(
+                "Recovery is from the fault to the first success that ended its outage (to its last failure when there was no outage). \
+A fault that lands inside an outage already under way belongs to it; an outage still under way at the end has no recovery time and stays out of MTTR. \
+Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {}.",
+                mttr(s)
+            )],
+            table: t(
+                &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: died (s)", "started (s)", "healthy (s)", "outcome"],
+                rows,
+            ),
+                    ..Default::default()
+        });
+    }
+}
+
+/// Stretches in which nothing succeeded.
+fn downtime(s: &Summary, out: &mut Vec<Section>) {
+    out.push(Section {
+        title: "Downtime windows".into(),
+        lines: if s.downtime.windows.is_empty() {
+            vec!["None: some request succeeded in every stretch of the run.".into()]
+        } else {
+            vec![]
+        },
+        table: (!s.downtime.windows.is_empty()).then(|| Table {
+            head: [
+                "start (s)",
+                "end (s)",
+                "duration (s)",
+                "failed",
+                "dropped",
+                "still down at end",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            rows: s
+                .downtime
+                .windows
+                .iter()
+                .map(|w| {
+                    vec![
+                        secs(w.start_s),
+                        secs(w.end_s),
+                        secs(w.duration_s),
+                        w.failed.to_string(),
+                        w.dropped.to_string(),
+                        if w.open { "yes".into() } else { "no".into() },
+                    ]
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    });
+}
+
+/// Latency percentiles.
+fn latency(s: &Summary, out: &mut Vec<Section>) {
+    out.push(Section {
+        title: "Latency (ms)".into(),
+        lines: vec!["From each request's intended send time, so queueing behind a stalled target counts (no coordinated omission). Failures are kept apart.".into()],
+        table: t(
+            &["", "count", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"],
+            vec![
+                lat_row("successes", &s.latency_ms),
+                lat_row("failures", &s.failure_latency_ms),
+                lat_row("send lateness", &s.send_lateness_ms),
+            ],
+        ),
+            ..Default::default()
+    });
+}
+
+/// Which replicas answered.
+fn replicas(s: &Summary, out: &mut Vec<Section>) {
+    out.push(Section {
+        title: "Replicas seen".into(),
+        lines: vec![format!(
+            "{} distinct `X-Instance` ids; {} first seen after the first fault (restarts and replacements).",
+            s.instances.len(),
+            s.restarts_seen
+        )],
+        table: t(
+            &["#", "instance", "version", "first seen (s)", "last seen (s)", "answers"],
+            s.instances
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    vec![
+                        (i + 1).to_string(),
+                        x.id.clone(),
+                        x.version.clone(),
+                        secs(x.first_seen_s),
+                        secs(x.last_seen_s),
+                        x.requests.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+            ..Default::default()
+    });
+}
+
+/// The service's update status changes.
+fn updates(s: &Summary, out: &mut Vec<Section>) {
+    if let Some(sw) = s.swarm.as_ref().filter(|sw| !sw.updates.is_empty()) {
+        out.push(Section {
+            title: "Service updates".into(),
+            lines: vec![
+                "The service's update status as swarm reported it (polled every 200 ms).".into(),
+            ],
+            table: t(
+                &["at (s)", "state", "message"],
+                sw.updates
+                    .iter()
+                    .map(|u| vec![secs(u.at_s), u.state.clone(), u.message.clone()])
+                    .collect(),
+            ),
+            ..Default::default()
+        });
+    }
+}
+
+/// Versions that answered.
+fn versions(s: &Summary, out: &mut Vec<Section>) {
+    if s.versions.len() > 1 {
+        out.push(Section {
+            title: "Versions".into(),
+            lines: vec![
+                "Versions that answered (`X-Version`), in order of first appearance.".into(),
+            ],
+            table: t(
+                &[
+                    "version",
+                    "first seen (s)",
+                    "last seen (s)",
+                    "answers",
+                    "replicas",
+                ],
+                s.versions
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.version.clone(),
+                            secs(v.first_seen_s),
+                            secs(v.last_seen_s),
+                            v.answers.to_string(),
+                            v.instances.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        });
+    }
+}
+
+/// The objectives and whether they were met.
+fn slo(s: &Summary, out: &mut Vec<Section>) {
+    if let Some(slo) = &s.slo {
+        out.push(Section {
+            title: format!("SLO: {}", if slo.passed { "met" } else { "MISSED" }),
+            lines: vec![format!("`{}`", slo.spec)],
+            table: t(
+                &["objective", "limit", "actual", "met"],
+                slo.checks
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.what.name().to_string(),
+                            format!("{}", c.limit),
+                            c.actual.map_or("n/a".into(), |a| format!("{a:.4}")),
+                            if c.passed { "yes".into() } else { "no".into() },
+                        ]
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        });
+    }
+}
