@@ -4,24 +4,24 @@
 //! `main.rs` is a thin shell: [`cli`] parses, [`run::execute`] runs an experiment,
 //! [`report`] renders and [`compare`] puts runs side by side.
 
-pub mod analysis;
-pub mod cli;
-pub mod compare;
+mod analysis;
+mod cli;
+mod compare;
 pub mod entry;
-pub mod exit;
-pub mod fault;
-pub mod http_get;
-pub mod load;
-pub mod outdir;
-pub mod parse;
-pub mod probe;
-pub mod progress;
-pub mod record;
-pub mod redact;
-pub mod report;
-pub mod run;
-pub mod signals;
-pub mod slo;
-pub mod summary;
-pub mod swarm;
-pub mod target;
+mod exit;
+mod fault;
+mod http_get;
+mod load;
+mod outdir;
+mod parse;
+mod probe;
+mod progress;
+mod record;
+mod redact;
+mod report;
+mod run;
+mod signals;
+mod slo;
+mod summary;
+mod swarm;
+mod target;

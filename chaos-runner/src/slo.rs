@@ -32,18 +32,13 @@ pub enum Quantile {
 }
 
 impl Quantile {
+    const ALL: [Quantile; 5] = [Self::P50, Self::P90, Self::P99, Self::P999, Self::Max];
+
     fn parse(metric: &str) -> Option<Self> {
-        Some(match metric {
-            "p50" => Self::P50,
-            "p90" => Self::P90,
-            "p99" => Self::P99,
-            "p999" => Self::P999,
-            "max" => Self::Max,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|q| q.name() == metric)
     }
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::P50 => "p50",
             Self::P90 => "p90",

@@ -41,6 +41,7 @@ impl Schedule {
     }
 
     /// All offsets strictly before `horizon`.
+    #[cfg(test)]
     pub fn until(mut self, horizon: Duration) -> Vec<Duration> {
         let mut out = Vec::new();
         while let Some(t) = self.next_offset() {

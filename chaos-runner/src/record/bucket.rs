@@ -93,6 +93,7 @@ impl Bucket {
     }
 
     /// Failed attempts and dropped ticks: requests nobody got an answer to.
+    #[cfg(test)]
     pub fn unanswered(&self) -> u64 {
         self.failed() + self.dropped
     }

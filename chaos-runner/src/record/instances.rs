@@ -107,10 +107,6 @@ impl Instances {
         self.inner.lock().expect("instances lock").1.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn snapshot(&self) -> Vec<InstanceSeen> {
         self.inner.lock().expect("instances lock").1.clone()
     }

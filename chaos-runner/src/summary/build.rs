@@ -27,7 +27,7 @@ pub struct Inputs<'a> {
 }
 
 /// Versions from the instances that reported them, in order of first appearance.
-pub fn versions_of(instances: &[Instance]) -> Vec<VersionSeen> {
+fn versions_of(instances: &[Instance]) -> Vec<VersionSeen> {
     let mut out: Vec<VersionSeen> = Vec::new();
     for x in instances {
         match out.iter_mut().find(|v| v.version == x.version) {

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::analysis::orchestrator::SwarmRecovery;
 use crate::record::Class;
-pub use crate::slo::{SloCheck, SloResult};
+pub use crate::slo::SloResult;
 use crate::swarm::events::SwarmEvent;
-pub use build::{build, versions_of, Inputs};
+pub use build::{build, Inputs};
 
 pub const SCHEMA_VERSION: u32 = 2;
 

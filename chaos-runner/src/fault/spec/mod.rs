@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use super::Kind;
 use crate::parse;
-pub use crate::swarm::plan::{FailureAction, UpdateOrder, UpdatePlan};
+pub use crate::swarm::plan::UpdatePlan;
 pub use signal::normalise_signal;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

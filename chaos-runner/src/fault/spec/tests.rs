@@ -1,4 +1,5 @@
 use super::*;
+use crate::swarm::plan::{FailureAction, UpdateOrder};
 use proptest::prelude::*;
 
 fn p(s: &str) -> Result<FaultSpec, SpecError> {
