@@ -40,6 +40,22 @@ pub enum Command {
         #[arg(required = true)]
         urls: Vec<String>,
     },
+    /// Serve a node driver over HTTP for a chaos-runner that cannot reach it (one inside
+    /// the lab's overlay network): POST /v1/nodes/NODE/{stop,start,cut,heal} with the token.
+    NodeAgent {
+        /// Address to listen on (the lab: its bridge address, never a public one).
+        #[arg(long, default_value = "127.0.0.1:7077")]
+        listen: std::net::SocketAddr,
+        /// The driver command, called as `COMMAND VERB NODE` (e.g. 'scripts/lab.sh node').
+        #[arg(long)]
+        driver: String,
+        /// The nodes it may act on, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = parse_node_name)]
+        nodes: Vec<String>,
+        /// The token clients must send (Authorization: Bearer).
+        #[arg(long, env = "NODE_AGENT_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {
         /// Run directories, in the order to show them.
@@ -108,7 +124,11 @@ pub struct RunArgs {
     /// (ARG a shell command), docker (ARG a signal, SIGKILL by default), update (ARG
     /// KEY=VALUE;... and/or image=REF; order=, parallelism=, delay=, failure=, monitor=) or
     /// canary (as update but one replica: no parallelism= or delay=; plus hold= and
-    /// max_error_rate=). count= applies to http and docker. WHEN: every=10s, at=5s;20s or
+    /// max_error_rate=). count= applies to http and docker. Node faults (need --node-driver
+    /// and --swarm-service; ARG node names, `node-1;node-2`): node-stop (the machine dies),
+    /// partition (its network is cut), drain (availability drain), manager-stop (ARG names
+    /// or a number of managers); for=20s puts them back after that long, else at the end of
+    /// the run. WHEN: every=10s, at=5s;20s or
     /// poisson=15s; the first firing must fall inside the run. Repeatable.
     #[arg(long = "fault", value_parser = parse_fault, help_heading = "Faults")]
     pub faults: Vec<FaultSpec>,
@@ -130,6 +150,26 @@ pub struct RunArgs {
     /// the orchestrator's events in the report, and --replicas. Uses the Docker socket.
     #[arg(long, help_heading = "Swarm")]
     pub swarm_service: Option<String>,
+
+    /// Another node's Docker Engine, NODE=unix:///PATH or NODE=tcp://HOST:PORT (NODE as in
+    /// `docker node ls`): docker faults reach the service's tasks there too, and its events
+    /// are recorded. The lab: each node's socket; a cluster: sockets forwarded over SSH.
+    #[arg(long = "engine", value_parser = parse_engine, help_heading = "Swarm")]
+    pub engines: Vec<(String, String)>,
+
+    /// How node faults stop, start, cut and heal a node: exec:COMMAND (called as COMMAND
+    /// VERB NODE, e.g. 'exec:scripts/lab.sh node') or http://HOST:PORT (a node agent).
+    #[arg(long, value_parser = parse_node_driver, help_heading = "Swarm")]
+    pub node_driver: Option<crate::node::NodeDriver>,
+
+    /// The node agent's token (sent as Authorization: Bearer).
+    #[arg(
+        long,
+        env = "NODE_AGENT_TOKEN",
+        hide_env_values = true,
+        help_heading = "Swarm"
+    )]
+    pub node_token: Option<String>,
 
     /// Scale the swarm service to this many replicas and wait until they converge first.
     #[arg(long, value_parser = parse::replicas, requires = "swarm_service", help_heading = "Swarm")]
@@ -212,6 +252,33 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
         .map_err(|_| format!("'{k}' is not a header name"))?;
     hyper::header::HeaderValue::from_str(v).map_err(|_| format!("'{v}' is not a header value"))?;
     Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_node_name(s: &str) -> Result<String, String> {
+    if crate::node::valid_node_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a node name (letters, digits, '.', '_', '-')"
+        ))
+    }
+}
+
+fn parse_engine(s: &str) -> Result<(String, String), String> {
+    let (node, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not NODE=unix:///PATH or NODE=tcp://HOST:PORT"))?;
+    let node = parse_node_name(node.trim())?;
+    let url = url.trim();
+    if !(url.starts_with("unix:///") || url.starts_with("tcp://")) {
+        return Err(format!("'{url}' is not unix:///PATH or tcp://HOST:PORT"));
+    }
+    Ok((node, url.to_string()))
+}
+
+fn parse_node_driver(s: &str) -> Result<crate::node::NodeDriver, String> {
+    s.parse()
+        .map_err(|e: crate::node::DriverError| e.to_string())
 }
 
 #[cfg(test)]

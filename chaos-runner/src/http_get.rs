@@ -1,12 +1,13 @@
-//! One GET on a fresh connection, for fault requests (`/kill`) and `probe`: the status and
-//! `X-Instance`, with at most [`MAX_BODY`] of the body read, whatever the peer sends.
+//! One request on a fresh connection, for fault requests (`/kill`), `probe` and the node
+//! agent: the status and `X-Instance` (or the body's text), with at most [`MAX_BODY`] of the
+//! body read, whatever the peer sends.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::Request;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
 /// The most of an answer's body that is read (the rest is dropped with the connection).
@@ -24,6 +25,36 @@ pub async fn get_once(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, Option<String>), String> {
+    let a = once(Method::GET, addr, host, path, token, timeout).await?;
+    Ok((a.status, a.instance))
+}
+
+/// POSTs an empty body to `path` (a node agent's action); the status and the answer's text.
+pub async fn post_once(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let a = once(Method::POST, addr, host, path, token, timeout).await?;
+    Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
+}
+
+struct Answer {
+    status: u16,
+    instance: Option<String>,
+    body: Bytes,
+}
+
+async fn once(
+    method: Method,
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<Answer, String> {
     let work = async {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -34,7 +65,9 @@ pub async fn get_once(
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = Request::get(path)
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", host)
             .header("connection", "close");
         if let Some(t) = token {
@@ -51,8 +84,16 @@ pub async fn get_once(
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(MAX_ID).collect());
         // Read what the server sends up to the limit; an endless body is cut off there.
-        let _ = Limited::new(res.into_body(), MAX_BODY).collect().await;
-        Ok((status, instance))
+        let body = Limited::new(res.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok(Answer {
+            status,
+            instance,
+            body,
+        })
     };
     tokio::time::timeout(timeout, work)
         .await

@@ -12,6 +12,7 @@ mod exit;
 mod fault;
 mod http_get;
 mod load;
+mod node;
 mod outdir;
 mod parse;
 mod probe;

@@ -2,5 +2,6 @@
 
 pub mod availability;
 pub mod downtime;
+pub mod nodes;
 pub mod orchestrator;
 pub mod recovery;

@@ -52,6 +52,7 @@ mod tests {
     fn ev(at_s: f64, action: &str) -> SwarmEvent {
         SwarmEvent {
             at_s,
+            node: "node-0".into(),
             action: serde_json::from_value(serde_json::json!(action)).unwrap(),
             container: "c".into(),
             task: "t".into(),

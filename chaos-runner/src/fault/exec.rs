@@ -32,8 +32,15 @@ pub struct FaultEvent {
     pub ok: bool,
     /// What happened, for people.
     pub outcome: String,
-    /// What it hit: replica addresses and ids, container ids, or the command.
+    /// What it hit: replica addresses and ids, container ids, the command, or nodes.
     pub targets: Vec<String>,
+    /// Node faults: when the nodes were put back (seconds from the start of the load);
+    /// none when that happened after the load ended, or never.
+    #[serde(default)]
+    pub restored_at_s: Option<f64>,
+    /// Node faults: how they were put back (or why not).
+    #[serde(default)]
+    pub restore: Option<String>,
 }
 
 /// What firing needs beyond the spec.
@@ -46,6 +53,17 @@ pub struct FaultContext {
     /// Send the kill token to hosts other than the target's too.
     pub token_any_host: bool,
     pub swarm: Option<Arc<Swarm>>,
+    /// How node faults stop, start, cut and heal nodes.
+    pub node_driver: Option<Arc<crate::node::NodeDriver>>,
+}
+
+impl FaultContext {
+    pub fn node_means(&self) -> super::node::NodeMeans<'_> {
+        super::node::NodeMeans {
+            driver: self.node_driver.as_deref(),
+            swarm: self.swarm.as_deref(),
+        }
+    }
 }
 
 pub async fn fire(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
@@ -83,6 +101,8 @@ pub async fn fire(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> Fir
             Some(sw) => super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await,
             None => Fired::new(false, "canary fault without --swarm-service".into(), vec![]),
         },
+        // Fired by `drive`, which keeps what puts the nodes back.
+        FaultKind::Node(_) => Fired::new(false, "node faults are fired by drive".into(), vec![]),
     }
 }
 
@@ -246,77 +266,4 @@ async fn fire_cmd(cmd: &str, ctx: &FaultContext) -> Fired {
         crate::redact::secrets(&outcome),
         vec![shown],
     )
-}
-
-/// The run a fault belongs to: its clock, its end, and the live counters.
-#[derive(Debug, Clone)]
-pub struct FaultRun {
-    pub start: Instant,
-    /// Offset after which no firing happens (the planned end of the load).
-    pub end: Option<Duration>,
-    pub interrupted: tokio::sync::watch::Receiver<bool>,
-    /// Turns true when the load has ended: a firing under way is abandoned.
-    pub stop: tokio::sync::watch::Receiver<bool>,
-    pub live: Arc<crate::record::Live>,
-}
-
-/// Runs every firing of one fault spec until the end of the run or interruption.
-/// Hands back what each firing did.
-pub async fn drive(
-    index: usize,
-    spec: FaultSpec,
-    ctx: FaultContext,
-    run: FaultRun,
-) -> Vec<FaultEvent> {
-    use rand::SeedableRng;
-    let FaultRun {
-        start,
-        end,
-        mut interrupted,
-        mut stop,
-        live,
-    } = run;
-    let mut events = Vec::new();
-    let mut schedule = super::Schedule::new(spec.when.clone(), spec.seed);
-    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
-    while let Some(offset) = schedule.next_offset() {
-        if end.is_some_and(|e| offset >= e) {
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(start + offset) => {}
-            _ = interrupted.changed() => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        if *interrupted.borrow() {
-            break;
-        }
-        let fired = Instant::now();
-        let Fired {
-            ok,
-            outcome,
-            targets,
-        } = tokio::select! {
-            f = fire(&spec, &ctx, &mut rng) => f,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let ev = FaultEvent {
-            fault: index,
-            spec: spec.text.clone(),
-            kind: spec.kind.kind(),
-            at_s: fired.saturating_duration_since(start).as_secs_f64(),
-            took_ms: fired.elapsed().as_secs_f64() * 1e3,
-            ok,
-            outcome,
-            targets,
-        };
-        if ok {
-            tracing::info!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault fired");
-        } else {
-            tracing::warn!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault did not take");
-        }
-        crate::record::Live::bump(&live.faults);
-        events.push(ev);
-    }
-    events
 }

@@ -1,7 +1,9 @@
 //! Faults: the `--fault` spec language, when faults fire, and what firing one does.
 
 pub mod canary;
+pub mod drive;
 pub mod exec;
+pub mod node;
 pub mod schedule;
 pub mod spec;
 
@@ -38,15 +40,25 @@ pub enum Kind {
     Docker,
     Update,
     Canary,
+    #[serde(rename = "node-stop")]
+    NodeStop,
+    Partition,
+    Drain,
+    #[serde(rename = "manager-stop")]
+    ManagerStop,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Http,
         Kind::Cmd,
         Kind::Docker,
         Kind::Update,
         Kind::Canary,
+        Kind::NodeStop,
+        Kind::Partition,
+        Kind::Drain,
+        Kind::ManagerStop,
     ];
 
     /// The kind written in a spec (`http`, `docker`, ...).
@@ -61,7 +73,19 @@ impl Kind {
             Kind::Docker => "docker",
             Kind::Update => "update",
             Kind::Canary => "canary",
+            Kind::NodeStop => "node-stop",
+            Kind::Partition => "partition",
+            Kind::Drain => "drain",
+            Kind::ManagerStop => "manager-stop",
         }
+    }
+
+    /// Faults that act on whole nodes (through the node driver or the managers' API).
+    pub fn is_node(self) -> bool {
+        matches!(
+            self,
+            Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop
+        )
     }
 }
 
@@ -79,6 +103,7 @@ impl FaultKind {
             FaultKind::Docker { .. } => Kind::Docker,
             FaultKind::Update(_) => Kind::Update,
             FaultKind::Canary { .. } => Kind::Canary,
+            FaultKind::Node(n) => n.kind,
         }
     }
 }

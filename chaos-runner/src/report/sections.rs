@@ -1,12 +1,24 @@
 //! The report's sections, one function each, in the order they appear.
 
+use super::node_sections::{node_faults, nodes};
 use super::tables::*;
 use crate::summary::Summary;
 
 pub fn sections(s: &Summary) -> Vec<Section> {
     let mut out = Vec::new();
     for add in [
-        run, headline, counts, faults, downtime, latency, replicas, updates, versions, slo,
+        run,
+        headline,
+        counts,
+        faults,
+        node_faults,
+        nodes,
+        downtime,
+        latency,
+        replicas,
+        updates,
+        versions,
+        slo,
     ] {
         add(s, &mut out);
     }

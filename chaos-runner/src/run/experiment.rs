@@ -12,8 +12,9 @@ use super::plan::{check_faults_fit, plan_of};
 use super::running::{Collected, Running, Setup};
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
-use crate::fault::FaultKind;
+use crate::fault::{FaultKind, Kind};
 use crate::load::{LoadPlan, Mode};
+use crate::node::NodeDriver;
 use crate::signals::Interrupted;
 use crate::summary::{self, LoadMode, RunSetup, Summary, SwarmInfo};
 use crate::swarm::restore::Baseline;
@@ -35,6 +36,7 @@ pub(super) struct Experiment {
     out: PathBuf,
     /// The service, and its spec as found (to restore at the end).
     swarm: Option<(Arc<Swarm>, Baseline)>,
+    node_driver: Option<Arc<NodeDriver>>,
     interrupt: watch::Receiver<bool>,
 }
 
@@ -77,22 +79,10 @@ impl Experiment {
                 .map_err(|e| UsageError(e.to_string()))?
                 .with_resolve_every(args.resolve_every),
         );
-        let wants_docker = args.faults.iter().any(|f| {
-            matches!(
-                f.kind,
-                FaultKind::Docker { .. } | FaultKind::Update(_) | FaultKind::Canary { .. }
-            )
-        });
-        if wants_docker && args.swarm_service.is_none() {
-            return Err(UsageError(
-                "docker, update and canary faults need --swarm-service NAME (the service to act on)"
-                    .into(),
-            )
-            .into());
-        }
+        check_swarm_needs(&args)?;
         let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
         let swarm = match &args.swarm_service {
-            Some(name) => match connect(name).await {
+            Some(name) => match connect(name, &args.engines).await {
                 Ok(s) => Some(s),
                 Err(e) => {
                     let _ = std::fs::remove_dir(&out);
@@ -101,12 +91,17 @@ impl Experiment {
             },
             None => None,
         };
+        let node_driver = args
+            .node_driver
+            .clone()
+            .map(|d| Arc::new(d.with_token(args.node_token.clone())));
         Ok(Self {
             args,
             plan,
             target,
             out,
             swarm,
+            node_driver,
             interrupt,
         })
     }
@@ -114,7 +109,10 @@ impl Experiment {
     /// Measures, puts the service back as found (also after a failure or an interruption,
     /// unless `--keep-changes`), summarises and writes the reports.
     pub async fn run(self) -> anyhow::Result<Outcome> {
-        let measured = self.measure().await;
+        let mut measured = self.measure().await;
+        if let Ok(m) = measured.as_mut() {
+            self.put_nodes_back(&mut m.collected).await;
+        }
         let restored = self.restore().await;
         let measured = match measured {
             Ok(m) => m,
@@ -177,6 +175,7 @@ impl Experiment {
             target: &self.target,
             out: &self.out,
             swarm: self.sw(),
+            node_driver: self.node_driver.as_ref(),
             interrupt: &self.interrupt,
         })
         .await;
@@ -199,6 +198,24 @@ impl Experiment {
             d.push_str(" (did not resolve at the start)");
         }
         d
+    }
+
+    /// Puts back the nodes that node faults left stopped, cut off or drained (their `for=`
+    /// had not passed, or they had none) before the service is restored.
+    async fn put_nodes_back(&self, c: &mut Collected) {
+        let means = crate::fault::node::NodeMeans {
+            driver: self.node_driver.as_deref(),
+            swarm: self.sw().map(|s| &**s),
+        };
+        for (i, undo) in std::mem::take(&mut c.pending) {
+            let r = crate::fault::node::undo(&undo, means).await;
+            if let Err(e) = &r {
+                eprintln!("chaos-runner: could not put {} back: {e}", undo.node);
+            }
+            let r = r.map(|s| format!("{s} (after the load ended)"));
+            crate::fault::drive::note_restore(&mut c.faults[i], tokio::time::Instant::now(), r);
+            c.faults[i].restored_at_s = None;
+        }
     }
 
     async fn restore(&self) -> Restored {
@@ -235,6 +252,9 @@ impl Experiment {
             restore: Some(restored.describe()),
             events: c.swarm_events.clone(),
             updates: c.updates.clone(),
+            engines: sw.engines.iter().map(|e| e.name.clone()).collect(),
+            node_driver: self.node_driver.as_ref().map(|d| d.describe()),
+            nodes: c.nodes.clone(),
         });
         let planned = plan.planned_length();
         summary::build(summary::Inputs {
@@ -274,10 +294,39 @@ impl Experiment {
 }
 
 /// The service, and its spec as found (to restore at the end).
-async fn connect(name: &str) -> anyhow::Result<(Arc<Swarm>, Baseline)> {
-    let sw = Swarm::connect(name)
+async fn connect(
+    name: &str,
+    engines: &[(String, String)],
+) -> anyhow::Result<(Arc<Swarm>, Baseline)> {
+    let sw = Swarm::connect(name, engines)
         .await
         .map_err(|e| UsageError(format!("{e:#}")))?;
     let base = sw.baseline().await.context("reading the service's spec")?;
     Ok((Arc::new(sw), base))
+}
+
+/// Faults that act on the swarm need its service; node faults also need a node driver
+/// (drain goes through the managers' API alone).
+fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
+    for f in &a.faults {
+        let kind = f.kind.kind();
+        let swarm_kind = matches!(
+            f.kind,
+            FaultKind::Docker { .. } | FaultKind::Update(_) | FaultKind::Canary { .. }
+        ) || kind.is_node();
+        if swarm_kind && a.swarm_service.is_none() {
+            return Err(UsageError(format!(
+                "{kind} faults need --swarm-service NAME (the service to act on)"
+            )));
+        }
+        if kind.is_node() && kind != Kind::Drain && a.node_driver.is_none() {
+            return Err(UsageError(format!(
+                "{kind} faults need --node-driver (exec:COMMAND or http://HOST:PORT of a node agent)"
+            )));
+        }
+    }
+    if !a.engines.is_empty() && a.swarm_service.is_none() {
+        return Err(UsageError("--engine needs --swarm-service".into()));
+    }
+    Ok(())
 }

@@ -12,12 +12,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cli::RunArgs;
-use crate::fault::exec::{drive, FaultContext, FaultEvent, FaultRun};
+use crate::fault::drive::{drive, Driven, FaultRun};
+use crate::fault::exec::{FaultContext, FaultEvent};
+use crate::fault::node::Undo;
 use crate::load::{self, pool, LoadPlan, Shared};
+use crate::node::NodeDriver;
 use crate::record::collecting::{collect_with_log, Sinks};
 use crate::record::instances::InstanceSeen;
 use crate::record::{Collector, Recorded};
 use crate::swarm::events::SwarmEvent;
+use crate::swarm::nodes::NodesSeen;
 use crate::swarm::update::UpdateStatusEvent;
 use crate::swarm::Swarm;
 use crate::target::Target;
@@ -28,6 +32,10 @@ pub(super) struct Collected {
     pub recorded: Recorded,
     pub instances: Vec<InstanceSeen>,
     pub faults: Vec<FaultEvent>,
+    /// What node faults left to put back: (index in `faults`, how).
+    pub pending: Vec<(usize, Undo)>,
+    /// The swarm's nodes and tasks as the managers reported them.
+    pub nodes: NodesSeen,
     /// The swarm's container events and update-status changes (with a swarm service).
     pub swarm_events: Vec<SwarmEvent>,
     pub updates: Vec<UpdateStatusEvent>,
@@ -47,8 +55,9 @@ pub(super) struct Running {
     stop: watch::Sender<bool>,
     collector_stop: oneshot::Sender<()>,
     collector: JoinHandle<std::io::Result<Recorded>>,
-    faults: Vec<JoinHandle<Vec<FaultEvent>>>,
-    swarm_events: Option<JoinHandle<Vec<SwarmEvent>>>,
+    faults: Vec<JoinHandle<Driven>>,
+    swarm_events: Vec<JoinHandle<Vec<SwarmEvent>>>,
+    nodes: Option<JoinHandle<NodesSeen>>,
     updates: Option<JoinHandle<Vec<UpdateStatusEvent>>>,
     progress: JoinHandle<()>,
 }
@@ -60,6 +69,7 @@ pub(super) struct Setup<'a> {
     pub target: &'a Arc<Target>,
     pub out: &'a Path,
     pub swarm: Option<&'a Arc<Swarm>>,
+    pub node_driver: Option<&'a Arc<NodeDriver>>,
     pub interrupt: &'a watch::Receiver<bool>,
 }
 
@@ -78,9 +88,20 @@ impl Running {
         ));
         let planned = s.plan.planned_length();
         let (stop, stop_rx) = watch::channel(false);
+        // Container events from every engine reached; nodes and tasks from the managers.
         let swarm_events = s
             .swarm
-            .map(|sw| crate::swarm::events::watch(sw.clone(), start_wall, stop_rx.clone()));
+            .map(|sw| {
+                (0..sw.engines.len())
+                    .map(|i| {
+                        crate::swarm::events::watch(sw.clone(), i, start_wall, stop_rx.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let nodes = s
+            .swarm
+            .map(|sw| crate::swarm::nodes::watch(sw.clone(), start, stop_rx.clone()));
         let updates = s
             .swarm
             .map(|sw| crate::swarm::update::watch(sw.clone(), start, stop_rx.clone()));
@@ -108,6 +129,7 @@ impl Running {
             kill_token: a.kill_token.clone(),
             token_any_host: a.kill_token_any_host,
             swarm: s.swarm.cloned(),
+            node_driver: s.node_driver.cloned(),
         };
         let faults = a
             .faults
@@ -137,6 +159,7 @@ impl Running {
             collector,
             faults,
             swarm_events,
+            nodes,
             updates,
             progress,
         }
@@ -149,8 +172,12 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.progress.await;
         let mut faults = Vec::new();
+        let mut pending = Vec::new();
         for f in self.faults {
-            faults.extend(f.await.context("a fault's task")?);
+            let d = f.await.context("a fault's task")?;
+            let base = faults.len();
+            pending.extend(d.pending.into_iter().map(|(i, u)| (base + i, u)));
+            faults.extend(d.events);
         }
         let _ = self.collector_stop.send(());
         let recorded = self
@@ -158,9 +185,14 @@ impl Running {
             .await
             .context("collector task")?
             .context("writing latency.hlog and timeline.csv")?;
-        let swarm_events = match self.swarm_events {
-            Some(w) => w.await.context("the swarm events' watcher")?,
-            None => Vec::new(),
+        let mut swarm_events = Vec::new();
+        for w in self.swarm_events {
+            swarm_events.extend(w.await.context("a swarm events' watcher")?);
+        }
+        swarm_events.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let nodes = match self.nodes {
+            Some(w) => w.await.context("the nodes' watcher")?,
+            None => NodesSeen::default(),
         };
         let updates = match self.updates {
             Some(w) => w.await.context("the update status' watcher")?,
@@ -170,6 +202,8 @@ impl Running {
             recorded,
             instances: self.shared.instances.snapshot(),
             faults,
+            pending,
+            nodes,
             swarm_events,
             updates,
             start_wall: self.start_wall,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::analysis::{availability, downtime, orchestrator, recovery};
+use crate::analysis::{availability, downtime, nodes, orchestrator, recovery};
 use crate::fault::exec::FaultEvent;
 use crate::record::instances::InstanceSeen;
 use crate::record::Recorded;
@@ -61,7 +61,15 @@ pub fn build(i: Inputs<'_>) -> Summary {
     let time = availability::by_time(&rec.timeline, rec.bucket_us, &windows, i.bucket_threshold);
     let mut faults: Vec<FaultEvent> = i.faults;
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    let fault_results = fault_results(rec, &windows, &faults, i.run_end_us, i.swarm.as_ref());
+    let instances = instances(rec, &i.instances);
+    let fault_results = fault_results(
+        rec,
+        &windows,
+        &faults,
+        i.run_end_us,
+        i.swarm.as_ref(),
+        &instances,
+    );
     // Each outage once, by the fault that caused it, and only if it ended.
     let outages: Vec<f64> = fault_results
         .iter()
@@ -69,7 +77,6 @@ pub fn build(i: Inputs<'_>) -> Summary {
         .filter_map(|f| f.recovery_s)
         .collect();
     let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
-    let instances = instances(rec, &i.instances);
     // Kept in order of first sight: their positions are the indexes in timeline.csv.
     let restarts_seen = match faults.first() {
         Some(f) => instances.iter().filter(|x| x.first_seen_s > f.at_s).count() as u64,
@@ -159,8 +166,16 @@ fn fault_results(
     faults: &[FaultEvent],
     run_end_us: u64,
     swarm: Option<&SwarmInfo>,
+    instances: &[Instance],
 ) -> Vec<FaultResult> {
     let bu = rec.bucket_us;
+    let answered: Vec<nodes::Answered<'_>> = instances
+        .iter()
+        .map(|x| nodes::Answered {
+            id: &x.id,
+            first_seen_s: x.first_seen_s,
+        })
+        .collect();
     faults
         .iter()
         .enumerate()
@@ -194,6 +209,17 @@ fn fault_results(
                 last_failure_s: r.last_failure_us.map(|lf| secs(lf.saturating_sub(at))),
                 swarm: swarm
                     .map(|sw| orchestrator::recovery_after(&sw.events, f.at_s, until as f64 / 1e6)),
+                node: swarm.filter(|_| f.kind.is_node()).map(|sw| {
+                    nodes::recovery_after(
+                        &sw.nodes,
+                        &answered,
+                        &f.targets,
+                        f.at_s,
+                        secs(run_end_us),
+                    )
+                }),
+                restored_at_s: f.restored_at_s,
+                restore: f.restore.clone(),
             }
         })
         .collect()

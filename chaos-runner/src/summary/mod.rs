@@ -177,6 +177,16 @@ pub struct FaultResult {
     pub last_failure_s: Option<f64>,
     /// The orchestrator's view: what swarm did after this fault.
     pub swarm: Option<SwarmRecovery>,
+    /// Node faults: the managers' view (node Down, tasks rescheduled, replacement answering).
+    #[serde(default)]
+    pub node: Option<crate::analysis::nodes::NodeRecovery>,
+    /// Node faults: when the nodes were put back (seconds from the start); none when that
+    /// happened after the load ended.
+    #[serde(default)]
+    pub restored_at_s: Option<f64>,
+    /// Node faults: how they were put back, or why not.
+    #[serde(default)]
+    pub restore: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -193,6 +203,15 @@ pub struct SwarmInfo {
     /// Changes of the service's update status during the run (updates and rollbacks).
     #[serde(default)]
     pub updates: Vec<crate::swarm::update::UpdateStatusEvent>,
+    /// The engines whose task containers docker faults could reach (node hostnames).
+    #[serde(default)]
+    pub engines: Vec<String>,
+    /// How node faults reached the nodes (no token).
+    #[serde(default)]
+    pub node_driver: Option<String>,
+    /// Nodes and tasks as the managers reported them, at each change.
+    #[serde(default)]
+    pub nodes: crate::swarm::nodes::NodesSeen,
 }
 
 /// Percentiles of one latency histogram (ms); none without a single value.

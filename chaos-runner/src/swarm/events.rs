@@ -17,6 +17,9 @@ use super::{Swarm, SERVICE_LABEL};
 pub struct SwarmEvent {
     /// Seconds from the start of the load (engine clock).
     pub at_s: f64,
+    /// The node whose engine reported it.
+    #[serde(default)]
+    pub node: String,
     pub action: ContainerAction,
     pub container: String,
     pub task: String,
@@ -68,6 +71,7 @@ const GRACE: Duration = Duration::from_millis(300);
 /// after it), then hands them back.
 pub fn watch(
     swarm: Arc<Swarm>,
+    engine: usize,
     start_wall: SystemTime,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Vec<SwarmEvent>> {
@@ -83,7 +87,8 @@ pub fn watch(
                 vec![format!("{SERVICE_LABEL}={}", swarm.service)],
             ),
         ]);
-        let mut stream = swarm.docker.events(Some(EventsOptions {
+        let engine = &swarm.engines[engine];
+        let mut stream = engine.docker.events(Some(EventsOptions {
             since: Some(since.to_string()),
             until: None,
             filters: Some(filters),
@@ -105,7 +110,8 @@ pub fn watch(
                 () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => break,
             };
             let Some(Ok(ev)) = ev else { break };
-            if let Some(e) = to_event(ev, start_ns) {
+            if let Some(mut e) = to_event(ev, start_ns) {
+                e.node.clone_from(&engine.name);
                 seen.push(e);
             }
         }
@@ -136,6 +142,7 @@ fn to_event(ev: bollard::models::EventMessage, start_ns: i64) -> Option<SwarmEve
         .unwrap_or_else(|| ev.time.unwrap_or(0) * 1_000_000_000);
     Some(SwarmEvent {
         at_s: (at_ns - start_ns) as f64 / 1e9,
+        node: String::new(),
         action,
         container,
         task: attrs

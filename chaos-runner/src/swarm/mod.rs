@@ -4,23 +4,20 @@
 //!
 //! The Docker socket is opened only when the user asks for Docker faults, events or scaling.
 
+mod engines;
 pub mod events;
+pub mod nodes;
 pub mod plan;
 pub mod raw;
 pub mod restore;
 pub mod update;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{ContainerSummary, ServiceSpec};
-use bollard::query_parameters::{
-    InspectServiceOptions, KillContainerOptions, ListContainersOptions, ListTasksOptions,
-    UpdateServiceOptions,
-};
+use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
 use bollard::Docker;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+pub use engines::Engine;
 use thiserror::Error;
 use tokio::time::Instant;
 
@@ -56,6 +53,14 @@ pub enum SwarmError {
     NotReplicated(String),
     #[error("cannot read the service's spec: {0}")]
     Raw(#[from] raw::RawError),
+    #[error("--engine {node}={url}: {detail}")]
+    Engine {
+        node: String,
+        url: String,
+        detail: String,
+    },
+    #[error("no node '{0}' in the swarm")]
+    NoNode(String),
 }
 
 /// What a kill of task containers did.
@@ -72,9 +77,13 @@ pub struct Killed {
 
 #[derive(Debug)]
 pub struct Swarm {
+    /// A manager's engine: the swarm's API (services, tasks, nodes).
     pub docker: Docker,
     pub service: String,
     pub service_id: String,
+    /// The engines whose task containers may be signalled, the manager's first; each named
+    /// by its node's hostname.
+    pub engines: Vec<Engine>,
 }
 
 /// `DOCKER_HOST` as the user set it, else the default socket: for messages.
@@ -92,8 +101,9 @@ pub fn socket_path() -> String {
 }
 
 impl Swarm {
-    /// Connects and checks that the service exists.
-    pub async fn connect(service: &str) -> Result<Self, SwarmError> {
+    /// Connects to the manager (`DOCKER_HOST` or the local socket) and to `engines` (named
+    /// `NODE=unix:///PATH` or `NODE=tcp://HOST:PORT`), and checks that the service exists.
+    pub async fn connect(service: &str, engines: &[(String, String)]) -> Result<Self, SwarmError> {
         let docker =
             Docker::connect_with_local_defaults().map_err(|source| SwarmError::Connect {
                 socket: socket_description(),
@@ -112,116 +122,23 @@ impl Swarm {
             })?;
         // Name the service as swarm does (the user may have given its id).
         let name = svc.spec.as_ref().and_then(|s| s.name.clone());
+        let own = docker.info().await?.name.unwrap_or_else(|| "local".into());
+        let mut all = vec![Engine {
+            name: own,
+            docker: docker.clone(),
+        }];
+        for (node, url) in engines {
+            if all.iter().any(|e| &e.name == node) {
+                continue;
+            }
+            all.push(Engine::connect(node, url)?);
+        }
         Ok(Self {
             docker,
             service: name.unwrap_or_else(|| service.into()),
             service_id: svc.id.unwrap_or_default(),
+            engines: all,
         })
-    }
-
-    /// Running task containers of this service on this engine's node.
-    pub async fn task_containers(&self) -> Result<Vec<ContainerSummary>, SwarmError> {
-        self.task_containers_with(None).await
-    }
-
-    /// Running task containers, optionally only those whose health (from the engine's
-    /// health filter: `starting`, `healthy`, `unhealthy`, `none`) is one of `health`.
-    async fn task_containers_with(
-        &self,
-        health: Option<&[&str]>,
-    ) -> Result<Vec<ContainerSummary>, SwarmError> {
-        let mut filters = HashMap::from([
-            (
-                "label".to_string(),
-                vec![format!("{SERVICE_LABEL}={}", self.service)],
-            ),
-            ("status".to_string(), vec!["running".to_string()]),
-        ]);
-        if let Some(h) = health {
-            filters.insert("health".into(), h.iter().map(|s| s.to_string()).collect());
-        }
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: false,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await?;
-        // Belt and braces: never trust the filter alone with a kill.
-        Ok(list
-            .into_iter()
-            .filter(|c| belongs_to(c, &self.service, &self.service_id))
-            .collect())
-    }
-
-    /// Sends `signal` to `count` running task containers chosen at random (seeded).
-    pub async fn kill_tasks(
-        &self,
-        signal: &str,
-        count: u32,
-        rng: &mut StdRng,
-    ) -> Result<Killed, SwarmError> {
-        let mut tasks = self.task_containers().await?;
-        let found = tasks.len();
-        tasks.sort_by(|a, b| a.id.cmp(&b.id));
-        tasks.shuffle(rng);
-        tasks.truncate(count as usize);
-        let mut signalled = Vec::new();
-        let mut errors = Vec::new();
-        for c in &tasks {
-            let id = c.id.clone().unwrap_or_default();
-            let short: String = id.chars().take(12).collect();
-            let task = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("com.docker.swarm.task.name"))
-                .cloned()
-                .unwrap_or_default();
-            let options = KillContainerOptions {
-                signal: signal.to_string(),
-            };
-            match self.docker.kill_container(&id, Some(options)).await {
-                Ok(()) => signalled.push(format!("{short} ({task})")),
-                Err(e) => errors.push(format!("{short}: {e}")),
-            }
-        }
-        Ok(Killed {
-            service: self.service.clone(),
-            found,
-            signalled,
-            errors,
-        })
-    }
-
-    /// Number of running tasks and how many of their containers are healthy (or have no health check).
-    async fn running(&self) -> Result<(usize, usize), SwarmError> {
-        let filters = HashMap::from([
-            ("service".to_string(), vec![self.service.clone()]),
-            ("desired-state".to_string(), vec!["running".to_string()]),
-        ]);
-        let tasks = self
-            .docker
-            .list_tasks(Some(ListTasksOptions {
-                filters: Some(filters),
-            }))
-            .await?;
-        let running = tasks
-            .iter()
-            .filter(|t| {
-                t.status
-                    .as_ref()
-                    .and_then(|s| s.state)
-                    .is_some_and(|s| s == bollard::models::TaskState::RUNNING)
-            })
-            .count();
-        // Healthy, or without a health check: the engine's own health filter, not the text
-        // of the container's status.
-        let ready = self
-            .task_containers_with(Some(&["healthy", "none"]))
-            .await?
-            .len();
-        Ok((running, ready))
     }
 
     /// Reads the service's spec, lets `edit` change it and sends it back at that version
@@ -311,6 +228,7 @@ pub fn belongs_to(c: &ContainerSummary, service: &str, service_id: &str) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn labelled(name: &str, id: Option<&str>) -> ContainerSummary {
         let mut m = HashMap::from([(SERVICE_LABEL.to_string(), name.to_string())]);

@@ -27,6 +27,7 @@ pub fn of(kind: Kind) -> &'static [&'static str] {
             "hold",
             "max_error_rate",
         ],
+        Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => &["for"],
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{normalise_signal, FaultKind, Kind, SpecError, UpdatePlan};
+use super::{normalise_signal, FaultKind, Kind, NodeFault, NodeTarget, SpecError, UpdatePlan};
 use crate::parse;
 
 /// The fault, and how many targets each firing hits.
@@ -39,6 +39,9 @@ pub fn build(
         }
         Kind::Update => FaultKind::Update(update_plan(arg.unwrap_or(""), opts).map_err(bad)?),
         Kind::Canary => canary(arg.unwrap_or(""), opts).map_err(bad)?,
+        Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => {
+            FaultKind::Node(node_fault(kind, &needed()?, opts).map_err(bad)?)
+        }
     };
     Ok((fault, count))
 }
@@ -119,4 +122,36 @@ fn canary(arg: &str, opts: &[(&str, &str)]) -> Result<FaultKind, String> {
         hold,
         max_error_rate,
     })
+}
+/// A node fault: ARG names the nodes (`node-1`, `node-1;node-2`); manager-stop also takes
+/// a number of managers; `for=` puts them back after that long.
+fn node_fault(kind: Kind, arg: &str, opts: &[(&str, &str)]) -> Result<NodeFault, String> {
+    let nodes = match arg.parse::<u32>() {
+        Ok(n) if kind == Kind::ManagerStop && (1..=9).contains(&n) => NodeTarget::Managers(n),
+        Ok(_) if kind == Kind::ManagerStop => {
+            return Err(format!("manager-stop:{arg}: from 1 to 9 managers"))
+        }
+        _ => {
+            let names: Vec<String> = arg
+                .split(';')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            if let Some(bad) = names.iter().find(|n| !crate::node::valid_node_name(n)) {
+                return Err(format!(
+                    "'{bad}' is not a node name (letters, digits, '.', '_', '-')"
+                ));
+            }
+            if names.is_empty() || names.len() > 9 {
+                return Err(format!("{kind} takes 1 to 9 node names"));
+            }
+            NodeTarget::Named(names)
+        }
+    };
+    let hold = match opts.iter().find(|(k, _)| *k == "for") {
+        Some((_, v)) => Some(parse::positive_duration(v).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(NodeFault { kind, nodes, hold })
 }

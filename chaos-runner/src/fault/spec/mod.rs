@@ -74,6 +74,27 @@ pub enum FaultKind {
         hold: Duration,
         max_error_rate: f64,
     },
+    /// Stop, cut off or drain whole nodes; put them back after `hold` or at the end.
+    Node(NodeFault),
+}
+
+/// A fault on nodes: which kind, which nodes, for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFault {
+    /// NodeStop, Partition, Drain or ManagerStop.
+    pub kind: Kind,
+    pub nodes: NodeTarget,
+    /// Put back this long after firing; None: at the end of the run.
+    pub hold: Option<Duration>,
+}
+
+/// The nodes a node fault acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeTarget {
+    /// By name (`node-1`, `node-1;node-2`).
+    Named(Vec<String>),
+    /// manager-stop:N: N managers, followers before the leader, found when it fires.
+    Managers(u32),
 }
 
 #[derive(Debug, Clone, PartialEq)]

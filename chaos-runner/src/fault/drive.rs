@@ -1,0 +1,152 @@
+//! One `--fault` over a run: fire at each scheduled time, put nodes back when a node
+//! fault's `for=` has passed, stop at the end of the load or an interruption, and hand back
+//! what happened and what is still to be put back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use tokio::time::Instant;
+
+use super::exec::{fire, FaultContext, FaultEvent};
+use super::node::{self, Undo};
+use super::{FaultKind, FaultSpec, Fired};
+
+/// The run a fault belongs to: its clock, its end, and the live counters.
+#[derive(Debug, Clone)]
+pub struct FaultRun {
+    pub start: Instant,
+    /// Offset after which no firing happens (the planned end of the load).
+    pub end: Option<Duration>,
+    pub interrupted: tokio::sync::watch::Receiver<bool>,
+    /// Turns true when the load has ended: a firing under way is abandoned.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    pub live: Arc<crate::record::Live>,
+}
+
+/// What one fault did, and the nodes it left to put back (with the index of the firing
+/// in `events`).
+#[derive(Debug, Default)]
+pub struct Driven {
+    pub events: Vec<FaultEvent>,
+    pub pending: Vec<(usize, Undo)>,
+}
+
+/// Why the loop woke.
+enum Wake {
+    Fire,
+    Undo,
+}
+
+/// Runs every firing of one fault spec until the end of the run or interruption.
+pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultRun) -> Driven {
+    use rand::SeedableRng;
+    let FaultRun {
+        start,
+        end,
+        mut interrupted,
+        mut stop,
+        live,
+    } = run;
+    let mut out = Driven::default();
+    // Undos with their due time (node faults with for=), soonest first.
+    let mut due: Vec<(Instant, usize, Undo)> = Vec::new();
+    let mut schedule = super::Schedule::new(spec.when.clone(), spec.seed);
+    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut next = schedule
+        .next_offset()
+        .filter(|o| end.map_or(true, |e| *o < e));
+    let far = start + Duration::from_secs(30 * 86_400);
+    loop {
+        if next.is_none() && due.is_empty() {
+            break;
+        }
+        let next_at = next.map_or(far, |o| start + o);
+        let due_at = due.first().map_or(far, |d| d.0);
+        let wake = tokio::select! {
+            () = tokio::time::sleep_until(next_at), if next.is_some() => Wake::Fire,
+            () = tokio::time::sleep_until(due_at), if !due.is_empty() => Wake::Undo,
+            _ = interrupted.changed() => Wake::Fire,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        if let Wake::Undo = wake {
+            let (_, i, u) = due.remove(0);
+            let r = tokio::select! {
+                r = node::undo(&u, ctx.node_means()) => r,
+                _ = stop.wait_for(|s| *s) => { out.pending.push((i, u)); break }
+            };
+            note_restore(&mut out.events[i], start, r);
+            continue;
+        }
+        if *interrupted.borrow() {
+            break;
+        }
+        let fired = Instant::now();
+        let (f, undos) = tokio::select! {
+            f = fire_one(&spec, &ctx, &mut rng) => f,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let ev = event(index, &spec, start, fired, f);
+        crate::record::Live::bump(&live.faults);
+        out.events.push(ev);
+        let i = out.events.len() - 1;
+        if let FaultKind::Node(n) = &spec.kind {
+            match n.hold {
+                Some(hold) => {
+                    due.extend(undos.into_iter().map(|u| (fired + hold, i, u)));
+                    due.sort_by_key(|d| d.0);
+                }
+                None => out.pending.extend(undos.into_iter().map(|u| (i, u))),
+            }
+        }
+        next = schedule
+            .next_offset()
+            .filter(|o| end.map_or(true, |e| *o < e));
+    }
+    out.pending.extend(due.into_iter().map(|(_, i, u)| (i, u)));
+    out
+}
+
+async fn fire_one(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> (Fired, Vec<Undo>) {
+    match &spec.kind {
+        FaultKind::Node(n) => node::fire(n, ctx.node_means()).await,
+        _ => (fire(spec, ctx, rng).await, Vec::new()),
+    }
+}
+
+fn event(index: usize, spec: &FaultSpec, start: Instant, fired: Instant, f: Fired) -> FaultEvent {
+    let ev = FaultEvent {
+        fault: index,
+        spec: spec.text.clone(),
+        kind: spec.kind.kind(),
+        at_s: fired.saturating_duration_since(start).as_secs_f64(),
+        took_ms: fired.elapsed().as_secs_f64() * 1e3,
+        ok: f.ok,
+        outcome: f.outcome,
+        targets: f.targets,
+        restored_at_s: None,
+        restore: None,
+    };
+    if ev.ok {
+        tracing::info!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault fired");
+    } else {
+        tracing::warn!(at_s = format!("{:.2}", ev.at_s), spec = %ev.spec, outcome = %ev.outcome, "fault did not take");
+    }
+    ev
+}
+
+/// Records on a firing that its nodes were put back (or why not).
+pub fn note_restore(ev: &mut FaultEvent, start: Instant, r: Result<String, String>) {
+    let line = match r {
+        Ok(s) => s,
+        Err(e) => format!("NOT put back: {e}"),
+    };
+    tracing::info!(spec = %ev.spec, restore = %line, "node put back");
+    if ev.restored_at_s.is_none() && !line.starts_with("NOT") {
+        ev.restored_at_s = Some(start.elapsed().as_secs_f64());
+    }
+    ev.restore = Some(match ev.restore.take() {
+        Some(before) => format!("{before}; {line}"),
+        None => line,
+    });
+}

@@ -1,0 +1,106 @@
+//! Node faults: stop a node's machine, cut its network, drain it, stop managers; and what
+//! puts each back. Machines and networks go through the node driver; drains through the
+//! managers' API.
+
+use super::spec::{NodeFault, NodeTarget};
+use super::{Fired, Kind};
+use crate::node::{NodeDriver, NodeVerb};
+use crate::swarm::Swarm;
+
+/// What puts a node back after a node fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undo {
+    pub kind: Kind,
+    pub node: String,
+}
+
+/// What node faults act through.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeMeans<'a> {
+    pub driver: Option<&'a NodeDriver>,
+    pub swarm: Option<&'a Swarm>,
+}
+
+impl NodeMeans<'_> {
+    async fn act(&self, kind: Kind, node: &str, undo: bool) -> Result<String, String> {
+        if kind == Kind::Drain {
+            let sw = self
+                .swarm
+                .ok_or("drain needs --swarm-service (the managers' API)")?;
+            sw.set_availability(node, !undo)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(format!(
+                "{node} {}",
+                if undo { "active" } else { "drained" }
+            ));
+        }
+        let verb = match (kind, undo) {
+            (Kind::Partition, false) => NodeVerb::Cut,
+            (Kind::Partition, true) => NodeVerb::Heal,
+            (_, false) => NodeVerb::Stop,
+            (_, true) => NodeVerb::Start,
+        };
+        let driver = self
+            .driver
+            .ok_or("node faults need --node-driver (how to stop, start, cut and heal a node)")?;
+        driver
+            .act(verb, node)
+            .await
+            .map(|out| format!("{node} {}: {out}", verb.name()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Fires a node fault: what happened, and what will put the nodes back.
+pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
+    let nodes = match &f.nodes {
+        NodeTarget::Named(n) => n.clone(),
+        NodeTarget::Managers(n) => match means.swarm.map(Swarm::managers) {
+            Some(list) => match list.await {
+                Ok(m) if m.len() >= *n as usize => m.into_iter().take(*n as usize).collect(),
+                Ok(m) => {
+                    return (
+                        Fired::new(
+                            false,
+                            format!("{n} manager(s) asked, the swarm has {}", m.len()),
+                            m,
+                        ),
+                        vec![],
+                    )
+                }
+                Err(e) => return (Fired::new(false, e.to_string(), vec![]), vec![]),
+            },
+            None => {
+                return (
+                    Fired::new(false, "manager-stop needs --swarm-service".into(), vec![]),
+                    vec![],
+                )
+            }
+        },
+    };
+    let mut done = Vec::new();
+    let mut said = Vec::new();
+    let mut ok = true;
+    for node in &nodes {
+        match means.act(f.kind, node, false).await {
+            Ok(out) => {
+                said.push(out);
+                done.push(Undo {
+                    kind: f.kind,
+                    node: node.clone(),
+                });
+            }
+            Err(e) => {
+                ok = false;
+                said.push(format!("{node}: {e}"));
+            }
+        }
+    }
+    (Fired::new(ok, said.join("; "), nodes), done)
+}
+
+/// Puts a node back; what happened, in words.
+pub async fn undo(u: &Undo, means: NodeMeans<'_>) -> Result<String, String> {
+    means.act(u.kind, &u.node, true).await
+}

@@ -1,0 +1,121 @@
+//! The report's sections on nodes: node faults from the managers' view, and node states.
+
+use super::tables::*;
+use crate::summary::Summary;
+
+/// What each node fault cost, from the managers' view.
+pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
+    let rows: Vec<Vec<String>> = s
+        .faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.node.as_ref().map(|n| (i, f, n)))
+        .map(|(i, f, n)| {
+            let cp = match (n.control_plane_lost_s, n.control_plane_back_s) {
+                (Some(l), Some(b)) => format!("lost {l:.1}, back {b:.1}"),
+                (Some(l), None) => format!("lost {l:.1}, not back"),
+                _ => "-".into(),
+            };
+            vec![
+                (i + 1).to_string(),
+                f.kind.name().to_string(),
+                n.nodes.join(", "),
+                secs(f.at_s),
+                opt_secs(n.down_s),
+                opt_secs(n.rescheduled_s),
+                opt_secs(n.replacement_running_s),
+                opt_secs(n.replacement_answered_s),
+                f.failures.to_string(),
+                recovery(f),
+                opt_secs(f.restored_at_s),
+                opt_secs(n.ready_again_s),
+                cp,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push(Section {
+        title: "Node faults".into(),
+        lines: vec![
+            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when the node was put back (seconds from the start; - when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A partitioned node's tasks run on but cannot be reached: clients time out on them until the node is declared down and swarm takes them out of DNS.".into(),
+        ],
+        table: t(
+            &[
+                "#",
+                "kind",
+                "nodes",
+                "at (s)",
+                "down after (s)",
+                "rescheduled (s)",
+                "replacement running (s)",
+                "replacement answered (s)",
+                "failures",
+                "recovery (s)",
+                "put back at (s)",
+                "ready again (s)",
+                "managers' API",
+            ],
+            rows,
+        ),
+        ..Default::default()
+    });
+}
+
+/// The nodes' states as the managers reported them, at each change.
+pub(super) fn nodes(s: &Summary, out: &mut Vec<Section>) {
+    let Some(sw) = s.swarm.as_ref().filter(|sw| sw.nodes.nodes.len() > 1) else {
+        return;
+    };
+    const SHOWN: usize = 60;
+    let events = &sw.nodes.nodes;
+    let mut lines = vec![format!(
+        "Engines reached for docker faults: {}. Node driver: {}.",
+        if sw.engines.is_empty() {
+            "-".to_string()
+        } else {
+            sw.engines.join(", ")
+        },
+        sw.node_driver.as_deref().unwrap_or("none")
+    )];
+    if events.len() > SHOWN {
+        lines.push(format!(
+            "The first {SHOWN} of {} changes (all in summary.json).",
+            events.len()
+        ));
+    }
+    for c in &sw.nodes.control_plane {
+        lines.push(format!(
+            "{:.3} s: the managers' API {} ({}).",
+            c.at_s,
+            if c.available {
+                "answers"
+            } else {
+                "does NOT answer"
+            },
+            c.detail
+        ));
+    }
+    out.push(Section {
+        title: "Nodes".into(),
+        lines,
+        table: t(
+            &["at (s)", "node", "state", "availability", "manager"],
+            events
+                .iter()
+                .take(SHOWN)
+                .map(|e| {
+                    vec![
+                        secs(e.at_s),
+                        e.node.clone(),
+                        e.state.clone(),
+                        e.availability.clone(),
+                        e.manager.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    });
+}

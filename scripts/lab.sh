@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# A local swarm of several Docker Engines on this Linux machine, one per network namespace,
+# named node-0..node-N like the lecture's droplets; node failures on demand.
+#
+#   scripts/lab.sh up [--nodes 3] [--managers 1|3] [--heartbeat 5s] [--image IMAGE]
+#   scripts/lab.sh status
+#   scripts/lab.sh env N          # prints: export DOCKER_HOST=... (node N's engine)
+#   scripts/lab.sh node stop|start|cut|heal|drain|active NODE
+#   scripts/lab.sh down           # also after a failure or Ctrl-C: the machine as found
+#
+# Each node: a network namespace (crashlab-node-I) with a veth on the bridge crashlab0
+# (10.199.0.0/24, node I at 10.199.0.(10+I); the host is 10.199.0.1; no default route, so
+# nothing leaves the machine), a dockerd of its own (own socket, data, exec root, vfs
+# storage) started in that namespace with its own hostname. node-0 initialises the swarm;
+# with --managers 3, node-1 and node-2 join as managers; the rest join as workers. The image
+# reaches every engine by docker save | docker load (no registry).
+#
+# Node faults, as chaos-runner's node driver calls them (`chaos-runner run --node-driver`):
+#   stop   the node's containers and engine are killed and its link goes down (a crashed
+#          machine: its peers time out); start brings the link up and the engine back
+#   cut    the node's link goes down (a partition: its tasks run on, unreachable); heal
+#   drain  availability drain through a manager; active
+# A node agent on 10.199.0.1:7077 (token in /run/crashlab-lab/agent.token) runs these for
+# a chaos-runner inside the lab, which cannot reach the host itself.
+#
+# Needs root, ip, iptables, nsenter, unshare, dockerd and docker; Linux only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN=/run/crashlab-lab
+DATA=/var/lib/crashlab-lab
+BRIDGE=crashlab0
+SUBNET_PREFIX=10.199.0
+POOL=10.201.0.0/16
+AGENT_PORT=7077
+
+say() { printf '==> %s\n' "$*"; }
+die() { echo "lab.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+
+node_dir() { echo "$RUN/$1"; }
+node_sock() { echo "unix://$RUN/$1/docker.sock"; }
+node_ip() { echo "$SUBNET_PREFIX.$(( 10 + ${1#node-} ))"; }
+ndocker() { local n=$1; shift; docker -H "$(node_sock "$n")" "$@"; }
+nodes() { cat "$RUN/nodes" 2>/dev/null || true; }
+is_up() { [ -f "$RUN/nodes" ]; }
+
+need_tools() {
+    local missing=()
+    [ "$(id -u)" = 0 ] || die "needs root (network namespaces, a bridge, iptables, engines)"
+    [ "$(uname -s)" = Linux ] || die "Linux only (network namespaces); on macOS or Windows use the single-node demo"
+    for t in ip iptables nsenter unshare dockerd docker; do
+        command -v "$t" >/dev/null || missing+=("$t")
+    done
+    [ "${#missing[@]}" = 0 ] || die "missing: ${missing[*]} (Debian: apt-get install iproute2 iptables util-linux docker.io)"
+}
+
+# start_engine NODE: dockerd in the node's namespace with its own hostname; waits for it.
+start_engine() {
+    local n=$1 d
+    d=$(node_dir "$n")
+    mkdir -p "$d" "$DATA/$n"
+    # An empty config: this machine's daemon.json (data-root, storage driver) must not apply.
+    echo '{}' > "$d/daemon.json"
+    nsenter --net="/var/run/netns/crashlab-$n" unshare --uts sh -c \
+        "hostname $n && exec dockerd --config-file $d/daemon.json -H $(node_sock "$n") \
+            --data-root $DATA/$n --exec-root $d/exec --pidfile $d/docker.pid \
+            --storage-driver vfs --iptables=true --ip-forward=true" \
+        > "$d/dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do
+        ndocker "$n" info >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    tail -5 "$d/dockerd.log" >&2
+    die "the engine of $n did not start (log: $d/dockerd.log)"
+}
+
+# kill_engine NODE: its containers, then its engine and containerd, at once (SIGKILL).
+kill_engine() {
+    local n=$1 d pid ids
+    d=$(node_dir "$n")
+    ids=$(ndocker "$n" ps -q 2>/dev/null || true)
+    # shellcheck disable=SC2086  # container ids, one word each
+    [ -z "$ids" ] || ndocker "$n" kill $ids >/dev/null 2>&1 || true
+    pid=$(cat "$d/docker.pid" 2>/dev/null || true)
+    [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
+    # The engine's containerd and shims are found by their paths under the node's exec root.
+    pkill -9 -f -- "$d/exec" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+        pgrep -f -- "$d/exec" >/dev/null || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || break
+        sleep 0.25
+    done
+    rm -f "$d/docker.pid"
+}
+
+link_up() { ip link set "crashlab-$1" "$2"; }
+
+up() {
+    local count=3 managers=1 heartbeat=5s image=crashlab/crashserver:latest
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --nodes) count=${2:?}; shift 2 ;;
+            --managers) managers=${2:?}; shift 2 ;;
+            --heartbeat) heartbeat=${2:?}; shift 2 ;;
+            --image) image=${2:?}; shift 2 ;;
+            *) die "up: unknown argument '$1'" ;;
+        esac
+    done
+    case "$count" in [1-9]) ;; *) die "--nodes takes 1 to 9" ;; esac
+    case "$managers" in 1|3) ;; *) die "--managers takes 1 or 3" ;; esac
+    [ "$managers" -le "$count" ] || die "--managers $managers needs at least $managers nodes"
+    need_tools
+    is_up && die "a lab is up already (scripts/lab.sh status; scripts/lab.sh down)"
+    [ ! -e "$RUN" ] && [ ! -e "$DATA" ] || die "$RUN or $DATA is left from an earlier lab: scripts/lab.sh down"
+    docker image inspect "$image" >/dev/null 2>&1 \
+        || die "no image $image on this engine: scripts/build-image.sh $image"
+    trap 'echo "lab.sh: up failed: taking the lab down" >&2; down' ERR INT TERM
+    local started=$SECONDS i n
+    mkdir -p "$RUN" "$DATA"
+    chmod 700 "$RUN" "$DATA"
+    say "bridge $BRIDGE ($SUBNET_PREFIX.1/24) and $count node namespaces"
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$SUBNET_PREFIX.1/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    # Bridged traffic passes iptables here, where FORWARD drops by default.
+    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+    echo "FORWARD -i $BRIDGE -o $BRIDGE -j ACCEPT" > "$RUN/iptables"
+    : > "$RUN/nodes"
+    for i in $(seq 0 $(( count - 1 ))); do
+        n=node-$i
+        echo "$n" >> "$RUN/nodes"
+        ip netns add "crashlab-$n"
+        ip link add "crashlab-$n" type veth peer name eth0 netns "crashlab-$n"
+        ip link set "crashlab-$n" master "$BRIDGE" up
+        ip -n "crashlab-$n" addr add "$(node_ip "$n")/24" dev eth0
+        ip -n "crashlab-$n" link set eth0 up
+        ip -n "crashlab-$n" link set lo up
+    done
+    say "engines"
+    for n in $(nodes); do start_engine "$n"; done
+    say "image $image on every node"
+    for n in $(nodes); do docker save "$image" | ndocker "$n" load -q >/dev/null; done
+    say "swarm: node-0 initialises (dispatcher heartbeat $heartbeat), $(( managers - 1 )) more manager(s), $(( count - managers )) worker(s)"
+    ndocker node-0 swarm init --advertise-addr "$(node_ip node-0)" --listen-addr "$(node_ip node-0):2377" \
+        --default-addr-pool "$POOL" --dispatcher-heartbeat "$heartbeat" >/dev/null
+    local mtoken wtoken
+    mtoken=$(ndocker node-0 swarm join-token -q manager)
+    wtoken=$(ndocker node-0 swarm join-token -q worker)
+    for n in $(nodes); do
+        [ "$n" = node-0 ] && continue
+        local token=$wtoken
+        [ "${n#node-}" -lt "$managers" ] && token=$mtoken
+        ndocker "$n" swarm join --token "$token" --advertise-addr "$(node_ip "$n")" \
+            --listen-addr "$(node_ip "$n"):2377" "$(node_ip node-0):2377" >/dev/null
+    done
+    echo "$managers" > "$RUN/managers"
+    start_agent
+    trap - ERR INT TERM
+    say "up in $(( SECONDS - started )) s"
+    status
+}
+
+# The node agent: the host side of chaos-runner's node driver for runs inside the lab.
+start_agent() {
+    local bin=$RUN/crashlab
+    # The static binary from the image runs on this host (the engine's architecture).
+    local c
+    c=$(docker create crashlab/crashserver:latest 2>/dev/null || docker create "$(docker image ls -q | head -1)")
+    docker cp -L "$c:/usr/local/bin/crashlab" "$bin" >/dev/null
+    docker rm "$c" >/dev/null
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN/agent.token"
+    chmod 600 "$RUN/agent.token"
+    NODE_AGENT_TOKEN=$(cat "$RUN/agent.token") "$bin" chaos-runner node-agent \
+        --listen "$SUBNET_PREFIX.1:$AGENT_PORT" --driver "$PWD/scripts/lab.sh node" \
+        --nodes "$(nodes | paste -sd, -)" > "$RUN/agent.log" 2>&1 &
+    echo $! > "$RUN/agent.pid"
+}
+
+status() {
+    is_up || { echo "no lab is up"; return 0; }
+    echo "nodes: $(nodes | paste -sd' ' -); managers: $(cat "$RUN/managers" 2>/dev/null || echo ?)"
+    ndocker node-0 node ls 2>/dev/null || echo "(node-0's engine does not answer)"
+    echo "point docker at node N:   eval \"\$(scripts/lab.sh env N)\""
+    echo "node agent:               http://$SUBNET_PREFIX.1:$AGENT_PORT (token in $RUN/agent.token)"
+}
+
+node_cmd() {
+    local verb=${1:-} n=${2:-}
+    is_up || die "no lab is up"
+    nodes | grep -qx -- "$n" || die "no node '$n' (nodes: $(nodes | paste -sd' ' -))"
+    case "$verb" in
+        stop) kill_engine "$n"; link_up "$n" down ;;
+        start)
+            link_up "$n" up
+            [ -f "$(node_dir "$n")/docker.pid" ] || start_engine "$n" ;;
+        cut) link_up "$n" down ;;
+        heal) link_up "$n" up ;;
+        drain|active) ndocker node-0 node update --availability "$verb" "$n" >/dev/null ;;
+        *) die "node: unknown action '$verb' (stop, start, cut, heal, drain, active)" ;;
+    esac
+    echo "$n: $verb done"
+}
+
+down() {
+    trap - ERR INT TERM
+    local n d
+    [ "$(id -u)" = 0 ] || die "needs root"
+    if [ -f "$RUN/agent.pid" ]; then kill "$(cat "$RUN/agent.pid")" 2>/dev/null || true; fi
+    for n in $(nodes); do
+        [ -d "$(node_dir "$n")" ] && kill_engine "$n"
+    done
+    # Whatever an engine left mounted under the lab's directories.
+    grep -oE " ($RUN|$DATA)/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    for n in $(nodes); do
+        ip link del "crashlab-$n" 2>/dev/null || true
+        ip netns del "crashlab-$n" 2>/dev/null || true
+    done
+    # Namespaces of a lab whose node list was lost.
+    ip netns list 2>/dev/null | awk '/^crashlab-node-/ {print $1}' | while read -r ns; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+    while iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do
+        iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+    done
+    rm -rf "$RUN" "$DATA"
+    say "lab down: no namespace, bridge, rule, engine or directory left"
+}
+
+case "${1:-}" in
+    up) shift; up "$@" ;;
+    down) down ;;
+    status) status ;;
+    env)
+        is_up || die "no lab is up"
+        n=node-${2:?env takes a node number}
+        nodes | grep -qx -- "$n" || die "no node '$n'"
+        echo "export DOCKER_HOST=$(node_sock "$n")" ;;
+    node) shift; node_cmd "$@" ;;
+    -h|--help|"") usage ;;
+    *) usage >&2; exit 2 ;;
+esac
