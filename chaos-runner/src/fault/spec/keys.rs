@@ -60,12 +60,18 @@ pub fn describe_kind(kind: Kind) -> String {
     }
 }
 
-/// Every option, by kind, for errors and help.
+/// Every option, by kind (kinds that take the same options together), for errors and help.
 pub fn describe() -> String {
-    let by_kind: Vec<String> = Kind::ALL
+    let mut groups: Vec<(Vec<&str>, &[&str])> = Vec::new();
+    for k in Kind::ALL.iter().filter(|k| !of(**k).is_empty()) {
+        match groups.iter_mut().find(|(_, own)| *own == of(*k)) {
+            Some((names, _)) => names.push(k.name()),
+            None => groups.push((vec![k.name()], of(*k))),
+        }
+    }
+    let by_kind: Vec<String> = groups
         .iter()
-        .filter(|k| !of(**k).is_empty())
-        .map(|k| format!("{} also {}", k.name(), of(*k).join(", ")))
+        .map(|(names, own)| format!("{} also {}", names.join(", "), own.join(", ")))
         .collect();
     format!("{}; {}", COMMON.join(", "), by_kind.join("; "))
 }

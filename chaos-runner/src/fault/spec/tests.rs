@@ -75,7 +75,7 @@ fn rejects_bad_specs_with_reasons() {
     );
     assert_eq!(
             p("http:/kill,evry=3s").unwrap_err().to_string(),
-            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http also count; docker also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate)"
+            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http, docker also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate; node-stop, partition, drain, manager-stop also for)"
         );
     assert!(
         matches!(p("docker,every=1s,cuont=2"), Err(SpecError::UnknownKey { key, .. }) if key == "cuont")
@@ -113,7 +113,7 @@ fn rejects_bad_specs_with_reasons() {
         );
     assert_eq!(
             p("nuke:/x,every=1s").unwrap_err().to_string(),
-            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary)"
+            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary, node-stop, partition, drain, manager-stop)"
         );
 }
 
@@ -138,6 +138,37 @@ fn run_help_names_every_kind_and_option() {
             "{key}= is not in run --help"
         );
     }
+}
+
+#[test]
+fn parses_node_faults() {
+    let f = p("partition:node-1,at=20s,for=30s").unwrap();
+    assert_eq!(
+        f.kind,
+        FaultKind::Node(NodeFault {
+            kind: Kind::Partition,
+            nodes: NodeTarget::Named(vec!["node-1".into()]),
+            hold: Some(Duration::from_secs(30)),
+        })
+    );
+    let f = p("manager-stop:2,at=10s").unwrap();
+    assert!(matches!(
+        f.kind,
+        FaultKind::Node(NodeFault {
+            nodes: NodeTarget::Managers(2),
+            hold: None,
+            ..
+        })
+    ));
+    let f = p("node-stop:node-1;node-2,at=5s").unwrap();
+    assert!(
+        matches!(f.kind, FaultKind::Node(NodeFault { nodes: NodeTarget::Named(n), .. }) if n.len() == 2)
+    );
+    assert!(p("node-stop,at=5s").is_err(), "a node is needed");
+    assert!(p("node-stop:node 1,at=5s").is_err());
+    assert!(p("drain:node-1,at=5s,count=2").is_err());
+    assert!(p("node-stop:3,at=5s").is_ok(), "a node may be named 3");
+    assert!(p("manager-stop:0,at=5s").is_err());
 }
 
 #[test]
