@@ -10,6 +10,12 @@
 #            with /kill and /status behind a KILL_TOKEN (generated and printed once)
 #   destroy  delete every droplet with the tag (asks first, or --yes)
 #   status   list the tagged droplets and the swarm's nodes and services
+#   node VERB NAME
+#            chaos-runner's node driver for this cluster (--node-driver 'exec:scripts/cluster.sh
+#            node'): stop and start power the droplet off and on (the cloud's API), cut and
+#            heal drop and restore its traffic with the other nodes (iptables over SSH)
+#   engines  print the SSH tunnels that bring each node's Docker socket here, and the
+#            --engine flags that let chaos-runner's docker faults reach tasks on every node
 #
 # options:
 #   --dry-run            print every API call and remote command instead of running them
@@ -47,8 +53,10 @@ kill_token=
 open=0
 yes=0
 command=
+node_verb=
+node_name=
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -67,7 +75,12 @@ while [ $# -gt 0 ]; do
         --open) open=1; shift ;;
         --yes) yes=1; shift ;;
         -h|--help) usage; exit 0 ;;
-        create|deploy|destroy|status) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
+        create|deploy|destroy|status|engines) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
+        node)
+            [ -z "$command" ] || die "one command at a time"
+            command=node; node_verb=${2:-}; node_name=${3:-}
+            [ $# -ge 3 ] || die "node takes VERB NAME (stop, start, cut, heal)"
+            shift 3 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -285,6 +298,59 @@ do_status() {
     api GET "/droplets?tag_name=$tag" | jq -r '.droplets[] | "\(.name)\t\(.status)\t\(.networks.v4[]? | select(.type == "public") | .ip_address)"'
     manager_ip=$(public_ip swarm-manager)
     remote "$manager_ip" "docker node ls && docker service ls"
+}
+
+droplet_id() { # NAME
+    if [ "$dry_run" = 1 ]; then
+        api GET "/droplets?tag_name=$tag" >/dev/null
+        echo "<$1-id>"
+        return 0
+    fi
+    api GET "/droplets?tag_name=$tag&per_page=200" | jq -r --arg n "$1" '.droplets[] | select(.name == $n) | .id'
+}
+
+# do_node: what chaos-runner's node faults do on this cluster. A stopped droplet is a
+# crashed machine (its peers time out); a cut one keeps running with its traffic to and from
+# the other nodes dropped (SSH from here still reaches it over the public network).
+do_node() {
+    local n ip id peers=() rules p
+    names | grep -qx -- "$node_name" || die "no node '$node_name' (nodes: $(names | paste -sd' ' -))"
+    case "$node_verb" in
+        stop|start)
+            id=$(droplet_id "$node_name")
+            [ -n "$id" ] || die "no droplet named $node_name with tag $tag"
+            local action=power_off
+            [ "$node_verb" = start ] && action=power_on
+            api POST "/droplets/$id/actions" "{\"type\":\"$action\"}" >/dev/null
+            echo "$node_name: $action requested" ;;
+        cut|heal)
+            ip=$(public_ip "$node_name")
+            for n in $(names); do
+                [ "$n" = "$node_name" ] || peers+=("$(private_ip "$n")")
+            done
+            rules=true
+            for p in "${peers[@]}"; do
+                if [ "$node_verb" = cut ]; then
+                    rules="$rules && iptables -I INPUT -s $p -m comment --comment crashlab-cut -j DROP && iptables -I OUTPUT -d $p -m comment --comment crashlab-cut -j DROP"
+                else
+                    rules="$rules && while iptables -D INPUT -s $p -m comment --comment crashlab-cut -j DROP 2>/dev/null; do :; done && while iptables -D OUTPUT -d $p -m comment --comment crashlab-cut -j DROP 2>/dev/null; do :; done"
+                fi
+            done
+            remote "$ip" "$rules"
+            echo "$node_name: $node_verb done" ;;
+        *) die "node: unknown action '$node_verb' (stop, start, cut, heal)" ;;
+    esac
+}
+
+# do_engines: each node's Docker socket here, over SSH, for docker faults on every node.
+do_engines() {
+    local n flags=()
+    echo "# run these (each stays in the background until killed), then pass the flags below"
+    for n in $(names); do
+        echo "ssh -nNT -o ExitOnForwardFailure=yes -L /tmp/crashlab-$n.sock:/var/run/docker.sock root@$(public_ip "$n") &"
+        flags+=("--engine $n=unix:///tmp/crashlab-$n.sock")
+    done
+    echo "# chaos-runner run ... --swarm-service crashlab_appserver ${flags[*]} --node-driver 'exec:scripts/cluster.sh --tag $tag node'"
 }
 
 "do_$command"

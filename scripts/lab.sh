@@ -111,13 +111,18 @@ up() {
     [ "$managers" -le "$count" ] || die "--managers $managers needs at least $managers nodes"
     need_tools
     is_up && die "a lab is up already (scripts/lab.sh status; scripts/lab.sh down)"
-    [ ! -e "$RUN" ] && [ ! -e "$DATA" ] || die "$RUN or $DATA is left from an earlier lab: scripts/lab.sh down"
+    if [ -e "$RUN" ] || [ -e "$DATA" ]; then
+        die "$RUN or $DATA is left from an earlier lab: scripts/lab.sh down"
+    fi
     docker image inspect "$image" >/dev/null 2>&1 \
         || die "no image $image on this engine: scripts/build-image.sh $image"
     trap 'echo "lab.sh: up failed: taking the lab down" >&2; down' ERR INT TERM
     local started=$SECONDS i n
     mkdir -p "$RUN" "$DATA"
-    chmod 700 "$RUN" "$DATA"
+    # Others may pass through $RUN to the engines' sockets (which keep their own group);
+    # the agent's token is the owner's alone.
+    chmod 711 "$RUN"
+    chmod 700 "$DATA"
     say "bridge $BRIDGE ($SUBNET_PREFIX.1/24) and $count node namespaces"
     ip link add "$BRIDGE" type bridge
     ip addr add "$SUBNET_PREFIX.1/24" dev "$BRIDGE"
@@ -154,7 +159,7 @@ up() {
             --listen-addr "$(node_ip "$n"):2377" "$(node_ip node-0):2377" >/dev/null
     done
     echo "$managers" > "$RUN/managers"
-    start_agent
+    start_agent "$image"
     trap - ERR INT TERM
     say "up in $(( SECONDS - started )) s"
     status
@@ -162,10 +167,9 @@ up() {
 
 # The node agent: the host side of chaos-runner's node driver for runs inside the lab.
 start_agent() {
-    local bin=$RUN/crashlab
-    # The static binary from the image runs on this host (the engine's architecture).
-    local c
-    c=$(docker create crashlab/crashserver:latest 2>/dev/null || docker create "$(docker image ls -q | head -1)")
+    local bin=$RUN/crashlab c
+    # The image's static binary runs on this host (a Linux engine's architecture is the host's).
+    c=$(docker create "$1")
     docker cp -L "$c:/usr/local/bin/crashlab" "$bin" >/dev/null
     docker rm "$c" >/dev/null
     head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN/agent.token"
@@ -174,6 +178,11 @@ start_agent() {
         --listen "$SUBNET_PREFIX.1:$AGENT_PORT" --driver "$PWD/scripts/lab.sh node" \
         --nodes "$(nodes | paste -sd, -)" > "$RUN/agent.log" 2>&1 &
     echo $! > "$RUN/agent.pid"
+    for _ in $(seq 1 40); do
+        grep -q listening "$RUN/agent.log" 2>/dev/null && return 0
+        sleep 0.25
+    done
+    die "the node agent did not start: $(cat "$RUN/agent.log")"
 }
 
 status() {

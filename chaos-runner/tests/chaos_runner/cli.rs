@@ -58,6 +58,45 @@ fn invalid_flags_and_specs_exit_2_with_a_message() {
             "already holds files",
         ),
         (
+            vec![
+                "run",
+                &url,
+                "--swarm-service",
+                "app",
+                "--fault",
+                "partition:node-1,at=1s",
+            ],
+            "partition faults need --node-driver",
+        ),
+        (
+            vec!["run", &url, "--fault", "drain:node-1,at=1s"],
+            "drain faults need --swarm-service",
+        ),
+        (
+            vec!["run", &url, "--node-driver", "ftp://x:1"],
+            "neither exec:COMMAND nor http://HOST:PORT",
+        ),
+        (
+            vec!["run", &url, "--engine", "node-1=/var/run/docker.sock"],
+            "is not unix:///PATH or tcp://HOST:PORT",
+        ),
+        (
+            vec!["run", &url, "--fault", "node-stop:node 1,at=1s"],
+            "is not a node name",
+        ),
+        (
+            vec![
+                "node-agent",
+                "--driver",
+                "true",
+                "--nodes",
+                "node-1",
+                "--token",
+                "short",
+            ],
+            "at least 16 characters",
+        ),
+        (
             vec!["run", &url, "--out", &file_s],
             "is a file, not a directory",
         ),

@@ -5,6 +5,7 @@
 
 mod demo;
 mod image;
+mod lab;
 mod static_checks;
 mod support;
 mod upgrades;

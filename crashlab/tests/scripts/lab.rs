@@ -1,0 +1,195 @@
+//! The multi-node lab: up, a partition and a kill on another node measured from inside it
+//! through the node agent and the nodes' engines, and down leaving the machine as found.
+
+use std::process::Command;
+
+use crate::support::*;
+
+const RUN: &str = "/run/crashlab-lab";
+
+/// What the lab may change on this machine, as text to compare before and after.
+fn machine_state() -> String {
+    let out = |cmd: &str, args: &[&str]| {
+        let o = Command::new(cmd).args(args).output().expect(cmd);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let links: String = out("ip", &["-br", "link"])
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string() + "\n")
+        .collect();
+    let mounts: String = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("crashlab"))
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    let engines = out("pgrep", &["-af", "crashlab-lab"]);
+    format!(
+        "netns:\n{}links:\n{links}iptables:\n{}mounts:\n{mounts}dirs: {} {}\nprocesses:\n{engines}",
+        out("ip", &["netns", "list"]),
+        out("iptables", &["-S"]),
+        std::path::Path::new(RUN).exists(),
+        std::path::Path::new("/var/lib/crashlab-lab").exists(),
+    )
+}
+
+/// Takes the lab down even when an assertion fails.
+struct LabGuard;
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = sh(Command::new("scripts/lab.sh").arg("down"));
+    }
+}
+
+fn node0(args: &[&str]) -> std::process::Output {
+    sh(Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{RUN}/node-0/docker.sock"))
+        .args(args))
+}
+
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn the_lab_measures_a_partition_and_kills_on_other_nodes_and_leaves_the_machine_as_found() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let tag = format!("crashlab/crashserver:e2e-lab-{}", std::process::id());
+    let o = sh(Command::new("scripts/build-image.sh").arg(&tag));
+    assert!(o.status.success(), "{}", text(&o));
+    let _image = Leftovers {
+        containers: vec![],
+        image: tag.clone(),
+    };
+    let lab = LabGuard;
+    let o = sh(Command::new("scripts/lab.sh").args(["up", "--nodes", "2", "--image", &tag]));
+    assert!(o.status.success(), "{}", text(&o));
+    let up = text(&o);
+    assert!(
+        up.contains("node-0") && up.contains("node-1") && up.contains("Leader"),
+        "{up}"
+    );
+
+    for args in [
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            "labnet",
+        ][..],
+        &[
+            "service",
+            "create",
+            "--quiet",
+            "--detach",
+            "--name",
+            "app",
+            "--network",
+            "labnet",
+            "--replicas",
+            "2",
+            "--replicas-max-per-node",
+            "1",
+            "--no-resolve-image",
+            "--no-healthcheck",
+            "--restart-delay",
+            "0s",
+            &tag,
+        ][..],
+    ] {
+        let o = node0(args);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let out = std::env::temp_dir().join(format!("crashlab-lab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let _ = Command::new("chown").arg("65532").arg(&out).status();
+    let token = std::fs::read_to_string(format!("{RUN}/agent.token")).unwrap();
+    let o = node0(&[
+        "run",
+        "--rm",
+        "--network",
+        "labnet",
+        "--user",
+        "0",
+        "-v",
+        &format!("{RUN}:{RUN}"),
+        "-v",
+        &format!("{}:/run-out", out.display()),
+        "-e",
+        &format!("DOCKER_HOST=unix://{RUN}/node-0/docker.sock"),
+        "-e",
+        &format!("NODE_AGENT_TOKEN={}", token.trim()),
+        "--entrypoint",
+        "/usr/local/bin/chaos-runner",
+        &tag,
+        "run",
+        "http://tasks.app:8080/",
+        "--out",
+        "/run-out/r",
+        "--swarm-service",
+        "app",
+        "--replicas",
+        "2",
+        "--rate",
+        "50",
+        "--duration",
+        "32s",
+        "--timeout",
+        "1s",
+        "--engine",
+        &format!("node-1=unix://{RUN}/node-1/docker.sock"),
+        "--node-driver",
+        "http://10.199.0.1:7077",
+        "--fault",
+        "partition:node-1,at=3s,for=22s",
+        "--fault",
+        "docker,at=29s,count=2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = json(&out.join("r/summary.json"));
+    let _ = std::fs::remove_dir_all(&out);
+
+    let c = &s["counts"];
+    assert_eq!(
+        c["sent"].as_u64(),
+        Some(c["ok"].as_u64().unwrap() + c["failed"].as_u64().unwrap())
+    );
+    let part = &s["faults"][0];
+    assert_eq!(part["kind"], "partition");
+    let down = part["node"]["down_s"]
+        .as_f64()
+        .expect("node-1 declared down");
+    assert!((3.0..22.0).contains(&down), "down after {down} s");
+    assert!(part["node"]["rescheduled_s"].as_f64().is_some(), "{part}");
+    assert!(
+        part["restored_at_s"].as_f64().is_some_and(|t| t > 24.0),
+        "{part}"
+    );
+    assert!(
+        part["failures"].as_u64().unwrap() > 0,
+        "clients time out on the cut node's task until it is declared down"
+    );
+    let node_events = s["swarm"]["nodes"]["nodes"].as_array().unwrap();
+    assert!(node_events
+        .iter()
+        .any(|e| e["node"] == "node-1" && e["state"] == "down"));
+    // The kill reached both tasks, wherever they ran (after the heal, one may be on node-1).
+    let kill = &s["faults"][1];
+    assert_eq!(kill["ok"], true, "{kill}");
+    assert_eq!(kill["targets"].as_array().unwrap().len(), 2, "{kill}");
+    assert_eq!(
+        s["swarm"]["engines"],
+        serde_json::json!(["node-0", "node-1"])
+    );
+    assert!(s["swarm"]["node_driver"]
+        .as_str()
+        .is_some_and(|d| d.contains("10.199.0.1") && !d.contains(token.trim())));
+
+    drop(lab);
+    assert_eq!(machine_state(), before, "the lab left something behind");
+}

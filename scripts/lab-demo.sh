@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The lecture's picture on a local swarm of several nodes (scripts/lab.sh), in one command:
+# 1 versus 5 replicas with task kills spread over the nodes; at 5 replicas a node stopped, a
+# node cut off, a node drained and one task killed, side by side; how the dispatcher
+# heartbeat and the client's timeout change what a partition costs; and, on a lab with three
+# managers, what losing two of them does. Linux, root.
+#
+#   scripts/lab-demo.sh [--nodes 3] [--duration 60s] [--rate 200] [--out DIR] [--force]
+#                       [--only basic|nodes|detection|managers]
+#
+# Writes into a new results/local/multi-node-<UTC time>/ by default (never over earlier
+# results unless --force); the committed results/multi-node/ come from
+#   scripts/lab-demo.sh --out results/multi-node --force
+# The lab is taken down at the end, also on failure or Ctrl-C (lab.sh down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+nodes=3 duration=60s rate=200 force=0 only=all
+out=results/local/multi-node-$(date -u +%Y%m%dT%H%M%SZ)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nodes) nodes=${2:?}; shift 2 ;;
+        --duration) duration=${2:?}; shift 2 ;;
+        --rate) rate=${2:?}; shift 2 ;;
+        --out) out=${2:?}; shift 2 ;;
+        --force) force=1; shift ;;
+        --only) only=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "lab-demo.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+case "$nodes" in [3-9]) ;; *) echo "lab-demo.sh: --nodes takes 3 to 9" >&2; exit 2 ;; esac
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
+    echo "lab-demo.sh: $out holds earlier results: choose another --out, or add --force" >&2
+    exit 2
+fi
+
+RUN=/run/crashlab-lab
+stack=lab
+service=${stack}_appserver
+network=${stack}_appnet
+image=crashlab/crashserver:lab-$$
+started=$SECONDS
+lab_up=0
+say() { printf '==> [%3ss] %s\n' "$(( SECONDS - started ))" "$*"; }
+node0() { docker -H "unix://$RUN/node-0/docker.sock" "$@"; }
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ "$lab_up" = 1 ]; then scripts/lab.sh down | sed 's/^/    /'; fi
+    docker image rm -f "$image" >/dev/null 2>&1 || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# lab MANAGERS [HEARTBEAT]: a fresh lab with the stack deployed at 1 replica.
+lab() {
+    if [ "$lab_up" = 1 ]; then scripts/lab.sh down >/dev/null; lab_up=0; fi
+    lab_up=1
+    scripts/lab.sh up --nodes "$nodes" --managers "$1" --heartbeat "${2:-5s}" --image "$image" \
+        | sed 's/^/    /'
+    say "deploying compose.yaml as stack $stack on the lab"
+    CRASHLAB_IMAGE=$image REPLICAS=1 KILL_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
+        node0 stack deploy --resolve-image never -c compose.yaml "$stack" >/dev/null
+    # No IPVS here: the routing mesh does not forward, and its port slows every restart.
+    node0 service update --quiet --detach=false --publish-rm 8080 "$service" >/dev/null
+}
+
+# run DIR LABEL ARGS...: chaos-runner in a container on node-0, on the overlay network, with
+# every node's engine and the node agent within reach.
+run() {
+    local dir=$1 label=$2; shift 2
+    local engines=() n gid
+    while read -r n; do
+        [ "$n" = node-0 ] || engines+=(--engine "$n=unix://$RUN/$n/docker.sock")
+    done < "$RUN/nodes"
+    mkdir -p "$out/$dir"
+    chown 65532 "$out/$dir"
+    gid=$(stat -c %g "$RUN/node-0/docker.sock")
+    say "run: $label"
+    node0 run --rm --network "$network" --group-add "$gid" \
+        -v "$RUN:$RUN" -v "$(cd "$out/$dir" && pwd):/run-out" \
+        -e "DOCKER_HOST=unix://$RUN/node-0/docker.sock" \
+        -e "NODE_AGENT_TOKEN=$(cat "$RUN/agent.token")" \
+        --entrypoint /usr/local/bin/chaos-runner "$image" \
+        run http://tasks.appserver:8080/ --out /run-out --swarm-service "$service" \
+        --rate "$rate" --duration "$duration" --label "$label" \
+        --node-driver http://10.199.0.1:7077 "${engines[@]}" \
+        --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
+        "$@" 2>&1 | sed "s|/run-out|$out/$dir|g; s/^/    /"
+    chown -R "$(id -u):$(id -g)" "$out/$dir"
+}
+
+compare() {
+    local into=$1; shift
+    dist/image/chaos-runner compare "$@" --out "$out/$into" | sed 's/^/    /'
+    sed -n '/^| run/,/^$/p' "$out/$into/compare.md" | head -12
+}
+
+say "building the image"
+scripts/build-image.sh "$image" 2>&1 | sed 's/^/    /'
+mkdir -p "$out"
+
+if [ "$only" = all ] || [ "$only" = basic ] || [ "$only" = nodes ]; then
+    say "a lab of $nodes nodes, 1 manager"
+    lab 1
+fi
+if [ "$only" = all ] || [ "$only" = basic ]; then
+    run 1-replica "1 replica, task kills" --replicas 1 --timeout 1s --fault "docker,every=10s,seed=1"
+    run 5-replicas "5 replicas, task kills" --replicas 5 --timeout 1s --fault "docker,every=10s,seed=1"
+    compare compare-replicas "$out/1-replica" "$out/5-replicas"
+fi
+if [ "$only" = all ] || [ "$only" = nodes ]; then
+    for f in "docker,at=10s,seed=1:task-kill:one task killed" \
+             "node-stop:node-1,at=10s,for=30s:node-stop:node-1 stopped for 30 s" \
+             "partition:node-1,at=10s,for=30s:partition:node-1 cut off for 30 s" \
+             "drain:node-1,at=10s,for=30s:drain:node-1 drained for 30 s"; do
+        # Node specs hold a colon themselves: split from the right.
+        label=${f##*:}; rest=${f%:*}; dir=${rest##*:}; spec=${rest%:*}
+        run "$dir" "5 replicas, $label" --replicas 5 --timeout 1s --fault "$spec"
+    done
+    compare compare-node-faults "$out/task-kill" "$out/node-stop" "$out/partition" "$out/drain"
+fi
+if [ "$only" = all ] || [ "$only" = detection ]; then
+    for hb in 5s 1s; do
+        say "a lab with dispatcher heartbeat $hb"
+        lab 1 "$hb"
+        for t in 1s 250ms; do
+            run "partition-hb$hb-timeout$t" "partition, heartbeat $hb, timeout $t" --replicas 5 \
+                --timeout "$t" --fault "partition:node-1,at=10s,for=30s"
+        done
+    done
+    compare compare-detection "$out"/partition-hb5s-timeout1s "$out"/partition-hb5s-timeout250ms \
+        "$out"/partition-hb1s-timeout1s "$out"/partition-hb1s-timeout250ms
+fi
+if [ "$only" = all ] || [ "$only" = managers ]; then
+    say "a lab of $nodes nodes, 3 managers"
+    lab 3
+    run manager-stop-1 "5 replicas, 1 of 3 managers stopped" --replicas 5 --timeout 1s \
+        --fault "manager-stop:1,at=10s,for=30s"
+    run manager-stop-2 "5 replicas, 2 of 3 managers stopped" --replicas 5 --timeout 1s \
+        --fault "manager-stop:2,at=10s,for=30s"
+    compare compare-managers "$out/manager-stop-1" "$out/manager-stop-2"
+fi
+say "done: $out (each run's report.md and report.html; compare-*/compare.html)"
