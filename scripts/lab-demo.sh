@@ -76,6 +76,8 @@ run() {
     while read -r n; do
         [ "$n" = node-0 ] || engines+=(--engine "$n=unix://$RUN/$n/docker.sock")
     done < "$RUN/nodes"
+    # Checked fresh (or --force) at the start: this run's directory is this script's own.
+    rm -rf "${out:?}/$dir"
     mkdir -p "$out/$dir"
     chown 65532 "$out/$dir"
     gid=$(stat -c %g "$RUN/node-0/docker.sock")

@@ -75,7 +75,7 @@ start_engine() {
     die "the engine of $n did not start (log: $d/dockerd.log)"
 }
 
-# kill_engine NODE: its containers, then its engine and containerd, at once (SIGKILL).
+# kill_engine NODE: its containers, then its engine and containerd (SIGKILL).
 kill_engine() {
     local n=$1 d pid ids
     d=$(node_dir "$n")
@@ -198,7 +198,9 @@ node_cmd() {
     is_up || die "no lab is up"
     nodes | grep -qx -- "$n" || die "no node '$n' (nodes: $(nodes | paste -sd' ' -))"
     case "$verb" in
-        stop) kill_engine "$n"; link_up "$n" down ;;
+        # The link first: a crashed machine announces nothing (no container deaths, no
+        # endpoint removals gossiped to the other nodes); its peers find out by timeouts.
+        stop) link_up "$n" down; kill_engine "$n" ;;
         start)
             link_up "$n" up
             [ -f "$(node_dir "$n")/docker.pid" ] || start_engine "$n" ;;

@@ -206,6 +206,15 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_slo, help_heading = "Measurement")]
     pub slo: Option<Slo>,
 
+    /// Serve a live view of the run at this address (default 127.0.0.1:9090): a page that
+    /// redraws twice a second, and /metrics for Prometheus. Loopback unless you say otherwise.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:9090", help_heading = "Report")]
+    pub live: Option<std::net::SocketAddr>,
+
+    /// Keep the live view up this long after the run, showing the final figures.
+    #[arg(long, default_value = "5s", value_parser = parse::short_duration, requires = "live", help_heading = "Report")]
+    pub live_linger: Duration,
+
     /// How the target is reached, for the report (default: described from the URL and DNS).
     #[arg(long, help_heading = "Report")]
     pub access_path: Option<String>,

@@ -75,6 +75,14 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
                 r = node::undo(&u, ctx.node_means()) => r,
                 _ = stop.wait_for(|s| *s) => { out.pending.push((i, u)); break }
             };
+            live.event(
+                start.elapsed().as_secs_f64(),
+                crate::record::live::EventKind::Restore,
+                match &r {
+                    Ok(s) => s.clone(),
+                    Err(e) => format!("NOT put back: {e}"),
+                },
+            );
             note_restore(&mut out.events[i], start, r);
             continue;
         }
@@ -88,6 +96,11 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         };
         let ev = event(index, &spec, start, fired, f);
         crate::record::Live::bump(&live.faults);
+        live.event(
+            ev.at_s,
+            crate::record::live::EventKind::Fault,
+            format!("{}: {}", ev.spec, ev.outcome),
+        );
         out.events.push(ev);
         let i = out.events.len() - 1;
         if let FaultKind::Node(n) = &spec.kind {

@@ -63,6 +63,7 @@ impl Worker {
     async fn send(&mut self, intended: Instant, intended_us: u64) {
         let s = &self.s;
         let sent = Instant::now();
+        Live::bump(&s.live.started);
         let phase = AtomicU8::new(PHASE_RESOLVE);
         let deadline = sent + s.plan.timeout;
         let answer = {

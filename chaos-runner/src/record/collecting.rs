@@ -25,6 +25,8 @@ pub struct Sinks {
     pub timeline: PathBuf,
     /// Buckets younger than this stay in memory (attempts in flight still land in them).
     pub keep: Duration,
+    /// The live view's board, updated at every tick (then twice a second).
+    pub board: Option<Arc<super::board::Board>>,
 }
 
 /// The collector's task: merge every second and log the second's histograms, until `stop`.
@@ -51,7 +53,12 @@ pub async fn collect_with_log(
         .map_err(std::io::Error::other)?;
     let started = tokio::time::Instant::now();
     let mut last = Duration::ZERO;
-    let mut ticker = tokio::time::interval_at(started + TICK, TICK);
+    let tick = if sinks.board.is_some() {
+        TICK / 2
+    } else {
+        TICK
+    };
+    let mut ticker = tokio::time::interval_at(started + tick, tick);
     loop {
         let done = tokio::select! {
             _ = ticker.tick() => false,
@@ -66,6 +73,9 @@ pub async fn collect_with_log(
             }
         }
         live.instances_seen(instances.len());
+        if let Some(b) = &sinks.board {
+            collector.publish(b);
+        }
         collector.spill_before((now.saturating_sub(sinks.keep)).as_micros() as u64)?;
         last = now;
         if done {

@@ -105,6 +105,12 @@ impl Collector {
         (&self.interval_ok, &self.interval_failed)
     }
 
+    /// The buckets still in memory (from index `base` on, still changing) and the success
+    /// latency so far: for the live view.
+    pub fn publish(&self, board: &super::board::Board) {
+        board.update(self.base, &self.timeline, &self.ok);
+    }
+
     /// Sends final buckets to `spill` instead of keeping them.
     pub fn spill_to(&mut self, spill: Spill) {
         self.spill = Some(spill);

@@ -1,15 +1,53 @@
-//! Live counters for the progress display (atomics; the exact figures come from the collector).
+//! Live counters and recent events, for the progress line and the live view (atomics and a
+//! short ring; the exact figures come from the collector).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The most recent events kept for the live view.
+const EVENTS: usize = 200;
 
 #[derive(Debug, Default)]
 pub struct Live {
+    /// Attempts that left (their answer may still be on its way).
+    pub started: AtomicU64,
+    /// Attempts that ended, answered or not.
     pub sent: AtomicU64,
     pub ok: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
     pub faults: AtomicU64,
     pub instances: AtomicU64,
+    /// The last [`EVENTS`] events.
+    events: Mutex<VecDeque<LiveEvent>>,
+}
+
+/// What the live view lists as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Fault,
+    Restore,
+    Container,
+    Node,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fault => "fault",
+            Self::Restore => "put back",
+            Self::Container => "container",
+            Self::Node => "node",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub at_s: f64,
+    pub kind: EventKind,
+    pub text: String,
 }
 
 impl Live {
@@ -23,5 +61,64 @@ impl Live {
 
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts under way now.
+    pub fn in_flight(&self) -> u64 {
+        Self::get(&self.started).saturating_sub(Self::get(&self.sent))
+    }
+
+    /// Adds an event (the oldest goes when the ring is full).
+    pub fn event(&self, at_s: f64, kind: EventKind, text: impl Into<String>) {
+        let mut e = self.events.lock().expect("events lock");
+        if e.len() == EVENTS {
+            e.pop_front();
+        }
+        let mut text = text.into();
+        text.truncate(text.floor_char_boundary_compat(300));
+        e.push_back(LiveEvent { at_s, kind, text });
+    }
+
+    /// The events kept, oldest first.
+    pub fn events(&self) -> Vec<LiveEvent> {
+        self.events
+            .lock()
+            .expect("events lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorCharBoundary for String {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize {
+        if i >= self.len() {
+            return self.len();
+        }
+        (0..=i)
+            .rev()
+            .find(|&j| self.is_char_boundary(j))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_ring_is_bounded_and_in_order() {
+        let l = Live::default();
+        for i in 0..250 {
+            l.event(i as f64, EventKind::Fault, "é".repeat(400));
+        }
+        let e = l.events();
+        assert_eq!(e.len(), EVENTS);
+        assert_eq!(e[0].at_s, 50.0);
+        assert!(e.iter().all(|x| x.text.len() <= 300));
     }
 }

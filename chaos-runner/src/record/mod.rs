@@ -1,6 +1,7 @@
 //! Recording what every attempt did, in bounded memory: a few shared recorders, merged
 //! once a second by the collector into the run's timeline, histograms and interval log.
 
+pub mod board;
 pub mod bucket;
 pub mod class;
 pub mod collecting;

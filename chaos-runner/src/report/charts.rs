@@ -9,6 +9,40 @@ use plotters::prelude::*;
 use crate::record::Bucket;
 use crate::summary::Summary;
 
+/// What the time charts mark besides the timeline: the run's length, faults, downtime
+/// windows, and each lane's version. From a finished run's summary, or from a live run.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    /// The x axis starts here (s); the timeline's first bucket starts here too.
+    pub from_s: f64,
+    /// The x axis ends at least here (s).
+    pub until_s: f64,
+    pub faults: Vec<f64>,
+    pub windows: Vec<(f64, f64)>,
+    /// Each replica's version, by lane (index in order of first answer).
+    pub lane_versions: Vec<String>,
+    /// Versions in order of first appearance (the lanes' colours).
+    pub versions: Vec<String>,
+}
+
+impl Marks {
+    pub fn of(s: &Summary) -> Self {
+        Self {
+            from_s: 0.0,
+            until_s: s.run.setup.elapsed_s,
+            faults: s.faults.iter().map(|f| f.at_s).collect(),
+            windows: s
+                .downtime
+                .windows
+                .iter()
+                .map(|w| (w.start_s, w.end_s))
+                .collect(),
+            lane_versions: s.instances.iter().map(|i| i.version.clone()).collect(),
+            versions: s.versions.iter().map(|v| v.version.clone()).collect(),
+        }
+    }
+}
+
 const W: u32 = 960;
 const H: u32 = 320;
 const OK: RGBColor = RGBColor(46, 139, 87);
@@ -61,20 +95,30 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 /// A bucket's value held flat over the bucket (a step line): a change shows where its bucket
 /// starts, never before. Buckets where `f` gives nothing are left out.
 fn steps(timeline: &[Bucket], bs: f64, f: &dyn Fn(&Bucket) -> Option<f64>) -> Vec<(f64, f64)> {
+    steps_from(timeline, 0.0, bs, f)
+}
+
+fn steps_from(
+    timeline: &[Bucket],
+    from_s: f64,
+    bs: f64,
+    f: &dyn Fn(&Bucket) -> Option<f64>,
+) -> Vec<(f64, f64)> {
     timeline
         .iter()
         .enumerate()
-        .filter_map(|(i, b)| f(b).map(|v| (i as f64 * bs, v)))
+        .filter_map(|(i, b)| f(b).map(|v| (from_s + i as f64 * bs, v)))
         .flat_map(|(t, v)| [(t, v), (t + bs, v)])
         .collect()
 }
 
 /// Requests per second that succeeded and failed, per bucket.
-pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
+pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
-    let x_max = (timeline.len() as f64 * bs)
-        .max(s.run.setup.elapsed_s)
-        .max(1.0);
+    let x_min = m.from_s;
+    let x_max = (x_min + timeline.len() as f64 * bs)
+        .max(m.until_s)
+        .max(x_min + 1.0);
     let y_max = timeline
         .iter()
         .map(|b| b.sent() + b.dropped)
@@ -98,7 +142,7 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -111,14 +155,13 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(s.downtime.windows.iter().map(|w| {
-                Rectangle::new(
-                    [(w.start_s, 0.0), (w.end_s, y_max)],
-                    FAIL.mix(0.12).filled(),
-                )
+            .draw_series(m.windows.iter().map(|&(a, b)| {
+                Rectangle::new([(a.max(x_min), 0.0), (b, y_max)], FAIL.mix(0.12).filled())
             }))
             .map_err(err)?;
-        let pts = |f: &dyn Fn(&Bucket) -> u64| steps(timeline, bs, &|b| Some(f(b) as f64 / bs));
+        let pts = |f: &dyn Fn(&Bucket) -> u64| {
+            steps_from(timeline, x_min, bs, &|b| Some(f(b) as f64 / bs))
+        };
         chart
             .draw_series(LineSeries::new(pts(&|b| b.ok()), OK.stroke_width(2)))
             .map_err(err)?
@@ -140,9 +183,12 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.mix(0.5)));
         }
         chart
-            .draw_series(s.faults.iter().map(|f| {
-                PathElement::new(vec![(f.at_s, 0.0), (f.at_s, y_max)], FAULT.stroke_width(1))
-            }))
+            .draw_series(
+                m.faults
+                    .iter()
+                    .filter(|t| **t >= x_min)
+                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
+            )
             .map_err(err)?
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
@@ -155,19 +201,20 @@ pub fn throughput(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
 /// One lane per replica id, filled where it answered: restarts show as a lane ending and a
 /// new one starting.
 /// Lanes are coloured by the version the replica reported.
-pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
+pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
-    let x_max = (timeline.len() as f64 * bs)
-        .max(s.run.setup.elapsed_s)
-        .max(1.0);
-    let n = s.instances.len().max(1);
+    let x_min = m.from_s;
+    let x_max = (x_min + timeline.len() as f64 * bs)
+        .max(m.until_s)
+        .max(x_min + 1.0);
+    let n = m.lane_versions.len().max(1);
     let colour = |idx: u32| {
-        let v = s
-            .instances
+        let v = m
+            .lane_versions
             .get(idx as usize)
-            .map(|i| i.version.as_str())
+            .map(String::as_str)
             .unwrap_or("");
-        let pos = s.versions.iter().position(|x| x.version == v).unwrap_or(0);
+        let pos = m.versions.iter().position(|x| x == v).unwrap_or(0);
         PALETTE[pos % PALETTE.len()]
     };
     let height = (110 + 24 * n as u32).min(1000);
@@ -183,7 +230,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, -0.5f64..n as f64 - 0.5)
+            .build_cartesian_2d(x_min..x_max, -0.5f64..n as f64 - 0.5)
             .map_err(err)?;
         // One label per lane, on its centre (every few lanes past 40).
         chart
@@ -209,26 +256,26 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 let c = colour(id);
                 let y = id as f64;
                 rects.push(Rectangle::new(
-                    [(i as f64 * bs, y - 0.35), ((i + 1) as f64 * bs, y + 0.35)],
+                    [
+                        (x_min + i as f64 * bs, y - 0.35),
+                        (x_min + (i + 1) as f64 * bs, y + 0.35),
+                    ],
                     c.filled(),
                 ));
             }
         }
         chart.draw_series(rects).map_err(err)?;
         chart
-            .draw_series(s.faults.iter().map(|f| {
-                PathElement::new(
-                    vec![(f.at_s, -0.5), (f.at_s, n as f64 - 0.5)],
-                    FAULT.stroke_width(1),
-                )
+            .draw_series(m.faults.iter().filter(|t| **t >= x_min).map(|&t| {
+                PathElement::new(vec![(t, -0.5), (t, n as f64 - 0.5)], FAULT.stroke_width(1))
             }))
             .map_err(err)?;
-        for (i, v) in s.versions.iter().enumerate() {
+        for (i, v) in m.versions.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
-            let label = if v.version.is_empty() {
+            let label = if v.is_empty() {
                 "(no version)".to_string()
             } else {
-                format!("version {}", v.version)
+                format!("version {v}")
             };
             chart
                 .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
@@ -236,7 +283,7 @@ pub fn replicas(s: &Summary, timeline: &[Bucket], bucket_us: u64) -> Res {
                 .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
         }
-        if !s.versions.is_empty() {
+        if !m.versions.is_empty() {
             legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         root.present().map_err(err)?;

@@ -42,14 +42,15 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     f.flush()?;
     let title = format!("chaos-runner report: {}", s.run.setup.label);
     let mut sections = sections::sections(s);
+    let marks = charts::Marks::of(s);
     let charts = vec![
         (
             "Throughput and failures over time".to_string(),
-            charts::throughput(s, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
+            charts::throughput(&marks, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
         ),
         (
             "Replicas answering over time".to_string(),
-            charts::replicas(s, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
+            charts::replicas(&marks, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
         ),
         (
             "Latency percentiles of successes".to_string(),

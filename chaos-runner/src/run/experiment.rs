@@ -13,6 +13,7 @@ use super::running::{Collected, Running, Setup};
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
 use crate::fault::{FaultKind, Kind};
+use crate::live::LiveServer;
 use crate::load::{LoadPlan, Mode};
 use crate::node::NodeDriver;
 use crate::signals::Interrupted;
@@ -38,11 +39,15 @@ pub(super) struct Experiment {
     swarm: Option<(Arc<Swarm>, Baseline)>,
     node_driver: Option<Arc<NodeDriver>>,
     interrupt: watch::Receiver<bool>,
+    /// The live view's listener (`--live`), bound before anything starts.
+    live: Option<tokio::net::TcpListener>,
 }
 
 /// What the measuring phase found, with the context the report names.
 struct Measured {
     collected: Collected,
+    /// The live view, still serving (`--live`).
+    live: Option<LiveServer>,
     converge_s: Option<f64>,
     access_path: String,
     label: String,
@@ -91,6 +96,19 @@ impl Experiment {
             },
             None => None,
         };
+        let live = match args.live {
+            Some(addr) => {
+                let l = LiveServer::bind(addr)
+                    .await
+                    .map_err(|e| UsageError(format!("--live {addr}: cannot listen there: {e}")))?;
+                let at = l.local_addr().map_err(|e| UsageError(e.to_string()))?;
+                eprintln!(
+                    "chaos-runner: live view at http://{at}/ (Prometheus metrics at /metrics)"
+                );
+                Some(l)
+            }
+            None => None,
+        };
         let node_driver = args
             .node_driver
             .clone()
@@ -103,12 +121,13 @@ impl Experiment {
             swarm,
             node_driver,
             interrupt,
+            live,
         })
     }
 
     /// Measures, puts the service back as found (also after a failure or an interruption,
     /// unless `--keep-changes`), summarises and writes the reports.
-    pub async fn run(self) -> anyhow::Result<Outcome> {
+    pub async fn run(mut self) -> anyhow::Result<Outcome> {
         let mut measured = self.measure().await;
         if let Ok(m) = measured.as_mut() {
             self.put_nodes_back(&mut m.collected).await;
@@ -126,6 +145,10 @@ impl Experiment {
         let summary = self.summarise(&measured, restored);
         crate::report::write_all(&self.out, &summary, recorded)
             .with_context(|| format!("writing reports into {}", self.out.display()))?;
+        if let Some(live) = measured.live {
+            let last = crate::live::final_frame(&summary, recorded, &self.out);
+            live.finish(last, self.args.live_linger).await;
+        }
         Ok(Outcome {
             summary,
             out: self.out,
@@ -157,7 +180,7 @@ impl Experiment {
         Ok(Some(took.as_secs_f64()))
     }
 
-    async fn measure(&self) -> anyhow::Result<Measured> {
+    async fn measure(&mut self) -> anyhow::Result<Measured> {
         let converge_s = self.converge().await?;
         if *self.interrupt.borrow() {
             return Err(Interrupted.into());
@@ -169,6 +192,11 @@ impl Experiment {
             Some(n) => format!("{n} replicas"),
             None => self.target.authority.clone(),
         });
+        let board = self.live.is_some().then(|| {
+            Arc::new(crate::record::board::Board::new(
+                a.bucket.as_micros().max(1) as u64,
+            ))
+        });
         let running = Running::start(Setup {
             args: a,
             plan: &self.plan,
@@ -177,9 +205,22 @@ impl Experiment {
             swarm: self.sw(),
             node_driver: self.node_driver.as_ref(),
             interrupt: &self.interrupt,
+            board: board.as_ref(),
         })
         .await;
+        let live = match (self.live.take(), board) {
+            (Some(listener), Some(board)) => {
+                let feed = running.feed(
+                    board,
+                    format!("chaos-runner live: {label}"),
+                    format!("{} · {}", crate::redact::secrets(&a.url), access_path),
+                );
+                Some(LiveServer::start(listener, feed).context("starting the live view")?)
+            }
+            _ => None,
+        };
         Ok(Measured {
+            live,
             collected: running.drain().await?,
             converge_s,
             access_path,

@@ -71,6 +71,8 @@ pub(super) struct Setup<'a> {
     pub swarm: Option<&'a Arc<Swarm>>,
     pub node_driver: Option<&'a Arc<NodeDriver>>,
     pub interrupt: &'a watch::Receiver<bool>,
+    /// The live view's board (with --live).
+    pub board: Option<&'a Arc<crate::record::board::Board>>,
 }
 
 impl Running {
@@ -94,14 +96,20 @@ impl Running {
             .map(|sw| {
                 (0..sw.engines.len())
                     .map(|i| {
-                        crate::swarm::events::watch(sw.clone(), i, start_wall, stop_rx.clone())
+                        crate::swarm::events::watch(
+                            sw.clone(),
+                            i,
+                            start_wall,
+                            shared.live.clone(),
+                            stop_rx.clone(),
+                        )
                     })
                     .collect()
             })
             .unwrap_or_default();
-        let nodes = s
-            .swarm
-            .map(|sw| crate::swarm::nodes::watch(sw.clone(), start, stop_rx.clone()));
+        let nodes = s.swarm.map(|sw| {
+            crate::swarm::nodes::watch(sw.clone(), start, shared.live.clone(), stop_rx.clone())
+        });
         let updates = s
             .swarm
             .map(|sw| crate::swarm::update::watch(sw.clone(), start, stop_rx.clone()));
@@ -114,6 +122,7 @@ impl Running {
             timeline: s.out.join("timeline.csv"),
             // In-flight attempts (up to the timeout, after a wait in the queue) land in recent buckets.
             keep: a.timeout * 2 + Duration::from_secs(5),
+            board: s.board.cloned(),
         };
         let collector = tokio::spawn(collect_with_log(
             collector,
@@ -162,6 +171,24 @@ impl Running {
             nodes,
             updates,
             progress,
+        }
+    }
+
+    /// What the live view reads.
+    pub fn feed(
+        &self,
+        board: Arc<crate::record::board::Board>,
+        title: String,
+        subtitle: String,
+    ) -> crate::live::Feed {
+        crate::live::Feed {
+            live: self.shared.live.clone(),
+            board,
+            instances: self.shared.instances.clone(),
+            start: self.start,
+            planned: self.shared.plan.planned_length(),
+            title,
+            subtitle,
         }
     }
 

@@ -73,6 +73,7 @@ pub fn watch(
     swarm: Arc<Swarm>,
     engine: usize,
     start_wall: SystemTime,
+    live: Arc<crate::record::Live>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Vec<SwarmEvent>> {
     tokio::spawn(async move {
@@ -112,6 +113,11 @@ pub fn watch(
             let Some(Ok(ev)) = ev else { break };
             if let Some(mut e) = to_event(ev, start_ns) {
                 e.node.clone_from(&engine.name);
+                live.event(
+                    e.at_s,
+                    crate::record::live::EventKind::Container,
+                    format!("{:?} {} on {}", e.action, e.task, e.node).to_lowercase(),
+                );
                 seen.push(e);
             }
         }

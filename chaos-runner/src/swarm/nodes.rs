@@ -192,6 +192,7 @@ impl Swarm {
 pub fn watch(
     swarm: Arc<Swarm>,
     start: Instant,
+    live: Arc<crate::record::Live>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<NodesSeen> {
     tokio::spawn(async move {
@@ -222,6 +223,13 @@ pub fn watch(
                         });
                         if changed && seen.nodes.len() < MAX_EVENTS {
                             n.at_s = at_s;
+                            if at_s > 0.5 {
+                                live.event(
+                                    at_s,
+                                    crate::record::live::EventKind::Node,
+                                    format!("{} {} ({})", n.node, n.state, n.availability),
+                                );
+                            }
                             seen.nodes.push(n.clone());
                         }
                         nodes.insert(id, n);
@@ -240,6 +248,11 @@ pub fn watch(
                 Err(e) => {
                     if api_up != Some(false) {
                         api_up = Some(false);
+                        live.event(
+                            at_s,
+                            crate::record::live::EventKind::Node,
+                            format!("the managers' API does not answer: {e}"),
+                        );
                         seen.control_plane.push(ControlPlaneEvent {
                             at_s,
                             available: false,
