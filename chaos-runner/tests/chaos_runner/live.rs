@@ -38,6 +38,8 @@ fn live_run(url: &str, out: &std::path::Path, extra: &[&str]) -> (Child, String)
             return (child, addr);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no live view address printed: {line}");
 }
 
