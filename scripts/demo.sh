@@ -4,14 +4,16 @@
 # comparison into results/local/swarm-demo-<UTC time>/ (a new directory each time).
 #
 # usage: scripts/demo.sh [--duration 60s] [--every 10s] [--rate 200] [--replicas 1,5]
-#                        [--health-check INTERVAL] [--out DIR] [--force]
+#                        [--health-check INTERVAL] [--live [PORT]] [--out DIR] [--force]
 #
 # It builds the image offline, uses the engine's swarm (initialising a single-node one only
 # when the engine is in none, and leaving it again at the end), deploys compose.yaml,
 # detects how the service can be reached (routing mesh, or DNS round-robin to the tasks from
 # a container on the overlay network), runs chaos-runner, and removes everything it created,
 # also on failure or Ctrl-C. --health-check turns the image's health check on (compose.yaml
-# switches it off), to see what it adds to every recovery.
+# switches it off), to see what it adds to every recovery. --live serves chaos-runner's live
+# view on http://127.0.0.1:PORT/ (default 9090) for the class: open it in a browser; the page
+# follows each run and keeps its final figures in between.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +24,9 @@ replicas=1,5
 out=results/local/swarm-demo-$(date -u +%Y%m%dT%H%M%SZ)
 health=
 force=0
+live_port=
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) duration=$2; shift 2 ;;
@@ -33,6 +36,9 @@ while [ $# -gt 0 ]; do
         --health-check) health=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --force) force=1; shift ;;
+        --live)
+            live_port=9090; shift
+            case "${1:-}" in [0-9]*) live_port=$1; shift ;; esac ;;
         -h|--help) usage; exit 0 ;;
         *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac

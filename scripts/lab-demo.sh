@@ -80,7 +80,7 @@ run() {
     rm -rf "${out:?}/$dir"
     mkdir -p "$out/$dir"
     chown 65532 "$out/$dir"
-    gid=$(stat -c %g "$RUN/node-0/docker.sock")
+    gid=$(stat -c %g "$RUN/node-0/docker.sock")  # portable: the lab is Linux only
     say "run: $label"
     node0 run --rm --network "$network" --group-add "$gid" \
         -v "$RUN:$RUN" -v "$(cd "$out/$dir" && pwd):/run-out" \

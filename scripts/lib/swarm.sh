@@ -194,8 +194,20 @@ run_runner() {
     local dir=$1; shift
     rm -rf "${out:?}/$dir"
     mkdir -p "$out/$dir"
+    # Empty arrays expand with ${a[@]+...}: bash 3.2 calls "${a[@]}" unbound under set -u.
+    local live=() publish=()
+    if [ -n "${live_port:-}" ]; then
+        # Loopback only: the page is for this machine's browser (or a projector on it).
+        if [ "$mode" = host ]; then
+            live=(--live "127.0.0.1:$live_port" --live-linger 3s)
+        else
+            live=(--live "0.0.0.0:$live_port" --live-linger 3s)
+            publish=(-p "127.0.0.1:$live_port:$live_port")
+        fi
+        say "live view: http://127.0.0.1:$live_port/ (open it in a browser; it follows each run)"
+    fi
     if [ "$mode" = host ]; then
-        "$runner" run "$target" --out "$out/$dir" "$@"
+        "$runner" run "$target" --out "$out/$dir" ${live[@]+"${live[@]}"} "$@"
         return
     fi
     local uid gid host_dir rc=0
@@ -205,12 +217,12 @@ run_runner() {
     # shellcheck disable=SC2012  # one fixed path, not a listing
     gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
     host_dir=$(cd "$out/$dir" && pwd)
-    docker run --rm --name "$runner_name" --network "$network" \
+    docker run --rm --name "$runner_name" --network "$network" ${publish[@]+"${publish[@]}"} \
         --user "$uid" --group-add "$gid" \
         -v /var/run/docker.sock:/var/run/docker.sock \
         -v "$host_dir:/run-out" \
         --entrypoint /usr/local/bin/chaos-runner "$image" \
-        run "$target" --out /run-out "$@" 2>&1 | sed "s|/run-out|$out/$dir|g" || rc=$?
+        run "$target" --out /run-out ${live[@]+"${live[@]}"} "$@" 2>&1 | sed "s|/run-out|$out/$dir|g" || rc=$?
     [ "$(id -u)" = 0 ] && chown -R 0:0 "$out/$dir"
     return "$rc"
 }
