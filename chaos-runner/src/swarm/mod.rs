@@ -61,6 +61,8 @@ pub enum SwarmError {
     },
     #[error("no node '{0}' in the swarm")]
     NoNode(String),
+    #[error("the managers did not answer: {0}")]
+    Unanswered(String),
 }
 
 /// What a kill of task containers did.

@@ -18,6 +18,10 @@ use super::{Swarm, SwarmError};
 /// How often the managers are asked.
 const POLL: Duration = Duration::from_millis(250);
 
+/// A poll the managers do not answer within this long counts as the managers' API lost
+/// (without a quorum, calls hang rather than fail).
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
 /// The most events of each kind kept (a long run with a flapping node stays bounded).
 const MAX_EVENTS: usize = 50_000;
 
@@ -202,7 +206,14 @@ pub fn watch(
         let mut api_up: Option<bool> = None;
         loop {
             let at_s = start.elapsed().as_secs_f64();
-            match swarm.node_states().await {
+            let answer = tokio::time::timeout(ANSWER_WITHIN, swarm.node_states())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SwarmError::Unanswered(format!(
+                        "no answer within {ANSWER_WITHIN:?} (no quorum?)"
+                    )))
+                });
+            match answer {
                 Ok(list) => {
                     if api_up != Some(true) {
                         api_up = Some(true);
@@ -234,7 +245,9 @@ pub fn watch(
                         }
                         nodes.insert(id, n);
                     }
-                    if let Ok(list) = swarm.task_states(&hosts).await {
+                    if let Ok(Ok(list)) =
+                        tokio::time::timeout(ANSWER_WITHIN, swarm.task_states(&hosts)).await
+                    {
                         for mut t in list {
                             let now = (t.state.clone(), t.container.clone());
                             if tasks.get(&t.id) != Some(&now) && seen.tasks.len() < MAX_EVENTS {
