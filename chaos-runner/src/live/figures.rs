@@ -25,16 +25,27 @@ pub struct Figures {
     pub faults: u64,
 }
 
+/// Buckets younger than this are still filling (answers in flight, recorders not yet
+/// collected): the live charts and rates leave them out.
+pub const SETTLING: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// How many of the snapshot's buckets have settled.
+pub fn settled(feed: &Feed, snap: &Snapshot) -> usize {
+    let until_us = feed.start.elapsed().saturating_sub(SETTLING).as_micros() as u64;
+    let last = (until_us / snap.bucket_us.max(1)) as usize;
+    last.saturating_sub(snap.first).min(snap.buckets.len())
+}
+
 pub fn of(feed: &Feed, snap: &Snapshot) -> Figures {
     let elapsed = feed.start.elapsed();
     let bs = snap.bucket_us as f64 / 1e6;
     let ok = snap.classes[Class::Ok.index()];
     let sent: u64 = snap.classes.iter().sum();
     let scheduled = sent + snap.dropped;
-    // The last full second: the buckets before the one still filling.
+    // The last settled second.
     let per_s = (1.0 / bs).round().max(1.0) as usize;
-    let n = snap.buckets.len();
-    let recent = &snap.buckets[n.saturating_sub(per_s + 1)..n.saturating_sub(1)];
+    let n = settled(feed, snap);
+    let recent = &snap.buckets[n.saturating_sub(per_s)..n];
     let secs = (recent.len() as f64 * bs).max(bs);
     let mut answering: Vec<u32> = recent
         .iter()

@@ -90,7 +90,7 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
     }
     let marks = Marks {
         from_s: snap.first as f64 * bs,
-        until_s: f.elapsed_s,
+        until_s: (f.elapsed_s - super::figures::SETTLING.as_secs_f64()).max(0.0),
         faults: events
             .iter()
             .filter(|e| e.kind == EventKind::Fault)
@@ -100,9 +100,10 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
         lane_versions: lanes.iter().map(|i| i.version.clone()).collect(),
         versions,
     };
+    let settled = &snap.buckets[..super::figures::settled(feed, snap)];
     for svg in [
-        charts::throughput(&marks, &snap.buckets, snap.bucket_us),
-        charts::replicas(&marks, &snap.buckets, snap.bucket_us),
+        charts::throughput(&marks, settled, snap.bucket_us),
+        charts::replicas(&marks, settled, snap.bucket_us),
     ]
     .into_iter()
     .flatten()

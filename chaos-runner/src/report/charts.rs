@@ -236,7 +236,7 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
         chart
             .configure_mesh()
             .x_desc("seconds since start")
-            .y_desc("replica (in order of first answer)")
+            .y_desc("replica")
             .label_style(TICKS)
             .axis_desc_style(AXIS)
             .x_label_formatter(&tick)
