@@ -4,6 +4,7 @@ pub mod charts;
 pub mod hgrm;
 pub mod html;
 pub mod markdown;
+mod marks;
 mod node_sections;
 pub mod sections;
 pub mod tables;
