@@ -88,18 +88,24 @@ pub struct Swarm {
     pub engines: Vec<Engine>,
 }
 
-/// `DOCKER_HOST` as the user set it, else the default socket: for messages.
-pub fn socket_description() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "/var/run/docker.sock".into())
+/// The default Engine socket.
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// `DOCKER_HOST`, read here only (bollard reads it itself to connect).
+fn docker_host() -> Option<String> {
+    std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty())
 }
 
-/// The Engine's Unix socket: `DOCKER_HOST` when it names one (`unix://PATH`), else the
-/// default. The one place `DOCKER_HOST` is read for a path (bollard reads it itself).
+/// `DOCKER_HOST` as the user set it, else the default socket: for messages.
+pub fn socket_description() -> String {
+    docker_host().unwrap_or_else(|| DEFAULT_SOCKET.into())
+}
+
+/// The Engine's Unix socket: `DOCKER_HOST` when it names one (`unix://PATH`), else the default.
 pub fn socket_path() -> String {
-    std::env::var("DOCKER_HOST")
-        .ok()
+    docker_host()
         .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
-        .unwrap_or_else(|| "/var/run/docker.sock".to_string())
+        .unwrap_or_else(|| DEFAULT_SOCKET.to_string())
 }
 
 impl Swarm {
