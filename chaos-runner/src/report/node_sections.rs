@@ -39,7 +39,7 @@ pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
     out.push(Section {
         title: "Node faults".into(),
         lines: vec![
-            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when the node was put back (seconds from the start; - when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A partitioned node's tasks run on but cannot be reached: clients time out on them until the node is declared down and swarm takes them out of DNS.".into(),
+            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when the node was put back (seconds from the start; - when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A stopped or partitioned node's tasks cannot be reached: clients time out on them until the overlay's own failure detection (gossip) drops them from the service's DNS; the managers declare the node down and reschedule its tasks on their own clock (the dispatcher heartbeat), which restores capacity, not the clients' view.".into(),
         ],
         table: t(
             &[
