@@ -48,6 +48,26 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         .local_addr()
         .unwrap()
         .port();
+    // The live view, watched from here while the demo runs: pages kept as they were.
+    let live_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut pages = Vec::new();
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(p) = page(live_port) {
+                    pages.push(p);
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            pages
+        })
+    };
     let o = sh(Command::new("scripts/demo.sh")
         .args([
             "--duration",
@@ -56,12 +76,29 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
             "5s",
             "--rate",
             "100",
+            "--live",
+            &live_port.to_string(),
             "--out",
             out.to_str().unwrap(),
         ])
         .env("CRASHLAB_STACK", &stack)
         .env("PUBLISHED_PORT", port.to_string()));
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let pages = watcher.join().unwrap();
     let log = text(&o);
+    // Mid-run, the page showed a kill and a replacement's lane (#2 at 1 replica), as it
+    // happened; and it never showed the run's kill token.
+    assert!(
+        pages
+            .iter()
+            .any(|p| p.contains("SIGKILL sent") && p.contains(">#2<") && p.contains("running:")),
+        "no live page mid-run with a kill and a new lane ({} pages)",
+        pages.len()
+    );
+    assert!(
+        log.contains(&format!("live view: http://127.0.0.1:{live_port}/")),
+        "{log}"
+    );
     assert!(o.status.success(), "demo failed:\n{log}");
     // It says how it built the image and reached the service, and prints host paths only.
     assert!(log.contains("==> build path: "), "{log}");
@@ -204,4 +241,16 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     );
     drop(guard);
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The live view's page on 127.0.0.1:PORT, if it answers.
+fn page(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .ok()?;
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    body.starts_with("HTTP/1.1 200").then_some(body)
 }
