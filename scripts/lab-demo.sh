@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$nodes" in [3-9]) ;; *) echo "lab-demo.sh: --nodes takes 3 to 9" >&2; exit 2 ;; esac
+case "$only" in all|basic|nodes|detection|managers) ;;
+    *) echo "lab-demo.sh: --only takes basic, nodes, detection or managers" >&2; exit 2 ;; esac
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
     echo "lab-demo.sh: $out holds earlier results: choose another --out, or add --force" >&2
     exit 2
