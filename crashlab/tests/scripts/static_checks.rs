@@ -199,3 +199,53 @@ fn cluster_dry_run_prints_every_api_call_and_remote_command() {
         sh(Command::new("scripts/cluster.sh").args(["--dry-run", "create", "--workers", "two"]));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn cluster_node_driver_and_engines_dry_run() {
+    // The node driver chaos-runner calls as `cluster.sh node VERB NODE`.
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "node", "stop", "worker1"]));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains(r#"POST https://api.digitalocean.com/v2/droplets/<worker1-id>/actions {"type":"power_off"}"#), "{t}");
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "node", "start", "worker1"]));
+    assert!(text(&o).contains(r#"{"type":"power_on"}"#));
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "node", "cut", "worker2"]));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for peer in ["<swarm-manager-private-ip>", "<worker1-private-ip>"] {
+        assert!(
+            t.contains(&format!(
+                "iptables -I INPUT -s {peer} -m comment --comment crashlab-cut -j DROP"
+            )),
+            "{t}"
+        );
+    }
+    assert!(
+        !t.contains("-s <worker2-private-ip>"),
+        "a node never cuts itself off from itself"
+    );
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "node", "heal", "worker2"]));
+    assert!(text(&o).contains("iptables -D INPUT -s <worker1-private-ip>"));
+    for bad in [
+        &["node", "reboot", "worker1"][..],
+        &["node", "stop", "worker9"][..],
+        &["node", "stop"][..],
+    ] {
+        let o = sh(Command::new("scripts/cluster.sh")
+            .arg("--dry-run")
+            .args(bad));
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+    }
+    // Each node's socket over SSH, and the flags that give it to chaos-runner.
+    let o = sh(Command::new("scripts/cluster.sh").args(["--dry-run", "engines"]));
+    let t = text(&o);
+    assert!(t.contains("ssh -nNT -o ExitOnForwardFailure=yes -L /tmp/crashlab-worker1.sock:/var/run/docker.sock root@<worker1-ip>"), "{t}");
+    assert!(
+        t.contains("--engine worker2=unix:///tmp/crashlab-worker2.sock"),
+        "{t}"
+    );
+    assert!(
+        t.contains("--node-driver 'exec:scripts/cluster.sh --tag crashlab node'"),
+        "{t}"
+    );
+}
