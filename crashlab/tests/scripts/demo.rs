@@ -88,10 +88,14 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
     let log = text(&o);
     // Mid-run, the page showed a kill and a replacement's lane (#2 at 1 replica), as it
     // happened; and it never showed the run's kill token.
+    // (The charts' SVG puts each label on a line of its own: compare without white space.)
+    let flat: Vec<String> = pages
+        .iter()
+        .map(|p| p.split_whitespace().collect())
+        .collect();
     assert!(
-        pages
-            .iter()
-            .any(|p| p.contains("SIGKILL sent") && p.contains(">#2<") && p.contains("running:")),
+        flat.iter()
+            .any(|p| p.contains("SIGKILLsent") && p.contains(">#2<") && p.contains("running:")),
         "no live page mid-run with a kill and a new lane ({} pages)",
         pages.len()
     );
