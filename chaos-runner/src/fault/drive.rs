@@ -75,15 +75,9 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
                 r = node::undo(&u, ctx.node_means()) => r,
                 _ = stop.wait_for(|s| *s) => { out.pending.push((i, u)); break }
             };
-            live.event(
-                start.elapsed().as_secs_f64(),
-                crate::record::live::EventKind::Restore,
-                match &r {
-                    Ok(s) => s.clone(),
-                    Err(e) => format!("NOT put back: {e}"),
-                },
-            );
-            note_restore(&mut out.events[i], start, r);
+            let at_s = start.elapsed().as_secs_f64();
+            let line = note_restore(&mut out.events[i], Some(at_s), r);
+            live.event(at_s, crate::record::live::EventKind::Restore, line);
             continue;
         }
         if *interrupted.borrow() {
@@ -148,18 +142,20 @@ fn event(index: usize, spec: &FaultSpec, start: Instant, fired: Instant, f: Fire
     ev
 }
 
-/// Records on a firing that its nodes were put back (or why not).
-pub fn note_restore(ev: &mut FaultEvent, start: Instant, r: Result<String, String>) {
-    let line = match r {
-        Ok(s) => s,
+/// Records on a firing that its nodes were put back (or why not), and when: `at_s` from the
+/// start of the load, none when after it ended. What happened, in words.
+pub fn note_restore(ev: &mut FaultEvent, at_s: Option<f64>, r: Result<String, String>) -> String {
+    let line = match &r {
+        Ok(s) => s.clone(),
         Err(e) => format!("NOT put back: {e}"),
     };
     tracing::info!(spec = %ev.spec, restore = %line, "node put back");
-    if ev.restored_at_s.is_none() && !line.starts_with("NOT") {
-        ev.restored_at_s = Some(start.elapsed().as_secs_f64());
+    if r.is_ok() && ev.restored_at_s.is_none() {
+        ev.restored_at_s = at_s;
     }
     ev.restore = Some(match ev.restore.take() {
         Some(before) => format!("{before}; {line}"),
-        None => line,
+        None => line.clone(),
     });
+    line
 }

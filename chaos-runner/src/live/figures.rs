@@ -39,9 +39,9 @@ pub fn settled(feed: &Feed, snap: &Snapshot) -> usize {
 pub fn of(feed: &Feed, snap: &Snapshot) -> Figures {
     let elapsed = feed.start.elapsed();
     let bs = snap.bucket_us as f64 / 1e6;
-    let ok = snap.classes[Class::Ok.index()];
-    let sent: u64 = snap.classes.iter().sum();
-    let scheduled = sent + snap.dropped;
+    let ok = snap.totals.classes[Class::Ok.index()];
+    let sent: u64 = snap.totals.classes.iter().sum();
+    let scheduled = sent + snap.totals.dropped;
     // The last settled second.
     let per_s = (1.0 / bs).round().max(1.0) as usize;
     let n = settled(feed, snap);

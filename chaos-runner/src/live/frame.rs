@@ -11,6 +11,7 @@ use super::Feed;
 use crate::record::board::Snapshot;
 use crate::record::live::EventKind;
 use crate::report::charts::{self, Marks};
+use crate::report::tables::pct;
 
 /// Events listed, newest first.
 const EVENTS_SHOWN: usize = 12;
@@ -22,10 +23,6 @@ fn tile(out: &mut String, label: &str, value: &str, class: &str) {
         escape(value),
         escape(label)
     );
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or("n/a".into(), |v| format!("{:.3}%", v * 100.0))
 }
 
 /// The frame; `done` replaces the status line once the run is over.
@@ -127,8 +124,9 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
     out
 }
 
-/// The last frame: the finished run's headline figures, its whole charts and its faults.
-pub fn render_final(
+/// The page's last frame: the finished run's headline figures, its whole charts (as the
+/// report has them) and its faults.
+pub fn final_frame(
     s: &crate::summary::Summary,
     rec: &crate::record::Recorded,
     out: &std::path::Path,

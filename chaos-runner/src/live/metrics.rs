@@ -1,7 +1,6 @@
 //! `/metrics`: the live figures in Prometheus' text format, built at each scrape from the
-//! board and the counters (a custom collector: nothing per request).
+//! board and the counters (nothing per request).
 
-use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use super::figures;
@@ -64,13 +63,14 @@ pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
         .iter()
         .map(|c| {
             counter(
-                snap.classes[c.index()] as f64,
+                snap.totals.classes[c.index()] as f64,
                 vec![label("class", c.name())],
             )
         })
         .collect();
     let seen = feed.instances.snapshot();
     let answers = snap
+        .totals
         .answers
         .iter()
         .enumerate()
@@ -120,7 +120,7 @@ pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
             NAMES[2],
             "Requests that came due and were never sent.",
             COUNTER,
-            vec![counter(snap.dropped as f64, vec![])],
+            vec![counter(snap.totals.dropped as f64, vec![])],
         ),
         family(
             NAMES[3],
@@ -173,43 +173,10 @@ pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
     ]
 }
 
-/// A collector over the feed, registered once; each scrape reads the board afresh.
-pub struct LiveCollector {
-    pub feed: Feed,
-    descs: Vec<Desc>,
-}
-
-impl LiveCollector {
-    pub fn new(feed: Feed) -> Self {
-        Self {
-            feed,
-            descs: Vec::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for LiveCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LiveCollector")
-    }
-}
-
-impl Collector for LiveCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let snap = self.feed.board.snapshot(20);
-        families(&self.feed, &snap)
-    }
-}
-
-/// The text format of one scrape.
-pub fn text(collector: &LiveCollector) -> String {
+/// The text format of one scrape, read from the board afresh.
+pub fn text(feed: &Feed) -> String {
     // A family without a sample (no replica answered yet) is left out: the encoder refuses it.
-    let families: Vec<MetricFamily> = collector
-        .collect()
+    let families: Vec<MetricFamily> = families(feed, &feed.board.snapshot(20))
         .into_iter()
         .filter(|f| !f.get_metric().is_empty())
         .collect();

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::record::board::Board;
 use crate::record::{Instances, Live};
 
+pub use frame::final_frame;
 pub use server::LiveServer;
 
 /// What the live view reads: the run's counters, events, recent buckets and replicas.
@@ -30,13 +31,4 @@ pub struct Feed {
     /// Run label, redacted target and access path: nothing secret.
     pub title: String,
     pub subtitle: String,
-}
-
-/// The page's last frame: the run's final figures and charts, as the report has them.
-pub fn final_frame(
-    s: &crate::summary::Summary,
-    rec: &crate::record::Recorded,
-    out: &std::path::Path,
-) -> String {
-    frame::render_final(s, rec, out)
 }

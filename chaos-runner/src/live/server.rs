@@ -19,7 +19,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::metrics::LiveCollector;
 use super::{figures, frame, Feed};
 
 /// Event streams served at once (a lecture hall's worth of laptops).
@@ -42,7 +41,7 @@ enum Frame {
 struct AppState {
     frames: watch::Receiver<Frame>,
     viewers: Arc<Semaphore>,
-    metrics: Arc<LiveCollector>,
+    feed: Arc<Feed>,
 }
 
 /// A live view being served.
@@ -102,7 +101,7 @@ impl LiveServer {
         let state = AppState {
             frames: rx,
             viewers: Arc::new(Semaphore::new(MAX_VIEWERS)),
-            metrics: Arc::new(LiveCollector::new(feed)),
+            feed: Arc::new(feed),
         };
         let app = Router::new()
             .route("/", get(page))
@@ -152,7 +151,7 @@ async fn page(State(st): State<AppState>) -> Html<String> {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    let text = super::metrics::text(&st.metrics);
+    let text = super::metrics::text(&st.feed);
     (
         [(
             header::CONTENT_TYPE,

@@ -33,10 +33,16 @@ struct State {
     down_buckets: u64,
     /// Index below which `down_buckets` and the totals have counted (those buckets are final).
     counted: usize,
-    /// Final buckets' counts per class, dropped, and answers per replica id.
-    classes: [u64; Class::COUNT],
-    dropped: u64,
-    answers: Vec<u64>,
+    /// Final buckets' totals.
+    totals: Totals,
+}
+
+/// Attempts per class, dropped, and answers per replica id, summed over buckets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub classes: [u64; Class::COUNT],
+    pub dropped: u64,
+    pub answers: Vec<u64>,
 }
 
 /// Success latency over the run, as a cumulative histogram.
@@ -57,26 +63,26 @@ pub struct Snapshot {
     pub latency: LatencyTotals,
     /// Downtime to the bucket over the whole run (s).
     pub down_s: f64,
-    /// Over the whole run: attempts per class, dropped, answers per replica id.
-    pub classes: [u64; Class::COUNT],
-    pub dropped: u64,
-    pub answers: Vec<u64>,
+    /// Over the whole run.
+    pub totals: Totals,
 }
 
 /// The most replica ids counted one by one (as `Instances` tracks them).
 const MAX_IDS: usize = 1001;
 
-fn add(classes: &mut [u64; Class::COUNT], dropped: &mut u64, answers: &mut Vec<u64>, b: &Bucket) {
-    for (t, c) in classes.iter_mut().zip(b.counts) {
-        *t += c;
-    }
-    *dropped += b.dropped;
-    for &(id, n) in &b.per_instance {
-        let id = (id as usize).min(MAX_IDS - 1);
-        if answers.len() <= id {
-            answers.resize(id + 1, 0);
+impl Totals {
+    fn add(&mut self, b: &Bucket) {
+        for (t, c) in self.classes.iter_mut().zip(b.counts) {
+            *t += c;
         }
-        answers[id] += n;
+        self.dropped += b.dropped;
+        for &(id, n) in &b.per_instance {
+            let id = (id as usize).min(MAX_IDS - 1);
+            if self.answers.len() <= id {
+                self.answers.resize(id + 1, 0);
+            }
+            self.answers[id] += n;
+        }
     }
 }
 
@@ -90,7 +96,8 @@ impl Board {
 
     /// The collector's buckets from index `base` on (still changing), and its latency totals.
     pub fn update(&self, base: usize, kept: &VecDeque<Bucket>, ok: &Histogram<u64>) {
-        let mut st = self.inner.lock().expect("board lock");
+        let mut guard = self.inner.lock().expect("board lock");
+        let st = &mut *guard;
         for (i, b) in kept.iter().enumerate() {
             let idx = base + i;
             if idx < st.first {
@@ -108,16 +115,9 @@ impl Board {
                 .counted
                 .checked_sub(st.first)
                 .and_then(|p| st.buckets.get(p))
-                .cloned()
             {
                 st.down_buckets += u64::from(b.scheduled() > 0 && b.ok() == 0);
-                let State {
-                    classes,
-                    dropped,
-                    answers,
-                    ..
-                } = &mut *st;
-                add(classes, dropped, answers, &b);
+                st.totals.add(b);
             }
             st.counted += 1;
         }
@@ -147,10 +147,10 @@ impl Board {
             .filter(|(p, _)| st.first + p >= st.counted)
             .filter(|(_, b)| b.scheduled() > 0 && b.ok() == 0)
             .count() as u64;
-        let (mut classes, mut dropped, mut answers) = (st.classes, st.dropped, st.answers.clone());
+        let mut totals = st.totals.clone();
         for (p, b) in st.buckets.iter().enumerate() {
             if st.first + p >= st.counted {
-                add(&mut classes, &mut dropped, &mut answers, b);
+                totals.add(b);
             }
         }
         Snapshot {
@@ -159,9 +159,7 @@ impl Board {
             buckets: st.buckets.iter().skip(skip).cloned().collect(),
             latency: st.latency.clone(),
             down_s: (st.down_buckets + open_down) as f64 * self.bucket_us as f64 / 1e6,
-            classes,
-            dropped,
-            answers,
+            totals,
         }
     }
 }
@@ -190,7 +188,7 @@ mod tests {
         assert_eq!(s.latency.cumulative[3], 1, "2 ms is under 5 ms");
         assert_eq!(s.latency.cumulative[1], 0, "2 ms is over 1 ms");
         assert_eq!(
-            s.classes[Class::Refused.index()],
+            s.totals.classes[Class::Refused.index()],
             1,
             "counted once, final or not"
         );

@@ -75,7 +75,12 @@ impl Live {
             e.pop_front();
         }
         let mut text = text.into();
-        text.truncate(text.floor_char_boundary_compat(300));
+        // At most 300 bytes, cut on a character boundary.
+        let cut = (0..=text.len().min(300))
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
         e.push_back(LiveEvent { at_s, kind, text });
     }
 
@@ -87,22 +92,6 @@ impl Live {
             .iter()
             .cloned()
             .collect()
-    }
-}
-
-trait FloorCharBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorCharBoundary for String {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize {
-        if i >= self.len() {
-            return self.len();
-        }
-        (0..=i)
-            .rev()
-            .find(|&j| self.is_char_boundary(j))
-            .unwrap_or(0)
     }
 }
 

@@ -226,15 +226,19 @@ pub fn read<R: BufRead>(r: R) -> Result<Vec<Bucket>, ReadError> {
             return Err(err(format!("expected {} columns", COLUMNS.len())));
         }
         let mut b = Bucket::default();
-        // `sent` is checked against the classes once they are read.
-        let (checks, values): (Vec<_>, Vec<_>) = COLUMNS
-            .iter()
-            .zip(fields)
-            .partition(|(col, _)| **col == Column::Sent);
-        for (col, f) in values.into_iter().chain(checks) {
+        let mut sent = "";
+        for (col, f) in COLUMNS.iter().zip(&fields) {
+            if *col == Column::Sent {
+                // Checked against the classes once they are read.
+                sent = f;
+                continue;
+            }
             col.read(f, &mut b)
                 .map_err(|d| err(format!("column {} {d}", col.name())))?;
         }
+        Column::Sent
+            .read(sent, &mut b)
+            .map_err(|d| err(format!("column sent {d}")))?;
         out.push(b);
     }
     Ok(out)

@@ -254,8 +254,7 @@ impl Experiment {
                 eprintln!("chaos-runner: could not put {} back: {e}", undo.node);
             }
             let r = r.map(|s| format!("{s} (after the load ended)"));
-            crate::fault::drive::note_restore(&mut c.faults[i], tokio::time::Instant::now(), r);
-            c.faults[i].restored_at_s = None;
+            crate::fault::drive::note_restore(&mut c.faults[i], None, r);
         }
     }
 
