@@ -58,33 +58,19 @@ say "building the image"
 scripts/build-image.sh "$image" >/dev/null
 say "a lab of 3 nodes, dispatcher heartbeat $heartbeat"
 scripts/lab.sh up --nodes 3 --heartbeat "$heartbeat" --image "$image" >/dev/null
-CRASHLAB_IMAGE=$image REPLICAS=5 KILL_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-    node0 stack deploy --resolve-image never -c compose.yaml lab >/dev/null
-node0 service update --quiet --detach=false --publish-rm 8080 "$service" >/dev/null 2>&1
+scripts/lab.sh deploy lab 5
 
 # round KIND SPEC N: one run with one fault, into $out/N-KIND.
 round() {
-    local kind=$1 spec=$2 n=$3 dir gid
+    local kind=$1 spec=$2 n=$3 dir
     dir=$out/$n-$kind
     if [ "$kind" != task-kill ]; then
         # Tasks on every node again (a lost node's tasks went elsewhere and stay there).
         node0 service update --quiet --detach=false --force "$service" >/dev/null 2>&1
     fi
-    mkdir -p "$dir"
-    chown 65532 "$dir"
-    gid=$(stat -c %g "$RUN/node-0/docker.sock")  # portable: the lab is Linux only
-    node0 run --rm --network lab_appnet --group-add "$gid" \
-        -v "$RUN:$RUN" -v "$(cd "$dir" && pwd):/run-out" \
-        -e "DOCKER_HOST=unix://$RUN/node-0/docker.sock" \
-        -e "NODE_AGENT_TOKEN=$(cat "$RUN/agent.token")" \
-        --entrypoint /usr/local/bin/chaos-runner "$image" \
-        run http://tasks.appserver:8080/ --out /run-out --swarm-service "$service" \
+    scripts/lab.sh run lab_appnet "$dir" http://tasks.appserver:8080/ --swarm-service "$service" \
         --replicas 5 --rate 200 --duration 20s --timeout "$timeout" -q --label "$kind $n" \
-        --node-driver http://10.199.0.1:7077 \
-        --engine "node-1=unix://$RUN/node-1/docker.sock" \
-        --engine "node-2=unix://$RUN/node-2/docker.sock" \
         --fault "$spec" >/dev/null 2>&1 || { echo "round $n of $kind failed" >&2; return 1; }
-    chown -R "$(id -u):$(id -g)" "$dir"
 }
 
 for n in $(seq 1 "$rounds"); do

@@ -37,7 +37,6 @@ if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
     exit 2
 fi
 
-RUN=/run/crashlab-lab
 stack=lab
 service=${stack}_appserver
 network=${stack}_appnet
@@ -45,7 +44,6 @@ image=crashlab/crashserver:lab-$$
 started=$SECONDS
 lab_up=0
 say() { printf '==> [%3ss] %s\n' "$(( SECONDS - started ))" "$*"; }
-node0() { docker -H "unix://$RUN/node-0/docker.sock" "$@"; }
 
 cleanup() {
     local rc=$?
@@ -64,37 +62,19 @@ lab() {
     scripts/lab.sh up --nodes "$nodes" --managers "$1" --heartbeat "${2:-5s}" --image "$image" \
         | sed 's/^/    /'
     say "deploying compose.yaml as stack $stack on the lab"
-    CRASHLAB_IMAGE=$image REPLICAS=1 KILL_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-        node0 stack deploy --resolve-image never -c compose.yaml "$stack" >/dev/null
-    # No IPVS here: the routing mesh does not forward, and its port slows every restart.
-    node0 service update --quiet --detach=false --publish-rm 8080 "$service" >/dev/null
+    scripts/lab.sh deploy "$stack" 1
 }
 
-# run DIR LABEL ARGS...: chaos-runner in a container on node-0, on the overlay network, with
-# every node's engine and the node agent within reach.
+# run DIR LABEL ARGS...: chaos-runner in a container on node-0 (scripts/lab.sh run).
 run() {
     local dir=$1 label=$2; shift 2
-    local engines=() n gid
-    while read -r n; do
-        [ "$n" = node-0 ] || engines+=(--engine "$n=unix://$RUN/$n/docker.sock")
-    done < "$RUN/nodes"
     # Checked fresh (or --force) at the start: this run's directory is this script's own.
     rm -rf "${out:?}/$dir"
-    mkdir -p "$out/$dir"
-    chown 65532 "$out/$dir"
-    gid=$(stat -c %g "$RUN/node-0/docker.sock")  # portable: the lab is Linux only
     say "run: $label"
-    node0 run --rm --network "$network" --group-add "$gid" \
-        -v "$RUN:$RUN" -v "$(cd "$out/$dir" && pwd):/run-out" \
-        -e "DOCKER_HOST=unix://$RUN/node-0/docker.sock" \
-        -e "NODE_AGENT_TOKEN=$(cat "$RUN/agent.token")" \
-        --entrypoint /usr/local/bin/chaos-runner "$image" \
-        run http://tasks.appserver:8080/ --out /run-out --swarm-service "$service" \
-        --rate "$rate" --duration "$duration" --label "$label" \
-        --node-driver http://10.199.0.1:7077 "${engines[@]}" \
+    scripts/lab.sh run "$network" "$out/$dir" http://tasks.appserver:8080/ \
+        --swarm-service "$service" --rate "$rate" --duration "$duration" --label "$label" \
         --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
         "$@" 2>&1 | sed "s|/run-out|$out/$dir|g; s/^/    /"
-    chown -R "$(id -u):$(id -g)" "$out/$dir"
 }
 
 compare() {

@@ -6,6 +6,8 @@
 #   scripts/lab.sh status
 #   scripts/lab.sh env N          # prints: export DOCKER_HOST=... (node N's engine)
 #   scripts/lab.sh node stop|start|cut|heal|drain|active NODE
+#   scripts/lab.sh deploy STACK [REPLICAS]  # compose.yaml on the lab, kill token set
+#   scripts/lab.sh run NETWORK DIR ARGS...  # chaos-runner run ARGS in a container on node-0
 #   scripts/lab.sh down           # also after a failure or Ctrl-C: the machine as found
 #
 # Each node: a network namespace (crashlab-node-I) with a veth on the bridge crashlab0
@@ -36,7 +38,7 @@ AGENT_PORT=7077
 
 say() { printf '==> %s\n' "$*"; }
 die() { echo "lab.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 
 node_dir() { echo "$RUN/$1"; }
 node_sock() { echo "unix://$RUN/$1/docker.sock"; }
@@ -93,7 +95,7 @@ kill_engine() {
     rm -f "$d/docker.pid"
 }
 
-link_up() { ip link set "crashlab-$1" "$2"; }
+set_link() { ip link set "crashlab-$1" "$2"; }
 
 up() {
     local count=3 managers=1 heartbeat=5s image=crashlab/crashserver:latest
@@ -159,6 +161,7 @@ up() {
             --listen-addr "$(node_ip "$n"):2377" "$(node_ip node-0):2377" >/dev/null
     done
     echo "$managers" > "$RUN/managers"
+    echo "$image" > "$RUN/image"
     start_agent "$image"
     trap - ERR INT TERM
     say "up in $(( SECONDS - started )) s"
@@ -185,6 +188,44 @@ start_agent() {
     die "the node agent did not start: $(cat "$RUN/agent.log")"
 }
 
+# deploy STACK [REPLICAS]: compose.yaml as a stack on the lab, with the lab's image and a
+# random kill token; without IPVS the routing mesh does not forward, and its published port
+# slows every restart: it is removed.
+deploy() {
+    local stack=${1:?deploy takes STACK [REPLICAS]} replicas=${2:-1}
+    is_up || die "no lab is up"
+    CRASHLAB_IMAGE=$(cat "$RUN/image") REPLICAS=$replicas \
+        KILL_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
+        ndocker node-0 stack deploy --resolve-image never -c compose.yaml "$stack" >/dev/null
+    ndocker node-0 service update --quiet --detach=false --publish-rm 8080 "${stack}_appserver" \
+        >/dev/null 2>&1
+}
+
+# run NETWORK DIR ARGS...: `chaos-runner run ARGS` in a container on node-0, on the overlay
+# NETWORK (the only way to the tasks here), with node-0's engine as the manager, every other
+# node's engine for docker faults and the node agent for node faults; its reports in DIR,
+# which ends up the invoking user's.
+run_in_lab() {
+    local network=${1:?run takes NETWORK DIR ARGS...} dir=${2:?run takes NETWORK DIR ARGS...}
+    shift 2
+    is_up || die "no lab is up"
+    local engines=() n gid rc=0
+    while read -r n; do
+        [ "$n" = node-0 ] || engines+=(--engine "$n=$(node_sock "$n")")
+    done < "$RUN/nodes"
+    mkdir -p "$dir"
+    chown 65532 "$dir"
+    gid=$(stat -c %g "$RUN/node-0/docker.sock")  # portable: the lab is Linux only
+    ndocker node-0 run --rm --network "$network" --group-add "$gid" \
+        -v "$RUN:$RUN" -v "$(cd "$dir" && pwd):/run-out" \
+        -e "DOCKER_HOST=$(node_sock node-0)" -e "NODE_AGENT_TOKEN=$(cat "$RUN/agent.token")" \
+        --entrypoint /usr/local/bin/chaos-runner "$(cat "$RUN/image")" \
+        run --out /run-out --node-driver "http://$SUBNET_PREFIX.1:$AGENT_PORT" "${engines[@]}" "$@" \
+        || rc=$?
+    chown -R "$(id -u):$(id -g)" "$dir"
+    return "$rc"
+}
+
 status() {
     is_up || { echo "no lab is up"; return 0; }
     echo "nodes: $(nodes | paste -sd' ' -); managers: $(cat "$RUN/managers" 2>/dev/null || echo ?)"
@@ -200,12 +241,12 @@ node_cmd() {
     case "$verb" in
         # The link first: a crashed machine announces nothing (no container deaths, no
         # endpoint removals gossiped to the other nodes); its peers find out by timeouts.
-        stop) link_up "$n" down; kill_engine "$n" ;;
+        stop) set_link "$n" down; kill_engine "$n" ;;
         start)
-            link_up "$n" up
+            set_link "$n" up
             [ -f "$(node_dir "$n")/docker.pid" ] || start_engine "$n" ;;
-        cut) link_up "$n" down ;;
-        heal) link_up "$n" up ;;
+        cut) set_link "$n" down ;;
+        heal) set_link "$n" up ;;
         drain|active) ndocker node-0 node update --availability "$verb" "$n" >/dev/null ;;
         *) die "node: unknown action '$verb' (stop, start, cut, heal, drain, active)" ;;
     esac
@@ -250,6 +291,8 @@ case "${1:-}" in
         nodes | grep -qx -- "$n" || die "no node '$n'"
         echo "export DOCKER_HOST=$(node_sock "$n")" ;;
     node) shift; node_cmd "$@" ;;
+    run) shift; run_in_lab "$@" ;;
+    deploy) shift; deploy "$@" ;;
     -h|--help|"") usage ;;
     *) usage >&2; exit 2 ;;
 esac
