@@ -85,7 +85,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         }
         let fired = Instant::now();
         let (f, undos) = tokio::select! {
-            f = fire_one(&spec, &ctx, &mut rng) => f,
+            f = fire(&spec, &ctx, &mut rng) => f,
             _ = stop.wait_for(|s| *s) => break,
         };
         let ev = event(index, &spec, start, fired, f);
@@ -112,13 +112,6 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
     }
     out.pending.extend(due.into_iter().map(|(_, i, u)| (i, u)));
     out
-}
-
-async fn fire_one(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> (Fired, Vec<Undo>) {
-    match &spec.kind {
-        FaultKind::Node(n) => node::fire(n, ctx.node_means()).await,
-        _ => (fire(spec, ctx, rng).await, Vec::new()),
-    }
 }
 
 fn event(index: usize, spec: &FaultSpec, start: Instant, fired: Instant, f: Fired) -> FaultEvent {

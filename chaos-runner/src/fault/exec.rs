@@ -66,8 +66,14 @@ impl FaultContext {
     }
 }
 
-pub async fn fire(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
-    match &spec.kind {
+/// Fires one fault: what happened, and (node faults) what will put the nodes back.
+pub async fn fire(
+    spec: &FaultSpec,
+    ctx: &FaultContext,
+    rng: &mut StdRng,
+) -> (Fired, Vec<super::node::Undo>) {
+    let fired = match &spec.kind {
+        FaultKind::Node(n) => return super::node::fire(n, ctx.node_means()).await,
         FaultKind::Http { arg } => fire_http(arg, spec.count, ctx, rng).await,
         FaultKind::Cmd { arg } => fire_cmd(arg, ctx).await,
         FaultKind::Docker { signal } => match &ctx.swarm {
@@ -101,9 +107,8 @@ pub async fn fire(spec: &FaultSpec, ctx: &FaultContext, rng: &mut StdRng) -> Fir
             Some(sw) => super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await,
             None => Fired::new(false, "canary fault without --swarm-service".into(), vec![]),
         },
-        // Fired by `drive`, which keeps what puts the nodes back.
-        FaultKind::Node(_) => Fired::new(false, "node faults are fired by drive".into(), vec![]),
-    }
+    };
+    (fired, Vec::new())
 }
 
 /// A docker fault's outcome in words.

@@ -125,7 +125,10 @@ fn frames_stream_during_the_run_end_with_the_final_figures_and_hold_no_token() {
     }
     // The stream ended on its own, with the run (2.5 s left and 1 s of linger), long before
     // the read's 15 s limit.
-    assert!(read_for < Duration::from_secs(10), "the stream was still open after {read_for:?}");
+    assert!(
+        read_for < Duration::from_secs(10),
+        "the stream was still open after {read_for:?}"
+    );
 
     let exposed = names_in(&metrics);
     assert!(
