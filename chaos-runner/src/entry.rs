@@ -69,24 +69,16 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                 driver,
                 nodes,
                 token,
-            } => {
-                if token.len() < 16 {
-                    return Err(UsageError(
-                        "the node agent's token must be at least 16 characters".into(),
-                    )
-                    .into());
-                }
-                let config = crate::node::agent::AgentConfig {
+            } => crate::node::agent::run(
+                listen,
+                crate::node::agent::AgentConfig {
                     driver,
                     nodes,
                     token,
-                };
-                let stop = crate::signals::install();
-                crate::node::agent::serve(listen, config, crate::signals::interrupted(stop))
-                    .await
-                    .map(|()| exit::OK)
-                    .map_err(|e| anyhow::anyhow!("node agent on {listen}: {e}"))
-            }
+                },
+            )
+            .await
+            .map(|()| exit::OK),
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
                     "wrote {}/compare.md, compare.html, compare.json",

@@ -9,7 +9,7 @@ use crashlab_common::html::escape;
 use super::figures::Figures;
 use super::Feed;
 use crate::record::board::Snapshot;
-use crate::record::live::EventKind;
+use crate::record::live::{EventKind, LiveEvent};
 use crate::report::charts::{self, Marks};
 use crate::report::tables::pct;
 
@@ -25,59 +25,65 @@ fn tile(out: &mut String, label: &str, value: &str, class: &str) {
     );
 }
 
-/// The frame; `done` replaces the status line once the run is over.
-pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> String {
+/// A live frame: the figures, the charts over the last minute, the latest events.
+pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures) -> String {
     let mut out = String::with_capacity(64 * 1024);
-    let status = match (done, f.left_s) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(left)) => format!("running: {:.0} s, {:.0} s left", f.elapsed_s, left),
-        (None, None) => format!("running: {:.0} s", f.elapsed_s),
+    let status = match f.left_s {
+        Some(left) => format!("running: {:.0} s, {:.0} s left", f.elapsed_s, left),
+        None => format!("running: {:.0} s", f.elapsed_s),
     };
     let _ = write!(
         out,
-        "<h1>{}</h1><p class=\"sub\">{}</p><p class=\"status\">{}</p><div class=\"tiles\">",
+        "<h1>{}</h1><p class=\"sub\">{}</p><p class=\"status\">{}</p>",
         escape(&feed.title),
         escape(&feed.subtitle),
         escape(&status)
     );
-    tile(
+    tiles(&mut out, f);
+    let events = feed.live.events();
+    let settled = &snap.buckets[..super::figures::settled(feed, snap)];
+    charts_html(
         &mut out,
+        &marks(feed, snap, f, &events),
+        settled,
+        snap.bucket_us,
+    );
+    events_table(&mut out, &events);
+    out
+}
+
+fn tiles(out: &mut String, f: &Figures) {
+    out.push_str("<div class=\"tiles\">");
+    tile(
+        out,
         "availability (ok / scheduled)",
         &pct(f.availability),
         "",
     );
-    tile(
-        &mut out,
-        "ok per second",
-        &format!("{:.0}", f.ok_rate),
-        "ok",
-    );
+    tile(out, "ok per second", &format!("{:.0}", f.ok_rate), "ok");
     let bad = if f.failed_rate > 0.0 { "bad" } else { "" };
     tile(
-        &mut out,
+        out,
         "failed per second",
         &format!("{:.0}", f.failed_rate),
         bad,
     );
-    tile(&mut out, "replicas answering", &f.answering.to_string(), "");
+    tile(out, "replicas answering", &f.answering.to_string(), "");
     tile(
-        &mut out,
+        out,
         "downtime (to the bucket)",
         &format!("{:.1} s", f.down_s),
         "",
     );
     match f.outage_s {
-        Some(o) => tile(
-            &mut out,
-            "OUTAGE: nothing succeeds",
-            &format!("{o:.1} s"),
-            "bad",
-        ),
-        None => tile(&mut out, "current outage", "none", "ok"),
+        Some(o) => tile(out, "OUTAGE: nothing succeeds", &format!("{o:.1} s"), "bad"),
+        None => tile(out, "current outage", "none", "ok"),
     }
     out.push_str("</div>");
-    let bs = snap.bucket_us as f64 / 1e6;
-    let events = feed.live.events();
+}
+
+/// The charts' marks for a live frame: faults as they fired, lanes coloured by version.
+fn marks(feed: &Feed, snap: &Snapshot, f: &Figures, events: &[LiveEvent]) -> Marks {
     let lanes = feed.instances.snapshot();
     let mut versions: Vec<String> = Vec::new();
     for i in &lanes {
@@ -85,8 +91,8 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
             versions.push(i.version.clone());
         }
     }
-    let marks = Marks {
-        from_s: snap.first as f64 * bs,
+    Marks {
+        from_s: snap.first as f64 * snap.bucket_us as f64 / 1e6,
         until_s: (f.elapsed_s - super::figures::SETTLING.as_secs_f64()).max(0.0),
         faults: events
             .iter()
@@ -96,17 +102,28 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
         windows: Vec::new(),
         lane_versions: lanes.iter().map(|i| i.version.clone()).collect(),
         versions,
-    };
-    let settled = &snap.buckets[..super::figures::settled(feed, snap)];
+    }
+}
+
+/// The report's throughput and replica-lane charts.
+fn charts_html(
+    out: &mut String,
+    marks: &Marks,
+    timeline: &[crate::record::Bucket],
+    bucket_us: u64,
+) {
     for svg in [
-        charts::throughput(&marks, settled, snap.bucket_us),
-        charts::replicas(&marks, settled, snap.bucket_us),
+        charts::throughput(marks, timeline, bucket_us),
+        charts::replicas(marks, timeline, bucket_us),
     ]
     .into_iter()
     .flatten()
     {
         let _ = write!(out, "<figure>{svg}</figure>");
     }
+}
+
+fn events_table(out: &mut String, events: &[LiveEvent]) {
     out.push_str("<h2>Events</h2><table class=\"events\">");
     for e in events.iter().rev().take(EVENTS_SHOWN) {
         let _ = write!(
@@ -121,7 +138,6 @@ pub fn render(feed: &Feed, snap: &Snapshot, f: &Figures, done: Option<&str>) -> 
         out.push_str("<tr><td>none yet</td></tr>");
     }
     out.push_str("</table>");
-    out
 }
 
 /// The page's last frame: the finished run's headline figures, its whole charts (as the
@@ -185,16 +201,7 @@ pub fn final_frame(
         "",
     );
     html.push_str("</div>");
-    let marks = Marks::of(s);
-    for svg in [
-        charts::throughput(&marks, &rec.timeline, rec.bucket_us),
-        charts::replicas(&marks, &rec.timeline, rec.bucket_us),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let _ = write!(html, "<figure>{svg}</figure>");
-    }
+    charts_html(&mut html, &Marks::of(s), &rec.timeline, rec.bucket_us);
     html.push_str("<h2>Faults</h2><table class=\"events\">");
     for f in &s.faults {
         let _ = write!(

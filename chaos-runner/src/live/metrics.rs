@@ -56,21 +56,10 @@ fn gauge(v: f64) -> proto::Metric {
     m
 }
 
-/// The families of one scrape.
-pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
-    let f = figures::of(feed, snap);
-    let requests = Class::ALL
-        .iter()
-        .map(|c| {
-            counter(
-                snap.totals.classes[c.index()] as f64,
-                vec![label("class", c.name())],
-            )
-        })
-        .collect();
+/// Successful answers per replica id, labelled with its `X-Instance` and version.
+fn answers(feed: &Feed, snap: &Snapshot) -> Vec<proto::Metric> {
     let seen = feed.instances.snapshot();
-    let answers = snap
-        .totals
+    snap.totals
         .answers
         .iter()
         .enumerate()
@@ -84,7 +73,11 @@ pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
                 vec![label("replica", replica), label("version", version)],
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Success latency as a Prometheus histogram (seconds).
+fn latency(snap: &Snapshot) -> proto::Metric {
     let mut h = proto::Histogram::default();
     h.set_sample_count(snap.latency.count);
     h.set_sample_sum(snap.latency.sum_s);
@@ -100,8 +93,25 @@ pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
             })
             .collect(),
     );
-    let mut hist = proto::Metric::default();
-    hist.set_histogram(h);
+    let mut m = proto::Metric::default();
+    m.set_histogram(h);
+    m
+}
+
+/// The families of one scrape.
+pub fn families(feed: &Feed, snap: &Snapshot) -> Vec<MetricFamily> {
+    let f = figures::of(feed, snap);
+    let requests = Class::ALL
+        .iter()
+        .map(|c| {
+            counter(
+                snap.totals.classes[c.index()] as f64,
+                vec![label("class", c.name())],
+            )
+        })
+        .collect();
+    let answers = answers(feed, snap);
+    let hist = latency(snap);
     use MetricType::{COUNTER, GAUGE, HISTOGRAM};
     vec![
         family(

@@ -92,7 +92,7 @@ impl LiveServer {
                 tick.tick().await;
                 let snap = render_feed.board.snapshot(FRAME_BUCKETS);
                 let f = figures::of(&render_feed, &snap);
-                let html = frame::render(&render_feed, &snap, &f, None);
+                let html = frame::render(&render_feed, &snap, &f);
                 if tx.send(Frame::Running(Arc::new(html))).is_err() {
                     return;
                 }

@@ -82,6 +82,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The shortest token the agent accepts.
+pub const MIN_TOKEN: usize = 16;
+
+/// `chaos-runner node-agent`: checks the token, serves until Ctrl-C or SIGTERM.
+pub async fn run(listen: SocketAddr, config: AgentConfig) -> anyhow::Result<()> {
+    if config.token.len() < MIN_TOKEN {
+        return Err(crate::exit::UsageError(format!(
+            "the node agent's token must be at least {MIN_TOKEN} characters"
+        ))
+        .into());
+    }
+    let stop = crate::signals::install();
+    serve(listen, config, crate::signals::interrupted(stop))
+        .await
+        .map_err(|e| anyhow::anyhow!("node agent on {listen}: {e}"))
+}
+
 /// Serves until `shutdown` resolves (an action under way is finished first).
 pub async fn serve(
     addr: SocketAddr,

@@ -132,30 +132,7 @@ impl Running {
             shared.live.clone(),
             shared.instances.clone(),
         ));
-        let ctx = FaultContext {
-            target: s.target.clone(),
-            instances: shared.instances.clone(),
-            kill_token: a.kill_token.clone(),
-            token_any_host: a.kill_token_any_host,
-            swarm: s.swarm.cloned(),
-            node_driver: s.node_driver.cloned(),
-        };
-        let faults = a
-            .faults
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, spec)| {
-                let run = FaultRun {
-                    start,
-                    end: planned,
-                    interrupted: s.interrupt.clone(),
-                    stop: stop_rx.clone(),
-                    live: shared.live.clone(),
-                };
-                tokio::spawn(drive(i, spec, ctx.clone(), run))
-            })
-            .collect();
+        let faults = spawn_faults(&s, &shared, stop_rx.clone());
         let progress =
             crate::progress::spawn(shared.live.clone(), start, planned, a.quiet, stop_rx);
         Self {
@@ -239,4 +216,36 @@ impl Running {
             interrupted: *self.shared.interrupted.borrow(),
         })
     }
+}
+
+/// One task per `--fault`, each firing on its schedule until told to stop.
+fn spawn_faults(
+    s: &Setup<'_>,
+    shared: &Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<Driven>> {
+    let a = s.args;
+    let ctx = FaultContext {
+        target: s.target.clone(),
+        instances: shared.instances.clone(),
+        kill_token: a.kill_token.clone(),
+        token_any_host: a.kill_token_any_host,
+        swarm: s.swarm.cloned(),
+        node_driver: s.node_driver.cloned(),
+    };
+    a.faults
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, spec)| {
+            let run = FaultRun {
+                start: shared.start,
+                end: shared.plan.planned_length(),
+                interrupted: s.interrupt.clone(),
+                stop: stop.clone(),
+                live: shared.live.clone(),
+            };
+            tokio::spawn(drive(i, spec, ctx.clone(), run))
+        })
+        .collect()
 }
