@@ -58,7 +58,7 @@ if [ "${1:-}" = --plan ]; then
     exit 0
 fi
 tag=${1:-crashlab/crashserver:latest}
-version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}
+version=${VERSION:-$(awk -F'"' '/^version = /{ print $2; exit }' Cargo.toml)}
 plan=$(build_plan)
 path=${plan%%$'\t'*}
 why=${plan#*$'\t'}

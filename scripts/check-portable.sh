@@ -17,6 +17,9 @@
 #   date -d, date --                     GNU date: date +%s arithmetic
 #   grep -P, xargs -r, sort -V, base64 -w, find -printf, head -c -N, nproc
 #                                        GNU-only options or tools
+#   CMD | grep -q, CMD | head           not portability but a race under pipefail: the reader exits
+#                                        early, CMD dies of SIGPIPE and the pipeline fails now and
+#                                        then: grep -q PATTERN <<<"$(CMD)", awk '... { exit }'
 # A line may opt out with a trailing comment "# portable: REASON".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +44,7 @@ patterns=(
     "${w}sed +(-[a-zA-Z]*i|--in-place)"
     "${w}readlink +-f|${w}realpath([^[:alnum:]_-]|\$)"
     "${w}date +(-d|--)"
+    '\| *(grep +-[a-zA-Z]*q[a-zA-Z]*|head)([^[:alnum:]_-]|$)'
     "${w}grep +-[a-zA-Z]*P|${w}xargs +-r|${w}sort +-V|${w}base64 +-w|${w}find .*-printf|${w}head +-c +-|${w}nproc([^[:alnum:]_-]|\$)"
 )
 
@@ -56,7 +60,7 @@ for f in "$@"; do
     done
 done
 if [ "$bad" = 1 ]; then
-    echo "check-portable.sh: the lines above need bash 4 or GNU tools (see the list in this script)" >&2
+    echo "check-portable.sh: the lines above need bash 4 or GNU tools, or race under pipefail (see the list in this script)" >&2
     exit 1
 fi
 echo "check-portable.sh: $# file(s) use only bash 3.2 and POSIX/BSD-compatible tools"

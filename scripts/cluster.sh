@@ -156,7 +156,7 @@ droplet_ip() {
     local ip
     for _ in $(seq 1 60); do
         ip=$(api GET "/droplets?tag_name=$tag&per_page=200" | jq -r --arg n "$1" --arg t "$2" \
-            '.droplets[] | select(.name == $n) | .networks.v4[] | select(.type == $t) | .ip_address' | head -n1)
+            'first(.droplets[] | select(.name == $n) | .networks.v4[] | select(.type == $t) | .ip_address) // empty')
         if [ -n "$ip" ]; then
             echo "$ip"
             return 0
@@ -314,7 +314,7 @@ droplet_id() { # NAME
 # the other nodes dropped (SSH from here still reaches it over the public network).
 do_node() {
     local n ip id peers=() rules p
-    names | grep -qx -- "$node_name" || die "no node '$node_name' (nodes: $(names | paste -sd' ' -))"
+    grep -qx -- "$node_name" <<<"$(names)" || die "no node '$node_name' (nodes: $(names | paste -sd' ' -))"
     case "$node_verb" in
         stop|start)
             id=$(droplet_id "$node_name")

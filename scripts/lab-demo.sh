@@ -80,7 +80,7 @@ run() {
 compare() {
     local into=$1; shift
     dist/image/chaos-runner compare "$@" --out "$out/$into" | sed 's/^/    /'
-    sed -n '/^| run/,/^$/p' "$out/$into/compare.md" | head -12
+    awk '/^\| run/ { on = 1 } on && !NF { exit } on && ++n <= 12' "$out/$into/compare.md"
 }
 
 say "building the image"

@@ -237,7 +237,7 @@ status() {
 node_cmd() {
     local verb=${1:-} n=${2:-}
     is_up || die "no lab is up"
-    nodes | grep -qx -- "$n" || die "no node '$n' (nodes: $(nodes | paste -sd' ' -))"
+    grep -qx -- "$n" <<<"$(nodes)" || die "no node '$n' (nodes: $(nodes | paste -sd' ' -))"
     case "$verb" in
         # The link first: a crashed machine announces nothing (no container deaths, no
         # endpoint removals gossiped to the other nodes); its peers find out by timeouts.
@@ -288,7 +288,7 @@ case "${1:-}" in
     env)
         is_up || die "no lab is up"
         n=node-${2:?env takes a node number}
-        nodes | grep -qx -- "$n" || die "no node '$n'"
+        grep -qx -- "$n" <<<"$(nodes)" || die "no node '$n'"
         echo "export DOCKER_HOST=$(node_sock "$n")" ;;
     node) shift; node_cmd "$@" ;;
     run) shift; run_in_lab "$@" ;;
