@@ -5,6 +5,8 @@ pub mod conn;
 pub mod limits;
 pub mod pool;
 pub mod scheduler;
+#[cfg(target_os = "linux")]
+mod ticker;
 pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,9 +157,18 @@ pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>)
             let total = plan.total_requests().unwrap_or(u64::MAX);
             let sched = scheduler::Schedule::new(shared.start, rate, total);
             let pacer = scheduler::Pacer::new(sched, tx, collector.shards()[0].clone(), pool);
-            let sh = shared.clone();
-            pool::Finished::new(done, tokio::task::spawn_blocking(move || pacer.run(&sh)))
+            pool::Finished::new(done, spawn_pacer(pacer, shared.clone()))
         }
         _ => pool.finished(done),
     }
+}
+
+/// The pacer as a task woken by a timerfd where there is one (Linux), else as a thread.
+fn spawn_pacer(pacer: scheduler::Pacer, s: Arc<Shared>) -> tokio::task::JoinHandle<usize> {
+    #[cfg(target_os = "linux")]
+    match ticker::Ticker::new() {
+        Ok(t) => return tokio::spawn(async move { pacer.run_on(&s, t).await }),
+        Err(e) => tracing::debug!("no timerfd ({e}): the pacer runs as a thread"),
+    }
+    tokio::task::spawn_blocking(move || pacer.run(&s))
 }

@@ -1,12 +1,14 @@
-//! The open loop's clock. The pacer, a thread of its own (its sleeps are precise to tens of
-//! microseconds; the async timer wheel ticks in whole milliseconds), releases ticks
-//! (intended send times at a constant rate) into the workers' queue as they fall due. It
-//! wakes at most once per `BATCH`: at high rates the ticks of one wake leave together, so
-//! the target and the runtime wake once per batch instead of once per request, which on a
-//! virtual machine costs more than the request itself. Every tick is still sent at most
-//! about `BATCH` after its time, and latency counts from that time. A tick that finds no
-//! idle worker gets a new one (see `pool`); only where the user capped the requests in
-//! flight, and every worker is busy and the queue full, is a tick dropped, and counted.
+//! The open loop's clock. The pacer releases ticks (intended send times at a constant
+//! rate) into the workers' queue as they fall due. It runs on the runtime as a task woken by
+//! a `timerfd` on Linux (see `ticker`), elsewhere as a thread of its own; either way its
+//! wakes are precise to tens of microseconds, where the async timer wheel ticks in whole
+//! milliseconds. It wakes at most once per `BATCH`: at high rates the ticks of one wake
+//! leave together, so the target and the runtime wake once per batch instead of once per
+//! request, which on a virtual machine costs more than the request itself. Every tick is
+//! still sent at most about `BATCH` after its time, and latency counts from that time. A
+//! tick that finds no idle worker gets a new one (see `pool`); only where the user capped
+//! the requests in flight, and every worker is busy and the queue full, is a tick dropped,
+//! and counted.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,25 +128,52 @@ impl Pacer {
         self.released - from
     }
 
-    /// The pacer's thread: releases due ticks, waking at most once per `BATCH`, until all
-    /// are released or the run is interrupted; then closes the queue (workers finish what
-    /// is in it). Returns how many workers the run had at most.
+    /// Releases the ticks due now; returns when to wake next, or `None` once every tick is
+    /// released or the run is interrupted.
+    fn step(&mut self, s: &Shared, woke: &mut Instant) -> Option<Instant> {
+        if self.released >= self.sched.total || s.is_interrupted() {
+            return None;
+        }
+        let now = Instant::now();
+        if self.release(s, now) > 0 {
+            *woke = now;
+        }
+        if self.released >= self.sched.total {
+            return None;
+        }
+        let wake = self.sched.at(self.released).max(*woke + BATCH);
+        Some(wake.min(now + MAX_NAP))
+    }
+
+    /// Closes the queue (workers finish what is in it) and lets the pool go, so the
+    /// workers' completion signal gets through once they end. Returns how many workers the
+    /// run had at most.
+    fn finish(mut self) -> usize {
+        self.tx.close();
+        self.pool.take().map_or(0, |p| p.workers())
+    }
+
+    /// The pacer as a thread of its own, sleeping between wakes.
     pub fn run(mut self, s: &Shared) -> usize {
         let mut woke = Instant::now();
-        while self.released < self.sched.total && !s.is_interrupted() {
-            let now = Instant::now();
-            if self.release(s, now) > 0 {
-                woke = now;
-            }
-            if self.released >= self.sched.total {
-                break;
-            }
-            let wake = self.sched.at(self.released).max(woke + BATCH);
-            std::thread::sleep(wake.saturating_duration_since(now).min(MAX_NAP));
+        while let Some(wake) = self.step(s, &mut woke) {
+            std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         }
-        self.tx.close();
-        // Dropping the pool lets the workers' completion signal through once they end.
-        self.pool.take().map_or(0, |p| p.workers())
+        self.finish()
+    }
+
+    /// The pacer as a task on the runtime, woken by `ticker`.
+    #[cfg(target_os = "linux")]
+    pub async fn run_on(mut self, s: &Shared, ticker: super::ticker::Ticker) -> usize {
+        let mut woke = Instant::now();
+        while let Some(wake) = self.step(s, &mut woke) {
+            if ticker.sleep_until(wake).await.is_err() {
+                // A timer that cannot be read: sleep on the runtime's own timer, late
+                // rather than never.
+                tokio::time::sleep_until(wake).await;
+            }
+        }
+        self.finish()
     }
 }
 
