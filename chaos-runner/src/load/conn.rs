@@ -8,8 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONNECTION, HOST, USER_AGENT};
-use hyper::{Method, Request};
+use hyper::header::CONNECTION;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -25,7 +24,6 @@ use crashlab_common::headers::{X_INSTANCE, X_VERSION};
 /// connecting and exchanging (timeout).
 pub const PHASE_RESOLVE: u8 = 0;
 pub const PHASE_EXCHANGE: u8 = 1;
-const AGENT: &str = concat!("chaos-runner/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug)]
 pub struct Conn {
@@ -116,18 +114,7 @@ pub async fn exchange(
         *slot = None;
         return (Class::from_hyper(&e), None);
     }
-    let mut req = Request::builder()
-        .method(Method::GET)
-        .uri(s.target.path.as_str())
-        .header(HOST, s.target.authority.as_str())
-        .header(USER_AGENT, AGENT);
-    if !s.plan.keepalive {
-        req = req.header(CONNECTION, "close");
-    }
-    for (k, v) in &s.plan.headers {
-        req = req.header(k, v);
-    }
-    let req = req.body(Empty::new()).expect("request parts are valid");
+    let req = s.request.request();
     let res = match conn.sender.send_request(req).await {
         Ok(r) => r,
         Err(e) => {

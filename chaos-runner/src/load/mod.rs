@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod limits;
 pub mod pool;
+mod request;
 pub mod scheduler;
 #[cfg(target_os = "linux")]
 mod ticker;
@@ -80,6 +81,8 @@ impl LoadPlan {
 pub struct Shared {
     pub target: Arc<Target>,
     pub plan: LoadPlan,
+    /// The request every worker sends.
+    request: request::Template,
     pub start: Instant,
     pub instances: Arc<Instances>,
     pub live: Arc<Live>,
@@ -96,6 +99,7 @@ impl Shared {
         interrupted: watch::Receiver<bool>,
     ) -> Self {
         Self {
+            request: request::Template::new(&target, &plan),
             target,
             plan,
             start,
