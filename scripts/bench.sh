@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Benchmarks, each against a peer in the same run, alternating, several rounds:
-#   chaos-runner vs oha and wrk (closed loop, same connections and duration), recording
-#   overhead, open-loop accuracy, crashserver vs nginx, crashserver start-up and idle memory,
-#   image size, and self-healing time on the local swarm.
-# Writes results/benchmarks.md (and the raw figures to results/bench/benchmarks.json).
+#   chaos-runner vs oha and wrk (closed loop, same connections and duration: requests/s and
+#   CPU per request), recording overhead, open-loop accuracy at 80 % and 95 % of the closed-loop
+#   maximum, crashserver vs nginx (saturated throughput; tail latency at 50 % and 80 % of
+#   nginx's maximum, open loop), crashserver start-up and idle memory, image size, self-healing
+#   on the local swarm, and healing across nodes on the 3-node lab (scripts/bench-healing.sh).
+# Writes DIR/benchmarks.md and every round's figures to DIR/bench/benchmarks.json.
 #
 # usage: scripts/bench.sh [--rounds 7] [--seconds 10] [--connections 64] [--no-healing]
+#                         [--healing-rounds 10] [--out DIR] [--force] [--resume]
+#        scripts/bench.sh --quick      3 rounds of 5 s, no image, no swarm: to check a change
+# DIR defaults to results/local/bench-<UTC time>; the committed results/benchmarks.md comes
+# from one invocation: scripts/bench.sh --out results --force (about 45 minutes here).
 #
 # Installs its peers when missing: oha from crates.io (cargo install), wrk and nginx from
 # Debian (apt-get, as root). The two cores are split: server on core 0, load on core 1, for

@@ -1,6 +1,7 @@
 //! Load generation: an open loop at a constant global rate (latency from each request's
 //! intended send time, free of coordinated omission) or a closed loop of N workers.
 
+mod alarm;
 pub mod conn;
 pub mod limits;
 pub mod pool;

@@ -112,6 +112,7 @@ impl Pool {
             slot: conn,
             idle: self.idle.clone(),
             stuck: self.stuck.clone(),
+            alarm: None,
             _done: self.done.clone(),
         };
         self.workers += 1;

@@ -69,8 +69,14 @@ mod tests {
             keepalive: false,
             recycle: std::time::Duration::from_secs(1),
             headers: vec![
-                (HeaderName::from_static("x-a"), HeaderValue::from_static("1")),
-                (HeaderName::from_static("x-a"), HeaderValue::from_static("2")),
+                (
+                    HeaderName::from_static("x-a"),
+                    HeaderValue::from_static("1"),
+                ),
+                (
+                    HeaderName::from_static("x-a"),
+                    HeaderValue::from_static("2"),
+                ),
             ],
             recording: true,
         };

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::alarm::Alarm;
 use super::conn::{exchange, Conn, PHASE_RESOLVE};
 use super::Shared;
 use crate::record::{Attempt, Class, Live, Recorder};
@@ -22,6 +23,8 @@ pub struct Worker {
     pub idle: Arc<AtomicUsize>,
     /// The pool's count of requests waiting for their answer longer than `stuck_after`.
     pub stuck: Arc<AtomicUsize>,
+    /// The timer of its exchanges' limits (made on the runtime, at the first send).
+    pub alarm: Option<Alarm>,
     /// Dropped when the worker ends: the pool's completion signal.
     pub _done: mpsc::Sender<()>,
 }
@@ -65,20 +68,17 @@ impl Worker {
         let sent = Instant::now();
         Live::bump(&s.live.started);
         let phase = AtomicU8::new(PHASE_RESOLVE);
-        let deadline = sent + s.plan.timeout;
-        let answer = {
-            let mut attempt = std::pin::pin!(exchange(s, &mut self.slot, intended_us, &phase));
-            // One timer while the answer is prompt; a second, to the deadline, once it is not.
-            match tokio::time::timeout(s.plan.stuck_after, &mut attempt).await {
-                Ok(r) => Ok(r),
-                Err(_) => {
-                    self.stuck.fetch_add(1, Ordering::AcqRel);
-                    let r = tokio::time::timeout_at(deadline, &mut attempt).await;
-                    self.stuck.fetch_sub(1, Ordering::AcqRel);
-                    r
-                }
-            }
-        };
+        let attempt = exchange(s, &mut self.slot, intended_us, &phase);
+        let alarm = self.alarm.get_or_insert_with(Alarm::new);
+        let answer = alarm
+            .limit(
+                attempt,
+                sent + s.plan.stuck_after,
+                sent + s.plan.timeout,
+                &self.stuck,
+            )
+            .await
+            .ok_or(());
         let (class, instance) = match answer {
             Ok(r) => r,
             Err(_) => {
