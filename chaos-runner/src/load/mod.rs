@@ -141,6 +141,25 @@ impl Shared {
 /// first workers', one each. The open loop starts as many workers as `connections` and
 /// grows from there (see `pool`).
 pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>) -> pool::Finished {
+    spawn_with(shared, collector, conns, Pacing::Best)
+}
+
+/// How the open loop's pacer waits between wakes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pacing {
+    /// A timerfd where there is one (Linux), else a thread.
+    Best,
+    /// A thread of its own (what other systems get; tests keep it working on Linux).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Thread,
+}
+
+fn spawn_with(
+    shared: Arc<Shared>,
+    collector: &Collector,
+    conns: Vec<conn::Conn>,
+    pacing: Pacing,
+) -> pool::Finished {
     let plan = &shared.plan;
     let first = plan.connections.clamp(1, plan.max_in_flight.max(1));
     // The open loop's queue of ticks: bounded only under a user's cap (past it, drops).
@@ -162,18 +181,70 @@ pub fn spawn(shared: Arc<Shared>, collector: &Collector, conns: Vec<conn::Conn>)
             let total = plan.total_requests().unwrap_or(u64::MAX);
             let sched = scheduler::Schedule::new(shared.start, rate, total);
             let pacer = scheduler::Pacer::new(sched, tx, collector.shards()[0].clone(), pool);
-            pool::Finished::new(done, spawn_pacer(pacer, shared.clone()))
+            pool::Finished::new(done, spawn_pacer(pacer, shared.clone(), pacing))
         }
         _ => pool.finished(done),
     }
 }
 
 /// The pacer as a task woken by a timerfd where there is one (Linux), else as a thread.
-fn spawn_pacer(pacer: scheduler::Pacer, s: Arc<Shared>) -> tokio::task::JoinHandle<usize> {
+fn spawn_pacer(
+    pacer: scheduler::Pacer,
+    s: Arc<Shared>,
+    pacing: Pacing,
+) -> tokio::task::JoinHandle<usize> {
     #[cfg(target_os = "linux")]
-    match ticker::Ticker::new() {
-        Ok(t) => return tokio::spawn(async move { pacer.run_on(&s, t).await }),
-        Err(e) => tracing::debug!("no timerfd ({e}): the pacer runs as a thread"),
+    if pacing == Pacing::Best {
+        match ticker::Ticker::new() {
+            Ok(t) => return tokio::spawn(async move { pacer.run_on(&s, t).await }),
+            Err(e) => tracing::debug!("no timerfd ({e}): the pacer runs as a thread"),
+        }
     }
+    let _ = pacing;
     tokio::task::spawn_blocking(move || pacer.run(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An open loop of 1,000 ticks against a port nobody listens on: every tick is sent
+    /// (and refused) exactly once, whichever way the pacer waits.
+    async fn every_tick_sent_once(pacing: Pacing) {
+        let target = Arc::new(Target::parse("http://127.0.0.1:1/").unwrap());
+        let ms = Duration::from_millis;
+        let plan = LoadPlan {
+            mode: Mode::Open { rate: 5_000.0 },
+            connections: 4,
+            max_in_flight: 64,
+            capped: false,
+            duration: None,
+            requests: Some(1_000),
+            timeout: ms(500),
+            stuck_after: ms(250),
+            keepalive: true,
+            recycle: ms(1_000),
+            headers: Vec::new(),
+            recording: true,
+        };
+        let (_stop, interrupted) = watch::channel(false);
+        let shared = Arc::new(Shared::new(target, plan, Instant::now(), interrupted));
+        let collector = Collector::new(100_000);
+        let started = Instant::now();
+        spawn_with(shared.clone(), &collector, Vec::new(), pacing)
+            .wait()
+            .await;
+        let live = &shared.live;
+        assert_eq!(Live::get(&live.sent), 1_000, "{pacing:?}");
+        assert_eq!(Live::get(&live.failed), 1_000);
+        assert_eq!(Live::get(&live.dropped), 0);
+        // The schedule spans 0.2 s: the pacer kept to it rather than sending all at once.
+        assert!(started.elapsed() >= ms(199), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn the_open_loop_sends_every_tick_once_with_either_pacer() {
+        every_tick_sent_once(Pacing::Best).await;
+        every_tick_sent_once(Pacing::Thread).await;
+    }
 }
