@@ -177,6 +177,11 @@ def med_spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "rounds": values}
 
 
+def med_spread_or_none(values):
+    """med_spread of what was measured; None where nothing was."""
+    return med_spread(values) if values else None
+
+
 def alternate(rounds, sides):
     """Runs each side once per round, rotating the order; returns {name: [results]}."""
     res = {name: [] for name, _ in sides}
@@ -344,15 +349,14 @@ def healing_run(health=None):
         s = json.load(f)
     fs = [x for x in s["faults"] if x["ok"]]
     pick = lambda k: [x["swarm"][k] for x in fs if x["swarm"] and x["swarm"][k] is not None]
-    spread = lambda v: med_spread(v) if v else None
     return {
         "health_check": health,
         "kills": len(fs),
         "first_answer_s": med_spread([x["recovery_s"] for x in fs if x["recovery_s"] is not None]),
-        "died_s": spread(pick("died_s")),
-        "created_s": spread(pick("created_s")),
-        "started_s": spread(pick("started_s")),
-        "healthy_s": spread(pick("healthy_s")),
+        "died_s": med_spread_or_none(pick("died_s")),
+        "created_s": med_spread_or_none(pick("created_s")),
+        "started_s": med_spread_or_none(pick("started_s")),
+        "healthy_s": med_spread_or_none(pick("healthy_s")),
         "access_path": s["access_path"],
     }
 
@@ -398,7 +402,7 @@ def healing_nodes(a, raw):
         pick = lambda k: [x[k] for x in rounds if x[k] is not None]
         res[kind] = {
             "rounds": rounds,
-            **{k: med_spread(pick(k)) if pick(k) else None for k in ("replacement_answered_s", "node_down_s", "failed")},
+            **{k: med_spread_or_none(pick(k)) for k in ("replacement_answered_s", "node_down_s", "failed")},
         }
     return res
 

@@ -200,6 +200,7 @@ fn spawn_pacer(
             Err(e) => tracing::debug!("no timerfd ({e}): the pacer runs as a thread"),
         }
     }
+    #[cfg(not(target_os = "linux"))]
     let _ = pacing;
     tokio::task::spawn_blocking(move || pacer.run(&s))
 }

@@ -77,11 +77,10 @@ impl Worker {
                 sent + s.plan.timeout,
                 &self.stuck,
             )
-            .await
-            .ok_or(());
+            .await;
         let (class, instance) = match answer {
-            Ok(r) => r,
-            Err(_) => {
+            Some(r) => r,
+            None => {
                 self.slot = None;
                 // A name that did not resolve in time is a DNS failure, not a slow server.
                 match phase.load(Ordering::Relaxed) {
