@@ -197,14 +197,37 @@ OPEN_LOOP_LOADS = (80, 95)
 FIXED_RATE_LOADS = (50, 80)
 
 
-def open_loop_round(url, rate, secs):
-    """One open-loop run of chaos-runner (pinned to core 1) at `rate`: what it achieved."""
-    s, _ = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{secs}s"])
+def proc_cpu_s(pid):
+    """CPU seconds (user + system) used so far by process `pid` and its children (nginx's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    for p in [pid] + kids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def open_loop_round(url, rate, secs, server=None):
+    """One open-loop run of chaos-runner (pinned to core 1) at `rate`: what it achieved, and what
+    it cost the load tool and (given the server's process) the server per request."""
+    before = proc_cpu_s(server.pid) if server else None
+    s, cpu = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{secs}s"])
+    server_cpu = proc_cpu_s(server.pid) - before if server else None
     time.sleep(0.5)
+    sent, elapsed = s["counts"]["sent"], s["run"]["elapsed_s"]
     return {
         "asked": rate,
-        "achieved": s["counts"]["sent"] / s["run"]["elapsed_s"],
-        "sent": s["counts"]["sent"],
+        "achieved": sent / elapsed,
+        "sent": sent,
         "failed": s["counts"]["failed"],
         "peak_in_flight": s["run"]["peak_in_flight"],
         "dropped": s["counts"]["dropped"],
@@ -212,6 +235,11 @@ def open_loop_round(url, rate, secs):
         "latency_p50_ms": s["latency_ms"]["p50"],
         "latency_p99_ms": s["latency_ms"]["p99"],
         "latency_p999_ms": s["latency_ms"]["p999"],
+        "client_cpu_us_per_request": cpu * 1e6 / max(sent, 1),
+        # A share of one core: the server's CPU over the tool's whole process life (its warm-up
+        # connections included) over the run's length, so slightly more than the run's own.
+        "server_cpu_us_per_request": None if server_cpu is None else server_cpu * 1e6 / max(sent, 1),
+        "server_busy": None if server_cpu is None else server_cpu / elapsed,
     }
 
 
@@ -243,10 +271,10 @@ def load_tools(a):
         # drifts by several per cent within minutes).
         rounds = []
         for _ in range(a.rounds):
-            top, _ = chaos_closed(url, a.connections, a.seconds)
+            top, top_cpu = chaos_closed(url, a.connections, a.seconds)
             time.sleep(0.5)
-            rounds.append({"closed_loop_max": top, **{
-                str(load): open_loop_round(url, round(load / 100 * top), a.seconds) for load in OPEN_LOOP_LOADS}})
+            rounds.append({"closed_loop_max": top, "closed_loop_cpu_us_per_request": top_cpu, **{
+                str(load): open_loop_round(url, round(load / 100 * top), a.seconds, server) for load in OPEN_LOOP_LOADS}})
         out["open_loop"] = {}
         for load in OPEN_LOOP_LOADS:
             runs = [r[str(load)] for r in rounds]
@@ -260,7 +288,14 @@ def load_tools(a):
                 "dropped": med_spread([r["dropped"] for r in runs]),
                 "lateness_p99_ms": med_spread([r["lateness_p99_ms"] for r in runs]),
                 "latency_p99_ms": med_spread([r["latency_p99_ms"] for r in runs]),
+                # What pacing costs: the open loop's CPU per request over the closed loop's
+                # (same round), and how busy that leaves each core.
+                "cpu_ratio_vs_closed": med_spread([r["client_cpu_us_per_request"] / c["closed_loop_cpu_us_per_request"]
+                                                   for r, c in zip(runs, rounds)]),
+                "server_cpu_us_per_request": med_spread([r["server_cpu_us_per_request"] for r in runs]),
+                "server_busy": med_spread([r["server_busy"] for r in runs]),
             }
+        out["closed_loop_rounds"] = [{k: r[k] for k in ("closed_loop_max", "closed_loop_cpu_us_per_request")} for r in rounds]
         return out
     finally:
         stop(server)
@@ -291,8 +326,8 @@ def servers(a):
         for pct_of_max in FIXED_RATE_LOADS:
             rate = round(pct_of_max / 100 * nginx_max)
             rr = alternate(a.rounds, [
-                ("crashserver", lambda: open_loop_round(f"http://127.0.0.1:{cport}/", rate, a.seconds)),
-                ("nginx", lambda: open_loop_round(f"http://127.0.0.1:{nport}/", rate, a.seconds)),
+                ("crashserver", lambda: open_loop_round(f"http://127.0.0.1:{cport}/", rate, a.seconds, cs)),
+                ("nginx", lambda: open_loop_round(f"http://127.0.0.1:{nport}/", rate, a.seconds, ng)),
             ])
             fr = {"asked": rate, "rounds": rr}
             for q in ("p50", "p99", "p999"):
@@ -301,6 +336,9 @@ def servers(a):
                 fr[f"ratio_{q}"] = med_spread([x[k] / y[k] for x, y in zip(rr["crashserver"], rr["nginx"])])
             fr["failed"] = {srv: med_spread([x["failed"] for x in rr[srv]]) for srv in rr}
             fr["lateness_p99_ms"] = {srv: med_spread([x["lateness_p99_ms"] for x in rr[srv]]) for srv in rr}
+            fr["server_cpu_us_per_request"] = {srv: med_spread([x["server_cpu_us_per_request"] for x in rr[srv]]) for srv in rr}
+            fr["ratio_server_cpu"] = med_spread([x["server_cpu_us_per_request"] / y["server_cpu_us_per_request"]
+                                                 for x, y in zip(rr["crashserver"], rr["nginx"])])
             out["fixed_rate"][str(pct_of_max)] = fr
         return out
     finally:
@@ -498,6 +536,16 @@ def report_load_tools(lt):
     L.append(f"| open loop at 80 %: send lateness p99 < 1 ms | {fmt(ol['lateness_p99_ms'], 3)} ms (latency p99 {fmt(ol['latency_p99_ms'], 3)} ms) | {verdict(ol['lateness_p99_ms']['median'] < 1.0)} |")
     ol = lt["open_loop"]["95"]
     L.append(f"| (open loop at 95 %: send lateness p99, no goal) | {fmt(ol['lateness_p99_ms'], 3)} ms (latency p99 {fmt(ol['latency_p99_ms'], 3)} ms) | |")
+    L += ["", "What the open loop costs against the closed loop of the same round, and how busy it leaves each core "
+          "(the load tool's core: CPU per request x achieved rate; the server's: its CPU time over the run):", "",
+          "| load | chaos-runner CPU per request, open / closed loop | load tool's core busy | server's core busy | server CPU per request (µs) |",
+          "|---|---|---|---|---|"]
+    for load, ol in lt["open_loop"].items():
+        if "cpu_ratio_vs_closed" not in ol:
+            continue
+        busy = med_spread([r["client_cpu_us_per_request"] * r["achieved"] / 1e6 for r in ol["rounds"]])
+        L.append(f"| {load} % | {fmt(ol['cpu_ratio_vs_closed'], 3)} | {fmt(pct(busy), 1)} % | "
+                 f"{fmt(pct(ol['server_busy']), 1)} % | {fmt(ol['server_cpu_us_per_request'], 2)} |")
     return L
 
 
@@ -528,6 +576,12 @@ def report_servers(sv):
     for load, fr in sv["fixed_rate"].items():
         ok = all(fr[f"ratio_{q}"]["median"] <= 1.0 for q in ("p50", "p99", "p999"))
         L.append(f"| at {load} % | {fmt(fr['ratio_p50'], 3)} | {fmt(fr['ratio_p99'], 3)} | {fmt(fr['ratio_p999'], 3)} | {verdict(ok)} |")
+    if all("ratio_server_cpu" in fr for fr in sv["fixed_rate"].values()):
+        L += ["", "Server CPU per request at equal load (the server's processes' user + system time over the requests sent; no goal):", "",
+              "| load | crashserver (µs) | nginx (µs) | crashserver / nginx |", "|---|---|---|---|"]
+        for load, fr in sv["fixed_rate"].items():
+            c = fr["server_cpu_us_per_request"]
+            L.append(f"| {load} % | {fmt(c['crashserver'], 2)} | {fmt(c['nginx'], 2)} | {fmt(fr['ratio_server_cpu'], 3)} |")
     return L
 
 
