@@ -216,12 +216,12 @@ def proc_cpu_s(pid):
     return total
 
 
-def open_loop_round(url, rate, secs, server=None):
-    """One open-loop run of chaos-runner (pinned to core 1) at `rate`: what it achieved, and what
-    it cost the load tool and (given the server's process) the server per request."""
-    before = proc_cpu_s(server.pid) if server else None
+def open_loop_round(url, rate, secs, server):
+    """One open-loop run of chaos-runner (pinned to core 1) at `rate` against `server` (its
+    process): what it achieved, and what it cost the load tool and the server per request."""
+    before = proc_cpu_s(server.pid)
     s, cpu = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{secs}s"])
-    server_cpu = proc_cpu_s(server.pid) - before if server else None
+    server_cpu = proc_cpu_s(server.pid) - before
     time.sleep(0.5)
     sent, elapsed = s["counts"]["sent"], s["run"]["elapsed_s"]
     return {
@@ -236,10 +236,10 @@ def open_loop_round(url, rate, secs, server=None):
         "latency_p99_ms": s["latency_ms"]["p99"],
         "latency_p999_ms": s["latency_ms"]["p999"],
         "client_cpu_us_per_request": cpu * 1e6 / max(sent, 1),
+        "server_cpu_us_per_request": server_cpu * 1e6 / max(sent, 1),
         # A share of one core: the server's CPU over the tool's whole process life (its warm-up
         # connections included) over the run's length, so slightly more than the run's own.
-        "server_cpu_us_per_request": None if server_cpu is None else server_cpu * 1e6 / max(sent, 1),
-        "server_busy": None if server_cpu is None else server_cpu / elapsed,
+        "server_busy": server_cpu / elapsed,
     }
 
 
@@ -541,8 +541,6 @@ def report_load_tools(lt):
           "| load | chaos-runner CPU per request, open / closed loop | load tool's core busy | server's core busy | server CPU per request (µs) |",
           "|---|---|---|---|---|"]
     for load, ol in lt["open_loop"].items():
-        if "cpu_ratio_vs_closed" not in ol:
-            continue
         busy = med_spread([r["client_cpu_us_per_request"] * r["achieved"] / 1e6 for r in ol["rounds"]])
         L.append(f"| {load} % | {fmt(ol['cpu_ratio_vs_closed'], 3)} | {fmt(pct(busy), 1)} % | "
                  f"{fmt(pct(ol['server_busy']), 1)} % | {fmt(ol['server_cpu_us_per_request'], 2)} |")
@@ -576,12 +574,11 @@ def report_servers(sv):
     for load, fr in sv["fixed_rate"].items():
         ok = all(fr[f"ratio_{q}"]["median"] <= 1.0 for q in ("p50", "p99", "p999"))
         L.append(f"| at {load} % | {fmt(fr['ratio_p50'], 3)} | {fmt(fr['ratio_p99'], 3)} | {fmt(fr['ratio_p999'], 3)} | {verdict(ok)} |")
-    if all("ratio_server_cpu" in fr for fr in sv["fixed_rate"].values()):
-        L += ["", "Server CPU per request at equal load (the server's processes' user + system time over the requests sent; no goal):", "",
-              "| load | crashserver (µs) | nginx (µs) | crashserver / nginx |", "|---|---|---|---|"]
-        for load, fr in sv["fixed_rate"].items():
-            c = fr["server_cpu_us_per_request"]
-            L.append(f"| {load} % | {fmt(c['crashserver'], 2)} | {fmt(c['nginx'], 2)} | {fmt(fr['ratio_server_cpu'], 3)} |")
+    L += ["", "Server CPU per request at equal load (the server's processes' user + system time over the requests sent; no goal):", "",
+          "| load | crashserver (µs) | nginx (µs) | crashserver / nginx |", "|---|---|---|---|"]
+    for load, fr in sv["fixed_rate"].items():
+        c = fr["server_cpu_us_per_request"]
+        L.append(f"| {load} % | {fmt(c['crashserver'], 2)} | {fmt(c['nginx'], 2)} | {fmt(fr['ratio_server_cpu'], 3)} |")
     return L
 
 
