@@ -249,7 +249,7 @@ fn a_missed_slo_exits_3_and_a_met_one_exits_0() {
 
 #[test]
 fn interrupt_writes_the_report_marked_interrupted_and_exits_130() {
-    let (addr, _) = scripted_server(Script::default());
+    let (addr, script) = scripted_server(Script::default());
     let out = tempdir("interrupt");
     let mut child = runner()
         .args([
@@ -267,7 +267,9 @@ fn interrupt_writes_the_report_marked_interrupted_and_exits_130() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_for("a second of load answered", Duration::from_secs(60), || {
+        script.answered.load(Ordering::SeqCst) >= 300
+    });
     let st = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -275,13 +277,18 @@ fn interrupt_writes_the_report_marked_interrupted_and_exits_130() {
     assert!(st.success());
     let started = std::time::Instant::now();
     let status = child.wait().unwrap();
+    // The run had 59 s to go: stopping promptly is well short of that on any machine.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "interrupt must stop the run promptly"
+        started.elapsed() < Duration::from_secs(20),
+        "interrupt must stop the run promptly: {:?}",
+        started.elapsed()
     );
     assert_eq!(status.code(), Some(130));
     let s = summary(&out);
     assert_eq!(s["interrupted"], true);
-    let (sent, _) = assert_reconciles(&s);
-    assert!((250..=450).contains(&sent), "about 1.2 s of 300/s: {sent}");
+    let (sent, ok) = assert_reconciles(&s);
+    // What was sent before the interrupt is what the server answered, every one.
+    let answered = script.answered.load(Ordering::SeqCst);
+    assert!(answered >= 300);
+    assert_eq!((sent, ok), (answered, answered));
 }

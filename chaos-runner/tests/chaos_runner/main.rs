@@ -2,6 +2,7 @@
 //! real crashserver processes.
 
 mod support;
+mod truth;
 
 mod cli;
 mod faults;

@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
+pub use crate::truth::*;
+
 pub const RUNNER: &str = env!("CARGO_BIN_EXE_chaos-runner");
 
 /// Tests whose figures depend on timing (latency percentiles, window lengths) take turns,
@@ -138,6 +140,8 @@ pub struct Script {
     pub hung: AtomicU64,
     /// The Authorization header of every request, in order.
     pub authorization: std::sync::Mutex<Vec<Option<String>>>,
+    /// Every request's arrival and answer: the ground truth of timing assertions.
+    pub log: ServerLog,
 }
 
 pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
@@ -164,6 +168,7 @@ async fn scripted(
     State(s): State<Arc<Script>>,
     req_headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
+    let logged = s.log.arrived();
     let first = *s.first.get_or_init(Instant::now);
     s.authorization.lock().unwrap().push(
         req_headers
@@ -192,12 +197,14 @@ async fn scripted(
         ("x-version", s.version.unwrap_or("").to_string()),
     ];
     let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
-    if down {
+    let status = if down {
         s.failed.fetch_add(1, Ordering::SeqCst);
-        (StatusCode::SERVICE_UNAVAILABLE, headers, "down")
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
-        (StatusCode::OK, headers, "up")
-    }
+        StatusCode::OK
+    };
+    s.log.answered(logged, status.as_u16());
+    (status, headers, if down { "down" } else { "up" })
 }
 
 /// A server whose answers never end: 200, then body bytes for up to 20 s.
@@ -233,22 +240,51 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// A listener that accepts connections and never answers.
-pub fn silent_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+/// A listener that accepts connections and never answers. Its log has, for each request,
+/// when its head arrived and (as `answered`, status 0) when the client gave up on it and
+/// closed the connection. Every connection is let go after 20 s.
+pub fn silent_server() -> (SocketAddr, Arc<ServerLog>) {
+    use std::io::Read;
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        l.set_nonblocking(true).unwrap();
+    let log = Arc::new(ServerLog::default());
+    let shared = log.clone();
+    std::thread::spawn(move || {
         let end = Instant::now() + Duration::from_secs(20);
+        l.set_nonblocking(true).unwrap();
         while Instant::now() < end {
-            if let Ok((s, _)) = l.accept() {
-                held.push(s);
-            }
-            std::thread::sleep(Duration::from_millis(5));
+            let Ok((mut c, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let log = shared.clone();
+            std::thread::spawn(move || {
+                let _ = c.set_nonblocking(false);
+                let _ = c.set_read_timeout(Some(
+                    end.saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                let mut entry = None;
+                loop {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            head.extend_from_slice(&buf[..n]);
+                            if entry.is_none() && head.windows(4).any(|w| w == b"\r\n\r\n") {
+                                entry = Some(log.arrived());
+                            }
+                        }
+                    }
+                }
+                if let Some(i) = entry {
+                    log.answered(i, 0);
+                }
+            });
         }
     });
-    (addr, h)
+    (addr, log)
 }
 
 /// The crashserver binary of this workspace, built if needed.
@@ -316,4 +352,79 @@ pub fn code(o: &Output) -> i32 {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A crashserver whose exit the test waits for: the moment it was seen gone (polled every
+/// millisecond) is the ground truth of when it died.
+pub struct ExitWatch {
+    died: std::sync::mpsc::Receiver<std::time::SystemTime>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Crashserver {
+    /// Hands the process to a watcher; it is killed if the watch is dropped while it runs.
+    pub fn watch_exit(mut self) -> ExitWatch {
+        let (tx, died) = std::sync::mpsc::channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = tx.send(std::time::SystemTime::now());
+                return;
+            }
+            if stopped.load(Ordering::SeqCst) {
+                return; // dropping self kills it
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        });
+        ExitWatch { died, stop }
+    }
+}
+
+impl ExitWatch {
+    /// When the process was seen gone; panics after `guard` (against a hang).
+    pub fn died(&self, guard: Duration) -> std::time::SystemTime {
+        self.died
+            .recv_timeout(guard)
+            .unwrap_or_else(|_| panic!("crashserver still running after {guard:?}"))
+    }
+}
+
+impl Drop for ExitWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Seconds from the run's start to `t` (negative before it).
+pub fn since_start(summary: &serde_json::Value, t: std::time::SystemTime) -> f64 {
+    match t.duration_since(run_start(summary)) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// Lines a child writes to a pipe, gathered by a thread, to wait for one of them.
+pub struct Lines(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Lines {
+    pub fn follow(pipe: impl std::io::Read + Send + 'static) -> Self {
+        use std::io::BufRead;
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { return };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self(lines)
+    }
+
+    /// Waits until a line contains `text` (`guard` against a hang).
+    pub fn wait_for(&self, text: &str, guard: Duration) {
+        wait_for(&format!("a line with {text:?}"), guard, || {
+            self.0.lock().unwrap().iter().any(|l| l.contains(text))
+        });
+    }
 }

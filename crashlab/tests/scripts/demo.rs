@@ -156,12 +156,14 @@ fn demo_heals_at_one_replica_and_is_more_available_at_five_and_leaves_nothing_be
         let started = sw["started_s"]
             .as_f64()
             .expect("swarm started a replacement");
-        assert!(died < 0.5, "died {died} s after the kill");
+        // In order, and before the next kill (5 s later), so that each is this kill's: how
+        // fast the engine is, is what the run measures, not what the test assumes.
+        assert!((0.0..5.0).contains(&died), "died {died} s after the kill");
         assert!(
             started > died && started < 5.0,
             "replacement started at {started} s"
         );
-        assert!(client > died && client < 8.0, "client recovery {client} s");
+        assert!(client > died && client < 5.0, "client recovery {client} s");
     }
     assert!(
         one["restarts_seen"].as_u64().unwrap() >= 2,

@@ -1,0 +1,235 @@
+//! Ground truth: what the test's own servers lived, request by request, on the test's clock,
+//! and how to put it beside what chaos-runner reported. Every assertion on a measured time
+//! compares with these records, never with the ideal schedule: a slow or busy machine changes
+//! both sides alike.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// One request as a test server lived it.
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    /// When the request's head had arrived (the handler ran).
+    pub arrived: Instant,
+    /// When the answer was handed to the connection; `None` if it never was (hung).
+    pub answered: Option<Instant>,
+    /// The status answered (0 while none was).
+    pub status: u16,
+}
+
+/// A server's log: every request in order of arrival, and the clock to place it on the
+/// run's time line.
+#[derive(Debug)]
+pub struct ServerLog {
+    /// An `Instant` and the wall-clock time taken together, to turn one into the other.
+    base: (Instant, SystemTime),
+    entries: Mutex<Vec<Served>>,
+}
+
+impl Default for ServerLog {
+    fn default() -> Self {
+        Self {
+            base: (Instant::now(), SystemTime::now()),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ServerLog {
+    /// Records an arrival; the returned index is for [`ServerLog::answered`].
+    pub fn arrived(&self) -> usize {
+        let mut e = self.entries.lock().unwrap();
+        e.push(Served {
+            arrived: Instant::now(),
+            answered: None,
+            status: 0,
+        });
+        e.len() - 1
+    }
+
+    pub fn answered(&self, i: usize, status: u16) {
+        let mut e = self.entries.lock().unwrap();
+        e[i].answered = Some(Instant::now());
+        e[i].status = status;
+    }
+
+    pub fn entries(&self) -> Vec<Served> {
+        self.entries.lock().unwrap().clone()
+    }
+
+    /// Seconds from the run's start (its `started_at`) to `t`.
+    pub fn run_time(&self, run_start: SystemTime, t: Instant) -> f64 {
+        let wall = if t >= self.base.0 {
+            self.base.1 + (t - self.base.0)
+        } else {
+            self.base.1 - (self.base.0 - t)
+        };
+        match wall.duration_since(run_start) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        }
+    }
+
+    /// Every answered request's time in the server, arrival to answer, in ms.
+    pub fn latencies_ms(&self) -> Vec<f64> {
+        self.entries()
+            .iter()
+            .filter_map(|s| s.answered.map(|a| (a - s.arrived).as_secs_f64() * 1e3))
+            .collect()
+    }
+
+    /// Latency as an open loop defines it, from the moment its schedule meant to send a
+    /// request to the server's answer, in ms. The open loop sends its ticks in order, tick `i`
+    /// due `i / rate` after the run's start, so the `i`-th request to arrive is tick `i`; a
+    /// late send makes the server's own span shorter, not the client's.
+    pub fn scheduled_latencies_ms(&self, run_start: SystemTime, rate: f64) -> Vec<f64> {
+        self.entries()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let answered = self.run_time(run_start, s.answered?);
+                Some((answered - i as f64 / rate) * 1e3)
+            })
+            .collect()
+    }
+
+    /// How far behind its schedule the client ran between `from_s` and `to_s` (of the run),
+    /// by the server's log: the longest delay from a tick's time to its request's arrival,
+    /// over the ticks due then, in ms. A client that sent late then (its process waiting
+    /// for a busy core) also read its answers late by as much.
+    pub fn send_delay_ms(&self, run_start: SystemTime, rate: f64, from_s: f64, to_s: f64) -> f64 {
+        self.entries()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (from_s..=to_s).contains(&(*i as f64 / rate)))
+            .map(|(i, s)| (self.run_time(run_start, s.arrived) - i as f64 / rate) * 1e3)
+            .fold(0.0, f64::max)
+    }
+
+    /// When the server answered, on the run's time line, the requests it held longer than
+    /// `held_ms`: (first, last), in s.
+    pub fn answered_between(&self, run_start: SystemTime, held_ms: f64) -> (f64, f64) {
+        self.entries()
+            .iter()
+            .filter_map(|s| {
+                let a = s.answered?;
+                ((a - s.arrived).as_secs_f64() * 1e3 > held_ms).then(|| self.run_time(run_start, a))
+            })
+            .fold((f64::MAX, f64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)))
+    }
+
+    /// The outage as the server lived it, in an open loop's ticks: from the first request
+    /// that `failed` says was not served to the first served after it, each at its tick's time
+    /// (see [`ServerLog::scheduled_latencies_ms`]), in s from the run's start.
+    pub fn outage(&self, rate: f64, failed: impl Fn(&Served) -> bool) -> Outage {
+        let e = self.entries();
+        let first = e
+            .iter()
+            .position(&failed)
+            .expect("the server saw the outage");
+        let after = e[first..]
+            .iter()
+            .position(|s| !failed(s))
+            .map(|i| first + i)
+            .expect("the server saw the outage end");
+        Outage {
+            start_s: first as f64 / rate,
+            end_s: after as f64 / rate,
+            failed: e.iter().filter(|s| failed(s)).count() as u64,
+        }
+    }
+}
+
+/// An outage on the run's time line, from a server's log.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub failed: u64,
+}
+
+impl Outage {
+    pub fn duration_s(&self) -> f64 {
+        self.end_s - self.start_s
+    }
+}
+
+/// The run's start, as its summary gives it (`started_at`, RFC 3339 to the millisecond).
+pub fn run_start(summary: &serde_json::Value) -> SystemTime {
+    let text = summary["run"]["started_at"]
+        .as_str()
+        .or_else(|| summary["started_at"].as_str())
+        .expect("summary has started_at");
+    humantime::parse_rfc3339(text).expect("started_at is RFC 3339")
+}
+
+/// The value at quantile `q` (nearest rank), as HdrHistogram reports it.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    assert!(!v.is_empty(), "no values");
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// How far a client's figure may sit from the server's truth: the client measures from the
+/// moment it meant to send and sees the answer after it crossed loopback, so it reads a little
+/// later than the server lived it. A few ms, plus a small share of the value, for the
+/// millisecond resolution of `started_at` and HdrHistogram's three significant digits.
+pub const SLACK_MS: f64 = 5.0;
+pub const SLACK_SHARE: f64 = 0.02;
+
+/// Asserts `measured` (ms) agrees with `truth` (ms): never below it by more than the clock's
+/// resolution, and above it by at most the slack plus `behind` (how far behind its schedule
+/// the client ran, from the server's log; see [`ServerLog::send_delay_ms`]).
+pub fn assert_agrees_ms(what: &str, measured: f64, truth: f64, behind: f64) {
+    let over = SLACK_MS + SLACK_SHARE * truth.abs() + behind;
+    assert!(
+        measured >= truth - 1.5 && measured <= truth + over,
+        "{what}: reported {measured:.3} ms, the server's log gives {truth:.3} ms (allowed {:.3} to {:.3})",
+        truth - 1.5,
+        truth + over
+    );
+}
+
+/// Asserts a length (ms) agrees with the server's log either way within the slack: both of
+/// its ends are stamped by the client a little before the server saw them.
+pub fn assert_close_ms(what: &str, measured: f64, truth: f64) {
+    let slack = SLACK_MS + SLACK_SHARE * truth.abs();
+    assert!(
+        (measured - truth).abs() <= slack,
+        "{what}: reported {measured:.3} ms, the server's log gives {truth:.3} ms (slack {slack:.3} ms)"
+    );
+}
+
+/// Asserts a moment (s from the run's start) agrees with the server's log, a few ms either way
+/// (requests on different connections may arrive a little out of their ticks' order).
+pub fn assert_moment_s(what: &str, measured: f64, truth: f64) {
+    let slack = (SLACK_MS + 1.0) / 1e3;
+    assert!(
+        (measured - truth).abs() <= slack,
+        "{what}: reported {measured:.4} s, the server's log gives {truth:.4} s (slack {slack:.4} s)"
+    );
+}
+
+/// Asserts a window's failures agree with the server's: every failure the server gave is in
+/// the window but for those sent out of order across its edges (a request sent late, on a
+/// busy machine, after a later tick had already succeeded, is a miss between two successes,
+/// not part of the window): at most the ticks of the slack.
+pub fn assert_window_failures(window_failed: u64, truth_failed: u64, rate: f64) {
+    let reordered = (rate * (SLACK_MS + 1.0) / 1e3).ceil() as u64;
+    assert!(
+        window_failed <= truth_failed && window_failed + reordered >= truth_failed,
+        "the window holds {window_failed} failures, the server failed {truth_failed} (at most {reordered} may fall outside)"
+    );
+}
+
+/// Polls `cond` every few ms until it holds, or panics after `guard` (a guard against a hang,
+/// not a measurement).
+pub fn wait_for(what: &str, guard: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + guard;
+    while !cond() {
+        assert!(Instant::now() < end, "{what}: not within {guard:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
