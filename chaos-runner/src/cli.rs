@@ -15,7 +15,8 @@ use crate::slo::Slo;
     version,
     about = "Hammer a replicated service while killing its replicas; measure availability, downtime, recovery and latency.",
     after_help = "Exit codes: 0 done (SLO met); 1 run-time failure; 2 invalid input (nothing was sent); \
-3 the run violated --slo; 130 interrupted (report written, marked interrupted)."
+3 the run violated --slo; 4 (report) the run did not finish: its report was rebuilt from its journal and \
+covers only part of it; 130 interrupted (report written, marked interrupted)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,10 +27,25 @@ pub struct Cli {
 pub enum Command {
     /// Load a target while injecting faults, then write the reports.
     Run(Box<RunArgs>),
-    /// Re-render report.md, report.html and latency.hgrm of a run directory from its data.
+    /// Re-render report.md, report.html and latency.hgrm of a run directory from its data;
+    /// for a run whose runner died (no summary.json), rebuild its summary from its journal,
+    /// marked incomplete (exit 4).
     Report {
         /// A directory written by `run`.
         dir: PathBuf,
+    },
+    /// Undo what a run changed on its swarm (scaled or updated service, nodes stopped, cut
+    /// off or drained), from its journal: after a runner was killed, or to check. Exit 0 when
+    /// everything is as the run found it, 1 when something could not be put back.
+    Restore {
+        /// A directory written by `run`.
+        dir: PathBuf,
+        /// The node agent's token, when the run's node driver was an agent.
+        #[arg(long, env = "NODE_AGENT_TOKEN", hide_env_values = true)]
+        node_token: Option<String>,
+        /// How long to wait for the service to roll back to its spec and converge.
+        #[arg(long, default_value = "120s", value_parser = parse::positive_duration)]
+        converge_timeout: Duration,
     },
     /// Try URLs in order; print the first that answers 2xx/3xx and exit 0, else exit 1.
     /// For scripts that must find out which access path works (routing mesh, VIP, DNS).

@@ -60,10 +60,47 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             Command::Probe { timeout, urls } => {
                 Ok(crate::probe::first_answering(&urls, timeout).await)
             }
-            Command::Report { dir } => crate::report::rerender(&dir).map(|()| {
-                println!("re-rendered {}", dir.display());
-                exit::OK
-            }),
+            Command::Report { dir } => {
+                crate::report::rerender(&dir).map(|incomplete| match incomplete {
+                    Some(i) => {
+                        println!(
+                            "rebuilt {} from its journal: INCOMPLETE: {}",
+                            dir.display(),
+                            i.describe()
+                        );
+                        for n in &i.notes {
+                            println!("note: {n}");
+                        }
+                        exit::INCOMPLETE
+                    }
+                    None => {
+                        println!("re-rendered {}", dir.display());
+                        exit::OK
+                    }
+                })
+            }
+            Command::Restore {
+                dir,
+                node_token,
+                converge_timeout,
+            } => crate::journal::restore::restore(&dir, node_token, converge_timeout)
+                .await
+                .map(|r| {
+                    for d in &r.done {
+                        println!("restored: {d}");
+                    }
+                    for a in &r.already {
+                        println!("as found: {a}");
+                    }
+                    for f in &r.failed {
+                        println!("FAILED: {f}");
+                    }
+                    if r.failed.is_empty() {
+                        exit::OK
+                    } else {
+                        exit::RUNTIME
+                    }
+                }),
             Command::NodeAgent {
                 listen,
                 driver,

@@ -11,6 +11,7 @@ pub mod entry;
 mod exit;
 mod fault;
 mod http_get;
+mod journal;
 mod live;
 mod load;
 mod node;

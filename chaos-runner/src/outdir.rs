@@ -27,7 +27,17 @@ fn explicit(dir: &Path, force: bool) -> anyhow::Result<PathBuf> {
         Ok(_) => {
             let mut entries = std::fs::read_dir(dir)
                 .map_err(|e| UsageError(format!("--out {}: {e}", dir.display())))?;
-            if entries.next().is_some() && !force {
+            let holds_files = entries.next().is_some();
+            if holds_files && !force && crate::journal::unfinished(dir) {
+                return Err(UsageError(format!(
+                    "--out {} holds the journal of a run that did not finish: \
+                     `chaos-runner report {0}` rebuilds its report and `chaos-runner restore {0}` \
+                     undoes what it changed; choose another directory, or add --force to write over it",
+                    dir.display()
+                ))
+                .into());
+            }
+            if holds_files && !force {
                 return Err(UsageError(format!(
                     "--out {} already holds files (an earlier run?): choose another directory, \
                      or add --force to write over them",

@@ -22,6 +22,8 @@ pub struct FaultRun {
     /// Turns true when the load has ended: a firing under way is abandoned.
     pub stop: tokio::sync::watch::Receiver<bool>,
     pub live: Arc<crate::record::Live>,
+    /// Each firing is written down as it happens, and again when it is put back.
+    pub journal: crate::journal::Journal,
 }
 
 /// What one fault did, and the nodes it left to put back (with the index of the firing
@@ -47,6 +49,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         mut interrupted,
         mut stop,
         live,
+        journal,
     } = run;
     let mut out = Driven::default();
     // Undos with their due time (node faults with for=), soonest first.
@@ -77,6 +80,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             };
             let at_s = start.elapsed().as_secs_f64();
             let line = note_restore(&mut out.events[i], Some(at_s), r);
+            journal.note(&crate::journal::Entry::Fault(out.events[i].clone()));
             live.event(at_s, crate::record::live::EventKind::Restore, line);
             continue;
         }
@@ -95,6 +99,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             crate::record::live::EventKind::Fault,
             format!("{}: {}", ev.spec, ev.outcome),
         );
+        journal.note(&crate::journal::Entry::Fault(ev.clone()));
         out.events.push(ev);
         let i = out.events.len() - 1;
         if let FaultKind::Node(n) = &spec.kind {

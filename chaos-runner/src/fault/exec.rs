@@ -55,6 +55,8 @@ pub struct FaultContext {
     pub swarm: Option<Arc<Swarm>>,
     /// How node faults stop, start, cut and heal nodes.
     pub node_driver: Option<Arc<crate::node::NodeDriver>>,
+    /// Where changes to the swarm are written down before they are made.
+    pub journal: crate::journal::Journal,
 }
 
 impl FaultContext {
@@ -62,8 +64,16 @@ impl FaultContext {
         super::node::NodeMeans {
             driver: self.node_driver.as_deref(),
             swarm: self.swarm.as_deref(),
+            journal: &self.journal,
         }
     }
+}
+
+/// Writes down a change of the service's spec before it is made (undone by the spec as found).
+fn service_change(ctx: &FaultContext, plan: &crate::swarm::plan::UpdatePlan) -> Result<(), String> {
+    ctx.journal.change(&crate::journal::Change::Service {
+        what: plan.describe(),
+    })
 }
 
 /// Fires one fault: what happened, and (node faults) what will put the nodes back.
@@ -85,17 +95,20 @@ pub async fn fire(
             None => Fired::new(false, "docker fault without --swarm-service".into(), vec![]),
         },
         FaultKind::Update(plan) => match &ctx.swarm {
-            Some(sw) => match sw.update(plan, false).await {
-                Ok(()) => Fired::new(
-                    true,
-                    format!("update started: {}", plan.describe()),
-                    vec![sw.service.clone()],
-                ),
-                Err(e) => Fired::new(
-                    false,
-                    format!("update failed to start: {e}"),
-                    vec![sw.service.clone()],
-                ),
+            Some(sw) => match service_change(ctx, plan) {
+                Err(e) => Fired::new(false, e, vec![sw.service.clone()]),
+                Ok(()) => match sw.update(plan, false).await {
+                    Ok(()) => Fired::new(
+                        true,
+                        format!("update started: {}", plan.describe()),
+                        vec![sw.service.clone()],
+                    ),
+                    Err(e) => Fired::new(
+                        false,
+                        format!("update failed to start: {e}"),
+                        vec![sw.service.clone()],
+                    ),
+                },
             },
             None => Fired::new(false, "update fault without --swarm-service".into(), vec![]),
         },
@@ -104,7 +117,12 @@ pub async fn fire(
             hold,
             max_error_rate,
         } => match &ctx.swarm {
-            Some(sw) => super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await,
+            Some(sw) => match service_change(ctx, plan) {
+                Err(e) => Fired::new(false, e, vec![sw.service.clone()]),
+                Ok(()) => {
+                    super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await
+                }
+            },
             None => Fired::new(false, "canary fault without --swarm-service".into(), vec![]),
         },
     };

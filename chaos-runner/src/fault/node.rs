@@ -19,6 +19,8 @@ pub struct Undo {
 pub struct NodeMeans<'a> {
     pub driver: Option<&'a NodeDriver>,
     pub swarm: Option<&'a Swarm>,
+    /// Each node change is written here before it is made, and again once undone.
+    pub journal: &'a crate::journal::Journal,
 }
 
 impl NodeMeans<'_> {
@@ -83,6 +85,15 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
     let mut said = Vec::new();
     let mut ok = true;
     for node in &nodes {
+        let change = crate::journal::Change::Node {
+            kind: f.kind,
+            node: node.clone(),
+        };
+        if let Err(e) = means.journal.change(&change) {
+            ok = false;
+            said.push(format!("{node}: {e}"));
+            continue;
+        }
         match means.act(f.kind, node, false).await {
             Ok(out) => {
                 said.push(out);
@@ -102,5 +113,14 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
 
 /// Puts a node back; what happened, in words.
 pub async fn undo(u: &Undo, means: NodeMeans<'_>) -> Result<String, String> {
-    means.act(u.kind, &u.node, true).await
+    let r = means.act(u.kind, &u.node, true).await;
+    if r.is_ok() {
+        let _ = means.journal.commit(&crate::journal::Entry::Undone(
+            crate::journal::Change::Node {
+                kind: u.kind,
+                node: u.node.clone(),
+            },
+        ));
+    }
+    r
 }

@@ -99,6 +99,14 @@ impl NodeDriver {
         }
     }
 
+    /// The form `--node-driver` takes (never the token): how the run's journal names it.
+    pub fn spec(&self) -> String {
+        match self {
+            Self::Exec { command } => format!("exec:{command}"),
+            Self::Agent { host, port, .. } => format!("http://{host}:{port}"),
+        }
+    }
+
     /// Does `verb` to `node`; what the driver said.
     pub async fn act(&self, verb: NodeVerb, node: &str) -> Result<String, DriverError> {
         if !valid_node_name(node) {

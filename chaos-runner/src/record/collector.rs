@@ -6,7 +6,7 @@
 //! With a spill sink, buckets older than the keep window go to disk as they are final, so
 //! memory does not grow with the length of the run.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
@@ -33,6 +33,9 @@ pub struct Collector {
     pub lateness: Histogram<u64>,
     interval_ok: Histogram<u64>,
     interval_failed: Histogram<u64>,
+    interval_lateness: Histogram<u64>,
+    /// Buckets (by index) changed since the last [`Collector::take_changed`].
+    changed: BTreeSet<usize>,
 }
 
 /// Everything the collector gathered, once the run is over.
@@ -61,6 +64,8 @@ impl Collector {
             lateness: new_histogram(),
             interval_ok: new_histogram(),
             interval_failed: new_histogram(),
+            interval_lateness: new_histogram(),
+            changed: BTreeSet::new(),
         }
     }
 
@@ -74,6 +79,7 @@ impl Collector {
     pub fn collect(&mut self) -> (&Histogram<u64>, &Histogram<u64>) {
         self.interval_ok.reset();
         self.interval_failed.reset();
+        self.interval_lateness.reset();
         for r in &self.recorders {
             let mut r = r.lock().expect("recorder lock");
             for (idx, b) in r.buckets.drain(..) {
@@ -87,12 +93,13 @@ impl Collector {
                     self.timeline.resize(pos + 1, Bucket::default());
                 }
                 self.timeline[pos].merge(&b);
+                self.changed.insert(idx);
             }
             let r = &mut *r;
             for (from, into) in [
                 (&mut r.ok, &mut self.interval_ok),
                 (&mut r.failed, &mut self.interval_failed),
-                (&mut r.lateness, &mut self.lateness),
+                (&mut r.lateness, &mut self.interval_lateness),
             ] {
                 if !from.is_empty() {
                     let _ = into.add(&*from);
@@ -102,7 +109,27 @@ impl Collector {
         }
         let _ = self.ok.add(&self.interval_ok);
         let _ = self.failed.add(&self.interval_failed);
+        let _ = self.lateness.add(&self.interval_lateness);
         (&self.interval_ok, &self.interval_failed)
+    }
+
+    /// The send lateness of what the last [`Collector::collect`] emptied.
+    pub fn interval_lateness(&self) -> &Histogram<u64> {
+        &self.interval_lateness
+    }
+
+    /// The buckets changed since the last call, as they would be if final now (settled
+    /// copies), with their indexes: for the journal.
+    pub fn take_changed(&mut self) -> Vec<(usize, Bucket)> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .into_iter()
+            .filter_map(|i| {
+                let mut b = self.timeline.get(i.checked_sub(self.base)?)?.clone();
+                b.settle();
+                Some((i, b))
+            })
+            .collect()
     }
 
     /// The buckets still in memory (from index `base` on, still changing) and the success

@@ -36,24 +36,73 @@ pub(super) fn write_header<W: Write>(w: &mut W, start: SystemTime) -> std::io::R
     )
 }
 
+/// A histogram as the interval log holds one: V2, deflated, base64.
+pub fn encode(h: &Histogram<u64>) -> std::io::Result<String> {
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    Ok(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        bytes,
+    ))
+}
+
+/// The histogram [`encode`] made.
+pub fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+        .map_err(|e| anyhow::anyhow!("bad base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))
+}
+
 /// Totals of the ok and failed histograms in an interval log.
 pub fn read_totals(path: &Path) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    let (ok, failed, _) = read_intervals(path, None)?;
+    Ok((ok, failed))
+}
+
+/// Totals of the intervals that end by `until` (from the log's start), of a log whose writer
+/// may have been killed: a last line cut short is left out, and said (the `String`).
+pub fn read_totals_until(
+    path: &Path,
+    until: std::time::Duration,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>, Option<String>)> {
+    read_intervals(path, Some(until))
+}
+
+fn read_intervals(
+    path: &Path,
+    until: Option<std::time::Duration>,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>, Option<String>)> {
     let data = std::fs::read(path)?;
     let mut ok = new_histogram();
     let mut failed = new_histogram();
-    let mut de = Deserializer::new();
+    let mut cut = None;
     for entry in IntervalLogIterator::new(&data) {
-        let entry = entry
-            .map_err(|e| anyhow::anyhow!("{}: malformed interval log: {e:?}", path.display()))?;
+        let entry = match (entry, until) {
+            (Ok(e), _) => e,
+            (Err(e), Some(_)) => {
+                cut = Some(format!(
+                    "{}: a last line cut short ({e:?}) was left out",
+                    path.display()
+                ));
+                break;
+            }
+            (Err(e), None) => {
+                anyhow::bail!("{}: malformed interval log: {e:?}", path.display())
+            }
+        };
         if let LogEntry::Interval(h) = entry {
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                h.encoded_histogram(),
-            )
-            .map_err(|e| anyhow::anyhow!("{}: bad base64 in interval log: {e}", path.display()))?;
-            let hist: Histogram<u64> = de
-                .deserialize(&mut std::io::Cursor::new(bytes))
-                .map_err(|e| anyhow::anyhow!("{}: bad histogram: {e:?}", path.display()))?;
+            if until.is_some_and(|u| {
+                h.start_timestamp() + h.duration() > u + std::time::Duration::from_millis(1)
+            }) {
+                continue;
+            }
+            let hist = decode(h.encoded_histogram())
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
             let into = if h.tag().is_some_and(|t| t.as_str() == "failed") {
                 &mut failed
             } else {
@@ -62,7 +111,7 @@ pub fn read_totals(path: &Path) -> anyhow::Result<(Histogram<u64>, Histogram<u64
             into.add(&hist).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         }
     }
-    Ok((ok, failed))
+    Ok((ok, failed, cut))
 }
 
 #[cfg(test)]

@@ -221,27 +221,32 @@ pub fn read<R: BufRead>(r: R) -> Result<Vec<Bucket>, ReadError> {
             }
             continue;
         }
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != COLUMNS.len() {
-            return Err(err(format!("expected {} columns", COLUMNS.len())));
-        }
-        let mut b = Bucket::default();
-        let mut sent = "";
-        for (col, f) in COLUMNS.iter().zip(&fields) {
-            if *col == Column::Sent {
-                // Checked against the classes once they are read.
-                sent = f;
-                continue;
-            }
-            col.read(f, &mut b)
-                .map_err(|d| err(format!("column {} {d}", col.name())))?;
-        }
-        Column::Sent
-            .read(sent, &mut b)
-            .map_err(|d| err(format!("column sent {d}")))?;
-        out.push(b);
+        out.push(parse_row(&line).map_err(err)?);
     }
     Ok(out)
+}
+
+/// One row (after the header) back into its bucket.
+pub fn parse_row(line: &str) -> Result<Bucket, String> {
+    let fields: Vec<&str> = line.split(',').collect();
+    if fields.len() != COLUMNS.len() {
+        return Err(format!("expected {} columns", COLUMNS.len()));
+    }
+    let mut b = Bucket::default();
+    let mut sent = "";
+    for (col, f) in COLUMNS.iter().zip(&fields) {
+        if *col == Column::Sent {
+            // Checked against the classes once they are read.
+            sent = f;
+            continue;
+        }
+        col.read(f, &mut b)
+            .map_err(|d| format!("column {} {d}", col.name()))?;
+    }
+    Column::Sent
+        .read(sent, &mut b)
+        .map_err(|d| format!("column sent {d}"))?;
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -111,8 +111,21 @@ pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
         .map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
 }
 
-/// `chaos-runner report DIR`.
-pub fn rerender(dir: &Path) -> anyhow::Result<()> {
+/// `chaos-runner report DIR`: re-renders a run's pages from its data; for a run whose
+/// runner died (a journal, no summary.json), first rebuilds its summary and timeline from
+/// the journal. What the summary covers, when the run did not finish.
+pub fn rerender(dir: &Path) -> anyhow::Result<Option<crate::summary::Incomplete>> {
+    if crate::journal::unfinished(dir) {
+        let (s, rec) = crate::journal::rebuild(dir)?;
+        let mut f = create(dir, "timeline.csv")?;
+        writeln!(f, "{}", crate::record::timeline_csv::header())?;
+        for (i, b) in rec.timeline.iter().enumerate() {
+            crate::record::timeline_csv::write_row(&mut f, i, b, rec.bucket_us)?;
+        }
+        f.flush()?;
+        write_all(dir, &s, &rec)?;
+        return Ok(s.incomplete);
+    }
     let s = read_summary(dir)?;
     let timeline = read_timeline(dir)?;
     let bucket_us = (s.run.setup.bucket_ms * 1000.0).round() as u64;
@@ -130,5 +143,6 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
         failed,
         lateness: new_histogram(),
     };
-    render(dir, &s, &rec)
+    render(dir, &s, &rec)?;
+    Ok(s.incomplete)
 }

@@ -7,6 +7,7 @@ use crate::summary::Summary;
 pub fn sections(s: &Summary) -> Vec<Section> {
     let mut out = Vec::new();
     for add in [
+        incomplete,
         run,
         headline,
         counts,
@@ -23,6 +24,29 @@ pub fn sections(s: &Summary) -> Vec<Section> {
         add(s, &mut out);
     }
     out
+}
+
+/// First, for a run whose runner died: what the figures cover.
+fn incomplete(s: &Summary, out: &mut Vec<Section>) {
+    let Some(i) = &s.incomplete else { return };
+    let mut lines = vec![format!(
+        "INCOMPLETE RUN: {}. This report was rebuilt from the run's journal (`chaos-runner report`): \
+         every figure below covers only that part of the run, and nothing after it happened as far as this report knows.",
+        i.describe()
+    )];
+    if s.swarm.is_some() {
+        lines.push(
+            "What the run changed on the swarm may still be in place: `chaos-runner restore DIR` puts it back."
+                .into(),
+        );
+    }
+    lines.extend(i.notes.iter().map(|n| format!("Note: {n}.")));
+    out.push(Section {
+        title: "Incomplete run".into(),
+        lines,
+        table: None,
+        ..Default::default()
+    });
 }
 
 /// How the run was set up: target, access path, load, machine, swarm.
@@ -56,7 +80,13 @@ fn run(s: &Summary, out: &mut Vec<Section>) {
             r.target,
             r.started_at,
             r.elapsed_s,
-            if s.interrupted { " (INTERRUPTED)" } else { "" }
+            if s.interrupted {
+                " (INTERRUPTED)"
+            } else if s.incomplete.is_some() {
+                " (INCOMPLETE: the runner stopped)"
+            } else {
+                ""
+            }
         ),
         format!("Access path: {}.", s.access_path),
         format!(

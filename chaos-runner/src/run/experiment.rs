@@ -13,6 +13,7 @@ use super::running::{Collected, Running, Setup};
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
 use crate::fault::{FaultKind, Kind};
+use crate::journal::{Begin, Change, End, Entry, Journal, Started, SwarmStart};
 use crate::live::LiveServer;
 use crate::load::{LoadPlan, Mode};
 use crate::node::NodeDriver;
@@ -41,6 +42,8 @@ pub(super) struct Experiment {
     interrupt: watch::Receiver<bool>,
     /// The live view's listener (`--live`), bound before anything starts.
     live: Option<tokio::net::TcpListener>,
+    /// Where what the run measures and changes is written as it goes.
+    journal: Journal,
 }
 
 /// What the measuring phase found, with the context the report names.
@@ -86,16 +89,41 @@ impl Experiment {
         );
         check_swarm_needs(&args)?;
         let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
+        let journal = Journal::create(&out).map_err(|e| {
+            UsageError(format!(
+                "cannot write into {}: {e} (a read-only or full disk?)",
+                out.display()
+            ))
+        })?;
         let swarm = match &args.swarm_service {
             Some(name) => match connect(name, &args.engines).await {
                 Ok(s) => Some(s),
                 Err(e) => {
+                    let _ = std::fs::remove_dir_all(out.join(crate::journal::DIR));
                     let _ = std::fs::remove_dir(&out);
                     return Err(e);
                 }
             },
             None => None,
         };
+        journal
+            .commit(&Entry::Begin(Box::new(Begin {
+                version: crate::journal::VERSION,
+                command: redacted_command_line(),
+                swarm: swarm.as_ref().map(|(sw, base)| SwarmStart {
+                    service: sw.service.clone(),
+                    engines: args.engines.clone(),
+                    engine_names: sw.engines.iter().map(|e| e.name.clone()).collect(),
+                    node_driver: args.node_driver.as_ref().map(NodeDriver::spec),
+                    spec: base.to_json(),
+                }),
+            })))
+            .map_err(|e| {
+                UsageError(format!(
+                    "cannot write into {}: {e} (a read-only or full disk?)",
+                    out.display()
+                ))
+            })?;
         let live = match args.live {
             Some(addr) => {
                 let l = LiveServer::bind(addr)
@@ -122,6 +150,7 @@ impl Experiment {
             node_driver,
             interrupt,
             live,
+            journal,
         })
     }
 
@@ -145,6 +174,9 @@ impl Experiment {
         let summary = self.summarise(&measured, restored);
         crate::report::write_all(&self.out, &summary, recorded)
             .with_context(|| format!("writing reports into {}", self.out.display()))?;
+        self.journal
+            .commit(&Entry::End(End { reports: true }))
+            .with_context(|| format!("writing the journal in {}", self.out.display()))?;
         if let Some(live) = measured.live {
             let last = crate::live::final_frame(&summary, recorded, &self.out);
             live.finish(last, self.args.live_linger).await;
@@ -168,6 +200,9 @@ impl Experiment {
             "chaos-runner: scaling {} to {n} replica(s) and waiting for them to run",
             sw.service
         );
+        self.journal
+            .change(&Change::Scale { replicas: n })
+            .map_err(anyhow::Error::msg)?;
         let took = tokio::select! {
             took = sw.scale(n, self.args.converge_timeout) => took.context("scaling the service")?,
             () = crate::signals::interrupted(self.interrupt.clone()) => return Err(Interrupted.into()),
@@ -206,6 +241,16 @@ impl Experiment {
             node_driver: self.node_driver.as_ref(),
             interrupt: &self.interrupt,
             board: board.as_ref(),
+            journal: &self.journal,
+            started: Started {
+                setup: self.run_setup(&label, String::new(), 0, 0.0),
+                access_path: access_path.clone(),
+                bucket_threshold: a.bucket_threshold,
+                min_window_us: self.min_window_us(),
+                slo: a.slo.as_ref().map(|s| s.text.clone()),
+                replicas: a.replicas,
+                converge_s,
+            },
         })
         .await;
         let live = match (self.live.take(), board) {
@@ -247,6 +292,7 @@ impl Experiment {
         let means = crate::fault::node::NodeMeans {
             driver: self.node_driver.as_deref(),
             swarm: self.sw().map(|s| &**s),
+            journal: &self.journal,
         };
         for (i, undo) in std::mem::take(&mut c.pending) {
             let r = crate::fault::node::undo(&undo, means).await;
@@ -255,6 +301,7 @@ impl Experiment {
             }
             let r = r.map(|s| format!("{s} (after the load ended)"));
             crate::fault::drive::note_restore(&mut c.faults[i], None, r);
+            self.journal.note(&Entry::Fault(c.faults[i].clone()));
         }
     }
 
@@ -267,6 +314,9 @@ impl Experiment {
         }
         match sw.restore(base, self.args.converge_timeout).await {
             Ok(changes) => {
+                let _ = self.journal.commit(&Entry::ServiceRestored {
+                    detail: Restored::Done(changes.clone()).describe(),
+                });
                 if !changes.is_empty() {
                     eprintln!(
                         "chaos-runner: {} left as found: {}",
@@ -283,8 +333,38 @@ impl Experiment {
         }
     }
 
+    /// The run's set-up as the summary names it.
+    fn run_setup(&self, label: &str, started_at: String, peak: u64, elapsed_s: f64) -> RunSetup {
+        let (a, plan) = (&self.args, &self.plan);
+        RunSetup {
+            label: label.to_string(),
+            target: crate::redact::secrets(&a.url),
+            started_at,
+            mode: match plan.mode {
+                Mode::Open { .. } => LoadMode::Open,
+                Mode::Closed => LoadMode::Closed,
+            },
+            rate: a.rate,
+            connections: plan.connections,
+            max_in_flight: plan.max_in_flight as u64,
+            in_flight_capped: plan.capped,
+            peak_in_flight: peak,
+            planned_s: plan.planned_length().map(|d| d.as_secs_f64()),
+            elapsed_s,
+            bucket_ms: a.bucket.as_secs_f64() * 1e3,
+            timeout_ms: a.timeout.as_secs_f64() * 1e3,
+            keepalive: plan.keepalive,
+            recycle_ms: a.recycle.as_secs_f64() * 1e3,
+            host: super::host::host_description(),
+        }
+    }
+
+    fn min_window_us(&self) -> u64 {
+        self.args.min_window.unwrap_or(self.args.bucket).as_micros() as u64
+    }
+
     fn summarise(&self, m: &Measured, restored: Restored) -> Summary {
-        let (a, plan, c) = (&self.args, &self.plan, &m.collected);
+        let (a, c) = (&self.args, &m.collected);
         let swarm = self.sw().map(|sw| SwarmInfo {
             service: sw.service.clone(),
             replicas: a.replicas,
@@ -296,29 +376,13 @@ impl Experiment {
             node_driver: self.node_driver.as_ref().map(|d| d.describe()),
             nodes: c.nodes.clone(),
         });
-        let planned = plan.planned_length();
         summary::build(summary::Inputs {
-            setup: RunSetup {
-                label: m.label.clone(),
-                target: crate::redact::secrets(&a.url),
-                started_at: humantime::format_rfc3339_millis(c.start_wall).to_string(),
-                mode: match plan.mode {
-                    Mode::Open { .. } => LoadMode::Open,
-                    Mode::Closed => LoadMode::Closed,
-                },
-                rate: a.rate,
-                connections: plan.connections,
-                max_in_flight: plan.max_in_flight as u64,
-                in_flight_capped: plan.capped,
-                peak_in_flight: c.peak_in_flight as u64,
-                planned_s: planned.map(|d| d.as_secs_f64()),
-                elapsed_s: c.elapsed.as_secs_f64(),
-                bucket_ms: a.bucket.as_secs_f64() * 1e3,
-                timeout_ms: a.timeout.as_secs_f64() * 1e3,
-                keepalive: plan.keepalive,
-                recycle_ms: a.recycle.as_secs_f64() * 1e3,
-                host: super::host::host_description(),
-            },
+            setup: self.run_setup(
+                &m.label,
+                humantime::format_rfc3339_millis(c.start_wall).to_string(),
+                c.peak_in_flight as u64,
+                c.elapsed.as_secs_f64(),
+            ),
             access_path: m.access_path.clone(),
             recorded: &c.recorded,
             instances: c.instances.clone(),
@@ -326,7 +390,7 @@ impl Experiment {
             swarm,
             run_end_us: c.elapsed.as_micros() as u64,
             bucket_threshold: a.bucket_threshold,
-            min_window_us: a.min_window.unwrap_or(a.bucket).as_micros() as u64,
+            min_window_us: self.min_window_us(),
             interrupted: c.interrupted,
             slo: a.slo.as_ref(),
         })
@@ -369,4 +433,24 @@ fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
         return Err(UsageError("--engine needs --swarm-service".into()));
     }
     Ok(())
+}
+
+/// This process's command line for the journal, with every secret replaced.
+fn redacted_command_line() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    for a in std::env::args() {
+        if secret_next {
+            out.push("REDACTED".into());
+            secret_next = false;
+            continue;
+        }
+        if let Some((flag, _)) = a.split_once('=').filter(|(f, _)| f.ends_with("-token")) {
+            out.push(format!("{flag}=REDACTED"));
+            continue;
+        }
+        secret_next = a.ends_with("-token") && a.starts_with("--");
+        out.push(crate::redact::secrets(&a));
+    }
+    out
 }

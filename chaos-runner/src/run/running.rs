@@ -15,6 +15,7 @@ use crate::cli::RunArgs;
 use crate::fault::drive::{drive, Driven, FaultRun};
 use crate::fault::exec::{FaultContext, FaultEvent};
 use crate::fault::node::Undo;
+use crate::journal::{Journal, Started};
 use crate::load::{self, pool, LoadPlan, Shared};
 use crate::node::NodeDriver;
 use crate::record::collecting::{collect_with_log, Sinks};
@@ -50,6 +51,8 @@ pub(super) struct Running {
     start: Instant,
     start_wall: SystemTime,
     shared: Arc<Shared>,
+    /// Ctrl-C or SIGTERM (the load also stops when the journal cannot be written).
+    interrupt: watch::Receiver<bool>,
     load: pool::Finished,
     /// Told once the load has ended: faults, watchers and the progress line stop.
     stop: watch::Sender<bool>,
@@ -73,6 +76,34 @@ pub(super) struct Setup<'a> {
     pub interrupt: &'a watch::Receiver<bool>,
     /// The live view's board (with --live).
     pub board: Option<&'a Arc<crate::record::board::Board>>,
+    pub journal: &'a Journal,
+    /// What the journal's `Started` entry says besides the clock (filled in but for it).
+    pub started: Started,
+}
+
+impl Setup<'_> {
+    fn started(&self, start_wall: SystemTime) -> Started {
+        let mut st = self.started.clone();
+        st.setup.started_at = humantime::format_rfc3339_millis(start_wall).to_string();
+        st
+    }
+}
+
+/// A receiver that turns true when either does.
+fn stop_on_either(
+    mut a: watch::Receiver<bool>,
+    mut b: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(*a.borrow() || *b.borrow());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = a.wait_for(|v| *v) => {}
+            _ = b.wait_for(|v| *v) => {}
+            () = tx.closed() => return,
+        }
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 impl Running {
@@ -82,12 +113,17 @@ impl Running {
         let conns = load::conn::warm_up(s.target, s.plan).await;
         let start_wall = SystemTime::now();
         let start = Instant::now();
+        // The load stops at an interruption, or when what it measures cannot be written.
+        let (halt, halted) = watch::channel(false);
         let shared = Arc::new(Shared::new(
             s.target.clone(),
             s.plan.clone(),
             start,
-            s.interrupt.clone(),
+            stop_on_either(s.interrupt.clone(), halted),
         ));
+        s.journal.note(&crate::journal::Entry::Started(Box::new(
+            s.started(start_wall),
+        )));
         let planned = s.plan.planned_length();
         let (stop, stop_rx) = watch::channel(false);
         // Container events from every engine reached; nodes and tasks from the managers.
@@ -101,6 +137,7 @@ impl Running {
                             i,
                             start_wall,
                             shared.live.clone(),
+                            s.journal.clone(),
                             stop_rx.clone(),
                         )
                     })
@@ -108,11 +145,17 @@ impl Running {
             })
             .unwrap_or_default();
         let nodes = s.swarm.map(|sw| {
-            crate::swarm::nodes::watch(sw.clone(), start, shared.live.clone(), stop_rx.clone())
+            crate::swarm::nodes::watch(
+                sw.clone(),
+                start,
+                shared.live.clone(),
+                s.journal.clone(),
+                stop_rx.clone(),
+            )
         });
-        let updates = s
-            .swarm
-            .map(|sw| crate::swarm::update::watch(sw.clone(), start, stop_rx.clone()));
+        let updates = s.swarm.map(|sw| {
+            crate::swarm::update::watch(sw.clone(), start, s.journal.clone(), stop_rx.clone())
+        });
 
         let collector = Collector::new(a.bucket.as_micros().max(1) as u64);
         let load = load::spawn(shared.clone(), &collector, conns);
@@ -123,6 +166,9 @@ impl Running {
             // In-flight attempts (up to the timeout, after a wait in the queue) land in recent buckets.
             keep: a.timeout * 2 + Duration::from_secs(5),
             board: s.board.cloned(),
+            journal: s.journal.clone(),
+            halt,
+            start,
         };
         let collector = tokio::spawn(collect_with_log(
             collector,
@@ -139,6 +185,7 @@ impl Running {
             start,
             start_wall,
             shared,
+            interrupt: s.interrupt.clone(),
             load,
             stop,
             collector_stop,
@@ -213,7 +260,7 @@ impl Running {
             start_wall: self.start_wall,
             elapsed,
             peak_in_flight,
-            interrupted: *self.shared.interrupted.borrow(),
+            interrupted: *self.interrupt.borrow(),
         })
     }
 }
@@ -232,6 +279,7 @@ fn spawn_faults(
         token_any_host: a.kill_token_any_host,
         swarm: s.swarm.cloned(),
         node_driver: s.node_driver.cloned(),
+        journal: s.journal.clone(),
     };
     a.faults
         .iter()
@@ -244,6 +292,7 @@ fn spawn_faults(
                 interrupted: s.interrupt.clone(),
                 stop: stop.clone(),
                 live: shared.live.clone(),
+                journal: s.journal.clone(),
             };
             tokio::spawn(drive(i, spec, ctx.clone(), run))
         })

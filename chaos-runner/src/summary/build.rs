@@ -123,6 +123,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
         swarm: i.swarm,
         slo: None,
         interrupted: i.interrupted,
+        incomplete: None,
     };
     summary.slo = i.slo.map(|slo| slo.check(&figures(&summary)));
     summary

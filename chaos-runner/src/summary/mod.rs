@@ -45,6 +45,38 @@ pub struct Summary {
     pub swarm: Option<SwarmInfo>,
     pub slo: Option<SloResult>,
     pub interrupted: bool,
+    /// Set when the runner died before the end and this summary was rebuilt from the run's
+    /// journal (`chaos-runner report DIR`): every figure covers only the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<Incomplete>,
+}
+
+/// What a rebuilt summary covers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Incomplete {
+    /// The last second the journal committed: figures cover 0 to this (s).
+    pub stopped_at_s: f64,
+    /// How long the run was to last (s), when it had a duration.
+    pub planned_s: Option<f64>,
+    /// Attempts under way at that moment, whose outcome was never recorded (not counted).
+    pub in_flight: u64,
+    /// What was left out of the journal's files (lines cut short by the runner's death).
+    pub notes: Vec<String>,
+}
+
+impl Incomplete {
+    /// "the runner stopped at 9.8 s of 20 s; figures cover 0-9.8 s".
+    pub fn describe(&self) -> String {
+        let of = self
+            .planned_s
+            .map(|p| format!(" of {p:.1} s"))
+            .unwrap_or_default();
+        format!(
+            "the runner stopped at {:.1} s{of}; figures cover 0-{:.1} s \
+             ({} requests under way then are not counted)",
+            self.stopped_at_s, self.stopped_at_s, self.in_flight
+        )
+    }
 }
 
 /// Open loop (a constant rate) or closed loop (N workers).

@@ -74,6 +74,7 @@ pub fn watch(
     engine: usize,
     start_wall: SystemTime,
     live: Arc<crate::record::Live>,
+    journal: crate::journal::Journal,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Vec<SwarmEvent>> {
     tokio::spawn(async move {
@@ -118,6 +119,7 @@ pub fn watch(
                     crate::record::live::EventKind::Container,
                     format!("{:?} {} on {}", e.action, e.task, e.node).to_lowercase(),
                 );
+                journal.note(&crate::journal::Entry::Container(e.clone()));
                 seen.push(e);
             }
         }

@@ -197,8 +197,10 @@ pub fn watch(
     swarm: Arc<Swarm>,
     start: Instant,
     live: Arc<crate::record::Live>,
+    journal: crate::journal::Journal,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<NodesSeen> {
+    use crate::journal::Entry;
     tokio::spawn(async move {
         let mut seen = NodesSeen::default();
         let mut nodes: HashMap<String, NodeEvent> = HashMap::new();
@@ -217,11 +219,13 @@ pub fn watch(
                 Ok(list) => {
                     if api_up != Some(true) {
                         api_up = Some(true);
-                        seen.control_plane.push(ControlPlaneEvent {
+                        let ev = ControlPlaneEvent {
                             at_s,
                             available: true,
                             detail: "the managers answer".into(),
-                        });
+                        };
+                        journal.note(&Entry::ControlPlane(ev.clone()));
+                        seen.control_plane.push(ev);
                     }
                     let hosts: HashMap<String, String> = list
                         .iter()
@@ -241,6 +245,7 @@ pub fn watch(
                                     format!("{} {} ({})", n.node, n.state, n.availability),
                                 );
                             }
+                            journal.note(&Entry::Node(n.clone()));
                             seen.nodes.push(n.clone());
                         }
                         nodes.insert(id, n);
@@ -253,6 +258,7 @@ pub fn watch(
                             if tasks.get(&t.id) != Some(&now) && seen.tasks.len() < MAX_EVENTS {
                                 t.at_s = at_s;
                                 tasks.insert(t.id.clone(), now);
+                                journal.note(&Entry::Task(t.clone()));
                                 seen.tasks.push(t);
                             }
                         }
@@ -266,11 +272,13 @@ pub fn watch(
                             crate::record::live::EventKind::Node,
                             format!("the managers' API does not answer: {e}"),
                         );
-                        seen.control_plane.push(ControlPlaneEvent {
+                        let ev = ControlPlaneEvent {
                             at_s,
                             available: false,
                             detail: e.to_string(),
-                        });
+                        };
+                        journal.note(&Entry::ControlPlane(ev.clone()));
+                        seen.control_plane.push(ev);
                     }
                 }
             }

@@ -16,6 +16,20 @@ pub struct Baseline {
     spec: ServiceSpec,
 }
 
+impl Baseline {
+    /// The spec as Docker's JSON, for the run's journal.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.spec).unwrap_or_default()
+    }
+
+    /// The spec a journal holds.
+    pub fn from_json(v: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            spec: serde_json::from_value(v)?,
+        })
+    }
+}
+
 impl Swarm {
     /// Reads the spec to restore at the end.
     pub async fn baseline(&self) -> Result<Baseline, SwarmError> {

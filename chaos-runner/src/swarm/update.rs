@@ -128,6 +128,7 @@ impl Swarm {
 pub fn watch(
     swarm: Arc<Swarm>,
     start: Instant,
+    journal: crate::journal::Journal,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Vec<UpdateStatusEvent>> {
     tokio::spawn(async move {
@@ -143,11 +144,13 @@ pub fn watch(
             };
             if now != last {
                 if let Some((state, message)) = now.clone() {
-                    seen.push(UpdateStatusEvent {
+                    let ev = UpdateStatusEvent {
                         at_s: start.elapsed().as_secs_f64(),
                         state,
                         message,
-                    });
+                    };
+                    journal.note(&crate::journal::Entry::Update(ev.clone()));
+                    seen.push(ev);
                 }
                 last = now;
             }

@@ -7,6 +7,7 @@ mod truth;
 mod cli;
 mod faults;
 mod hostile;
+mod journal;
 mod live;
 mod measurement;
 mod reports;

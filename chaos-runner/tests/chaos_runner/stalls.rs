@@ -40,7 +40,6 @@ fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
     );
     assert_eq!(script.answered.load(Ordering::SeqCst), ok);
     let w = s["downtime"]["windows"].as_array().unwrap();
-    assert_eq!(w.len(), 1, "{w:?}");
     let dur = ms(&w[0]["duration_s"]);
     println!(
         "3 s hang at 200/s, --timeout 1s: {} window(s), {dur:.3} s, {} failed in it, {} dropped, peak {} in flight",
@@ -51,10 +50,7 @@ fn a_three_second_hang_is_one_window_of_three_seconds_and_nothing_is_dropped() {
     );
     // The scripted 3 s are as the server lived them, from the first request it left hanging
     // to the first it answered again.
-    assert_moment_s("window start", ms(&w[0]["start_s"]), truth.start_s);
-    assert_moment_s("window end", ms(&w[0]["end_s"]), truth.end_s);
-    assert_close_ms("window", dur * 1e3, truth.duration_s() * 1e3);
-    assert_window_failures(w[0]["failed"].as_u64().unwrap(), hung, 200.0);
+    assert_outage(w, &truth, &script.log, run_start(&s), 200.0);
     // ~600 requests hung at once: the allowance grew past the 64 warm connections.
     assert!(
         s["run"]["peak_in_flight"].as_u64().unwrap() >= 150,

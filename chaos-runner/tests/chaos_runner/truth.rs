@@ -148,12 +148,6 @@ pub struct Outage {
     pub failed: u64,
 }
 
-impl Outage {
-    pub fn duration_s(&self) -> f64 {
-        self.end_s - self.start_s
-    }
-}
-
 /// The run's start, as its summary gives it (`started_at`, RFC 3339 to the millisecond).
 pub fn run_start(summary: &serde_json::Value) -> SystemTime {
     let text = summary["run"]["started_at"]
@@ -192,23 +186,47 @@ pub fn assert_agrees_ms(what: &str, measured: f64, truth: f64, behind: f64) {
     );
 }
 
-/// Asserts a length (ms) agrees with the server's log either way within the slack: both of
-/// its ends are stamped by the client a little before the server saw them.
-pub fn assert_close_ms(what: &str, measured: f64, truth: f64) {
-    let slack = SLACK_MS + SLACK_SHARE * truth.abs();
+/// Asserts the client's downtime windows agree with an outage the server lived. Where the
+/// client kept to its schedule near both edges (the server saw no send later than the slack
+/// within half a second of them), it is one window with each edge within the slack. A client
+/// that ran late sends ticks out of order across an edge, so it may see the outage start
+/// early, end late or cut in two: then each edge may be off by as much as it was behind there.
+pub fn assert_outage(
+    windows: &[serde_json::Value],
+    truth: &Outage,
+    log: &ServerLog,
+    run_start: SystemTime,
+    rate: f64,
+) {
+    let behind = |at: f64| log.send_delay_ms(run_start, rate, at - 0.5, at + 0.5);
+    let (b_start, b_end) = (behind(truth.start_s), behind(truth.end_s));
+    let on_time = b_start <= SLACK_MS && b_end <= SLACK_MS;
+    let slack = |b: f64| (SLACK_MS + 1.0 + if on_time { 0.0 } else { b }) / 1e3;
+    let s = |w: &serde_json::Value, k: &str| w[k].as_f64().unwrap();
+    assert!(!windows.is_empty(), "no window for the outage {truth:?}");
+    if on_time {
+        assert_eq!(windows.len(), 1, "one outage, one window: {windows:?}");
+    }
+    let (first, last) = (&windows[0], &windows[windows.len() - 1]);
+    let what = format!("client behind by up to {b_start:.1} ms at the start, {b_end:.1} ms at the end: {windows:?}");
     assert!(
-        (measured - truth).abs() <= slack,
-        "{what}: reported {measured:.3} ms, the server's log gives {truth:.3} ms (slack {slack:.3} ms)"
+        (s(first, "start_s") - truth.start_s).abs() <= slack(b_start),
+        "window start {} s, the server's log gives {:.4} s; {what}",
+        s(first, "start_s"),
+        truth.start_s
     );
-}
-
-/// Asserts a moment (s from the run's start) agrees with the server's log, a few ms either way
-/// (requests on different connections may arrive a little out of their ticks' order).
-pub fn assert_moment_s(what: &str, measured: f64, truth: f64) {
-    let slack = (SLACK_MS + 1.0) / 1e3;
     assert!(
-        (measured - truth).abs() <= slack,
-        "{what}: reported {measured:.4} s, the server's log gives {truth:.4} s (slack {slack:.4} s)"
+        (s(last, "end_s") - truth.end_s).abs() <= slack(b_end),
+        "window end {} s, the server's log gives {:.4} s; {what}",
+        s(last, "end_s"),
+        truth.end_s
+    );
+    let failed: u64 = windows.iter().map(|w| w["failed"].as_u64().unwrap()).sum();
+    let reordered = (rate * (slack(b_start) + slack(b_end))).ceil() as u64;
+    assert!(
+        failed <= truth.failed && failed + reordered >= truth.failed,
+        "the windows hold {failed} failures, the server failed {} (at most {reordered} may fall outside); {what}",
+        truth.failed
     );
 }
 

@@ -1,0 +1,138 @@
+//! Appending to the journal. Entries are buffered and go to disk at each second's commit;
+//! changes to the swarm go to disk before they are made. A write that fails is remembered
+//! (and said once): the run stops its load at the next commit, whose error it returns.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::{Change, Entry, BUCKETS, DIR, ENTRIES};
+use crate::record::{timeline_csv, Bucket};
+
+/// A handle on a run's journal (cheap to clone); [`Journal::off`] writes nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Journal(Option<Arc<Inner>>);
+
+#[derive(Debug)]
+struct Inner {
+    entries: Mutex<BufWriter<File>>,
+    buckets: Mutex<BufWriter<File>>,
+    /// The first write that failed.
+    failed: Mutex<Option<String>>,
+    /// Rows written to buckets.csv.
+    rows: std::sync::atomic::AtomicU64,
+}
+
+impl Journal {
+    /// Creates `out/journal/` and its files (replacing those of an earlier run, which the
+    /// output directory's checks allowed).
+    pub fn create(out: &Path) -> std::io::Result<Self> {
+        let dir = out.join(DIR);
+        std::fs::create_dir_all(&dir)?;
+        let entries = BufWriter::new(File::create(dir.join(ENTRIES))?);
+        let mut buckets = BufWriter::new(File::create(dir.join(BUCKETS))?);
+        writeln!(buckets, "bucket,{}", timeline_csv::header())?;
+        buckets.flush()?;
+        Ok(Self(Some(Arc::new(Inner {
+            entries: Mutex::new(entries),
+            buckets: Mutex::new(buckets),
+            failed: Mutex::new(None),
+            rows: std::sync::atomic::AtomicU64::new(0),
+        }))))
+    }
+
+    /// Opens the journal of an earlier run to add to it (`restore`).
+    pub fn append(out: &Path) -> std::io::Result<Self> {
+        let dir = out.join(DIR);
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(name))
+                .map(BufWriter::new)
+        };
+        Ok(Self(Some(Arc::new(Inner {
+            entries: Mutex::new(open(ENTRIES)?),
+            buckets: Mutex::new(open(BUCKETS)?),
+            failed: Mutex::new(None),
+            rows: std::sync::atomic::AtomicU64::new(0),
+        }))))
+    }
+
+    /// Appends an entry; it reaches the disk at the next commit.
+    pub fn note(&self, e: &Entry) {
+        let Some(j) = &self.0 else { return };
+        let r = {
+            let mut w = j.entries.lock().expect("journal lock");
+            serde_json::to_writer(&mut *w, e)
+                .map_err(std::io::Error::from)
+                .and_then(|()| w.write_all(b"\n"))
+        };
+        if let Err(e) = r {
+            j.fail(format!("writing the journal: {e}"));
+        }
+    }
+
+    /// Puts the buckets so far on disk, then appends the entry and puts the entries on
+    /// disk: an entry on disk never names buckets that are not.
+    pub fn commit(&self, e: &Entry) -> std::io::Result<()> {
+        let Some(j) = &self.0 else { return Ok(()) };
+        j.sync(&j.buckets)?;
+        self.note(e);
+        j.sync(&j.entries)
+    }
+
+    /// Writes down a change before it is made; an error means it must not be made.
+    pub fn change(&self, c: &Change) -> Result<(), String> {
+        self.commit(&Entry::Change(c.clone()))
+            .map_err(|e| format!("not done: the journal cannot be written ({e})"))
+    }
+
+    /// Appends a bucket's row (its latest state); on disk at the next commit.
+    pub fn bucket(&self, index: usize, b: &Bucket, bucket_us: u64) {
+        let Some(j) = &self.0 else { return };
+        let r = {
+            let mut w = j.buckets.lock().expect("journal lock");
+            write!(w, "{index},")
+                .and_then(|()| timeline_csv::write_row(&mut *w, index, b, bucket_us))
+        };
+        match r {
+            Ok(()) => {
+                j.rows.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => j.fail(format!("writing the journal's buckets: {e}")),
+        }
+    }
+
+    /// Rows written to buckets.csv so far (a second's commit names how many it covers).
+    pub fn bucket_rows(&self) -> u64 {
+        self.0
+            .as_ref()
+            .map_or(0, |j| j.rows.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Inner {
+    /// Flushes one file and asks the kernel to put it on disk; the first error of any write
+    /// since the start, if there was one.
+    fn sync(&self, f: &Mutex<BufWriter<File>>) -> std::io::Result<()> {
+        {
+            let mut w = f.lock().expect("journal lock");
+            if let Err(e) = w.flush().and_then(|()| w.get_ref().sync_data()) {
+                self.fail(format!("writing the journal: {e}"));
+            }
+        }
+        match self.failed.lock().expect("journal lock").as_ref() {
+            Some(e) => Err(std::io::Error::other(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, e: String) {
+        let mut f = self.failed.lock().expect("journal lock");
+        if f.is_none() {
+            eprintln!("chaos-runner: {e}: stopping the load");
+            *f = Some(e);
+        }
+    }
+}

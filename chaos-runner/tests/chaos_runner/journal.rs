@@ -1,0 +1,237 @@
+//! The run journal: a runner killed at any moment keeps what it measured up to its last
+//! committed second, `report` rebuilds the run from it (marked incomplete, exit 4), and a
+//! directory that cannot be written is refused before anything is sent.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use crate::support::*;
+
+const RATE: f64 = 1000.0;
+
+/// Starts a run of 6 s at 1,000/s against `addr`, SIGKILLs it `after` its first request.
+fn killed_run(out: &std::path::Path, addr: std::net::SocketAddr, script: &Script, after: Duration) {
+    let mut child = runner()
+        .args([
+            "run",
+            &format!("http://{addr}/"),
+            "--rate",
+            "1000",
+            "--duration",
+            "6s",
+        ])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first request", Duration::from_secs(60), || {
+        script.first.get().is_some()
+    });
+    let first = *script.first.get().unwrap();
+    while first.elapsed() < after {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_runner_killed_at_random_moments_keeps_what_it_measured() {
+    let _turn = timing_turn();
+    let seed: u64 = rand::rngs::StdRng::from_os_rng().random();
+    println!("kill times from seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for round in 0..10 {
+        let (addr, script) = scripted_server(Script {
+            outage: Some((Duration::from_millis(1000), Duration::from_millis(1600))),
+            ..Default::default()
+        });
+        let out = tempdir(&format!("killed-{round}"));
+        let after = Duration::from_millis(rng.random_range(2_000..5_500));
+        killed_run(&out, addr, &script, after);
+        assert!(!out.join("summary.json").exists(), "the run was killed");
+        // A second run into the directory is refused, and says why.
+        let again = run_into(
+            &out,
+            &format!("http://{addr}/"),
+            &["--rate", "10", "--duration", "1s"],
+        );
+        assert_eq!(code(&again), 2, "{}", stderr(&again));
+        assert!(
+            stderr(&again).contains("did not finish"),
+            "{}",
+            stderr(&again)
+        );
+
+        let o = run(&["report", out.to_str().unwrap()]);
+        assert_eq!(
+            code(&o),
+            4,
+            "{}{}",
+            stderr(&o),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let s = summary(&out);
+        let (_, ok) = assert_reconciles(&s);
+        let covered = s["incomplete"]["stopped_at_s"].as_f64().unwrap();
+        let in_flight = s["incomplete"]["in_flight"].as_u64().unwrap();
+        // At most the last second is lost: the journal commits once a second.
+        let killed_at = after.as_secs_f64();
+        assert!(
+            covered <= killed_at + 0.05 && covered >= killed_at - 1.1,
+            "killed {killed_at:.3} s after the first request, covered to {covered:.3} s"
+        );
+        // The truth: what the server answered ok to the ticks the report covers.
+        let log = script.log.entries();
+        let truth_ok = log
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| (*i as f64) / RATE < covered && e.status == 200)
+            .count() as u64;
+        println!(
+            "round {round}: killed at {killed_at:.3} s, covered {covered:.3} s, ok {ok} (server {truth_ok}), {in_flight} in flight"
+        );
+        assert!(
+            ok <= truth_ok && truth_ok - ok <= RATE as u64,
+            "rebuilt ok {ok}, the server answered {truth_ok} ok to the covered ticks"
+        );
+        // The outage, whole inside the covered part, as the server lived it.
+        let truth = script.log.outage(RATE, |r| r.status == 503);
+        let w = s["downtime"]["windows"].as_array().unwrap();
+        assert_outage(w, &truth, &script.log, run_start(&s), RATE);
+        // Latency of the covered successes, against the server's log of the same ticks.
+        let start = run_start(&s);
+        let lat: Vec<f64> = script
+            .log
+            .scheduled_latencies_ms(start, RATE)
+            .into_iter()
+            .zip(&log)
+            .enumerate()
+            .filter(|(i, (_, e))| (*i as f64) / RATE < covered && e.status == 200)
+            .map(|(_, (l, _))| l)
+            .collect();
+        let behind = script.log.send_delay_ms(start, RATE, 0.0, covered);
+        for (key, q) in [("p50", 0.5), ("p99", 0.99)] {
+            assert_agrees_ms(
+                key,
+                s["latency_ms"][key].as_f64().unwrap(),
+                quantile(&lat, q),
+                behind,
+            );
+        }
+        for f in ["report.md", "report.html"] {
+            let text = std::fs::read_to_string(out.join(f)).unwrap();
+            assert!(text.contains("INCOMPLETE"), "{f} does not say so");
+        }
+        // Re-rendering the rebuilt run keeps saying so.
+        assert_eq!(code(&run(&["report", out.to_str().unwrap()])), 4);
+    }
+}
+
+#[test]
+fn a_finished_run_leaves_a_journal_that_agrees_with_its_summary() {
+    let (addr, _) = scripted_server(Script::default());
+    let out = tempdir("journal-finished");
+    let o = run_into(
+        &out,
+        &format!("http://{addr}/"),
+        &["--rate", "200", "--duration", "2s"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let entries = std::fs::read_to_string(out.join("journal/run.jsonl")).unwrap();
+    let kinds: Vec<String> = entries
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["entry"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("begin"));
+    assert_eq!(kinds.get(1).map(String::as_str), Some("started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("end"));
+    assert!(kinds.iter().filter(|k| *k == "second").count() >= 2);
+    // `report` of a finished run is a plain re-render (exit 0).
+    assert_eq!(code(&run(&["report", out.to_str().unwrap()])), 0);
+    // `restore` of a run that acted on no swarm has nothing to do.
+    let o = run(&["restore", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to put back"));
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn mount(name: &str, options: &str) -> Self {
+        let d = tempdir(name);
+        std::fs::create_dir_all(&*d).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs", d.to_str().unwrap()])
+            .status()
+            .expect("mount (needs root)");
+        assert!(st.success(), "mount -t tmpfs failed (needs root)");
+        Self(d)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&*self.0).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root (mounts tmpfs); CI runs it (cargo test -- --include-ignored)"]
+fn a_read_only_output_directory_is_refused_before_anything_is_sent() {
+    let (addr, script) = scripted_server(Script::default());
+    let ro = Tmpfs::mount("ro", "ro,size=1m");
+    let o = run_into(
+        &ro.0.join("run"),
+        &format!("http://{addr}/"),
+        &["--rate", "50", "--duration", "1s"],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot"), "{}", stderr(&o));
+    assert_eq!(script.answered.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+#[ignore = "needs root (mounts tmpfs); CI runs it (cargo test -- --include-ignored)"]
+fn a_full_disk_stops_the_load_at_once_and_what_was_written_stays_readable() {
+    let (addr, script) = scripted_server(Script::default());
+    let fs = Tmpfs::mount("full", "size=512k");
+    // Leave the run about 48 KiB: a few seconds of journal at 2,000/s.
+    let filler = fs.0.join("filler");
+    std::fs::write(&filler, vec![0u8; 464 * 1024]).unwrap();
+    let out = fs.0.join("run");
+    let started = Instant::now();
+    let o = run_into(
+        &out,
+        &format!("http://{addr}/"),
+        &["--rate", "2000", "--duration", "60s"],
+    );
+    let took = started.elapsed();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("No space left"), "{}", stderr(&o));
+    // The load stopped when the write failed, not at the end of its 60 s.
+    assert!(took < Duration::from_secs(40), "ran {took:?}");
+    assert!(script.answered.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    // With room again, what was written is read back: the run up to its last commit.
+    std::fs::remove_file(&filler).unwrap();
+    let o = run(&["report", out.to_str().unwrap()]);
+    assert_eq!(
+        code(&o),
+        4,
+        "{}{}",
+        stderr(&o),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let s = summary(&out);
+    assert_reconciles(&s);
+    assert!(s["counts"]["ok"].as_u64().unwrap() > 0);
+}
