@@ -5,6 +5,7 @@
 
 mod demo;
 mod image;
+mod journal;
 mod lab;
 mod static_checks;
 mod support;
