@@ -51,7 +51,13 @@ pub async fn status(
     }
     let (armed, fresh) = state.arm(state.config.crash_delay);
     if fresh {
-        tracing::warn!(delay = ?state.config.crash_delay, "crash armed by GET /status");
+        // `crash_at`: when the countdown ends, on the wall clock and to the microsecond like
+        // the log's own timestamps, so a reader (or a test) can tell how late the crash came.
+        tracing::warn!(
+            delay = ?state.config.crash_delay,
+            crash_at = %humantime::format_rfc3339_micros(armed.at_wall),
+            "crash armed by GET /status"
+        );
         state.crash_at(CrashCause::StatusCountdown, armed.at);
     }
     let note = if fresh {

@@ -1,58 +1,74 @@
 //! Tests against the real binary: crash timing, exit codes, SIGTERM drain, tokens,
 //! healthcheck, metrics, identity and bad input.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::support::{get, request, spawn_server, BIN};
+use crashserver::faults::CRASH_AFTER_ANSWER;
+
+use crate::support::metrics::sample;
+use crate::support::{
+    assert_within, find, get, logged_at, reap, request, sched, slack, spawn_server, wait_for, Due,
+    BIN, HANG_GUARD,
+};
 
 #[test]
 fn status_ends_process_three_seconds_after_answer_with_exit_code() {
+    let delay = Duration::from_secs(3);
     let mut s = spawn_server(&[("EXIT_CODE", "7")]);
+    let sent = SystemTime::now();
     let r = get(s.addr, "/status");
-    let answered = Instant::now();
+    let answered = SystemTime::now();
     assert_eq!(r.status, 200);
     assert!(r.body.contains("will die in"), "{}", r.body);
-    let (status, gone) = s.wait_exit(Duration::from_secs(6));
-    let after = gone.duration_since(answered).as_secs_f64();
-    assert!(
-        (2.9..=3.1).contains(&after),
-        "died {after:.3}s after the answer, want 3.0 ± 0.1"
-    );
-    assert_eq!(status.code(), Some(7));
-    assert!(s
-        .logs
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("crashing") && l.contains("/status")));
+    // Armed while answering: 3 s after a moment between sending and seeing the answer.
+    let crash_at = s.armed_crash(delay, sent, answered);
+    let waited = s.main_waited();
+    let exit = s.wait_exit(HANG_GUARD);
+    assert_eq!(exit.status.code(), Some(7));
+    let due = Due {
+        earliest: crash_at,
+        latest: crash_at,
+        timed: delay,
+    };
+    s.crashed("/status", due, waited, &exit);
 }
 
 #[test]
 fn kill_ends_process_within_100ms_with_exit_code() {
     let mut s = spawn_server(&[("EXIT_CODE", "42")]);
+    let waited = s.main_waited();
+    let sent = SystemTime::now();
     let r = get(s.addr, "/kill");
-    let answered = Instant::now();
+    let answered = SystemTime::now();
     assert_eq!(r.status, 200);
     assert!(r.body.contains(&s.instance));
-    let (status, gone) = s.wait_exit(Duration::from_secs(2));
-    let after = gone.duration_since(answered);
-    assert!(
-        after <= Duration::from_millis(100),
-        "died {after:?} after /kill"
-    );
-    assert_eq!(status.code(), Some(42));
+    let exit = s.wait_exit(HANG_GUARD);
+    assert_eq!(exit.status.code(), Some(42));
+    // /kill crashes CRASH_AFTER_ANSWER (time to send the answer) after a moment between
+    // sending and seeing the answer; the promise is "within 100 ms".
+    assert!(CRASH_AFTER_ANSWER <= Duration::from_millis(100));
+    let due = Due {
+        earliest: sent + CRASH_AFTER_ANSWER,
+        latest: answered + CRASH_AFTER_ANSWER,
+        timed: CRASH_AFTER_ANSWER,
+    };
+    s.crashed("/kill", due, waited, &exit);
 }
 
 #[test]
 fn status_countdown_is_not_pushed_back_and_ready_flips() {
+    let delay = Duration::from_millis(1500);
     let mut s = spawn_server(&[("CRASH_DELAY", "1500ms")]);
     assert_eq!(get(s.addr, "/ready").status, 200);
+    let sent = SystemTime::now();
     let first = get(s.addr, "/status");
-    let armed = Instant::now();
+    let answered = SystemTime::now();
     assert_eq!(first.status, 200);
+    let crash_at = s.armed_crash(delay, sent, answered);
+    let waited = s.main_waited();
     assert_eq!(
         get(s.addr, "/ready").status,
         503,
@@ -63,25 +79,53 @@ fn status_countdown_is_not_pushed_back_and_ready_flips() {
         200,
         "liveness stays up during the countdown"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Not synchronisation: time must pass after the arming, so that a second /status that
+    // re-armed would move the crash time. 200 ms is far more than the check needs (1 ms).
+    let armed = crash_at - delay;
+    std::thread::sleep(
+        (armed + Duration::from_millis(200))
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    );
+    let sent = SystemTime::now();
+    // Guards the premise, not a speed: the countdown still has 1.3 s to run.
+    assert!(sent < crash_at, "the machine stalled past the countdown");
     let again = request(s.addr, "GET", "/status", &[("Accept", "application/json")]).unwrap();
+    let answered = SystemTime::now();
     let v: serde_json::Value = serde_json::from_str(&again.body).unwrap();
-    let left = v["crash_in_s"].as_f64().unwrap();
-    assert!(
-        left < 1.1 && left > 0.7,
-        "second /status must report the remaining time, got {left}"
+    assert_eq!(
+        v["crash_armed_at"].as_str(),
+        Some(
+            humantime::format_rfc3339_millis(crash_at)
+                .to_string()
+                .as_str()
+        ),
+        "the second /status moved the crash"
+    );
+    // The remaining time, as the server computed it while answering (its monotonic clock
+    // against the wall clock of the logs: 1 ms for the truncation and the two clocks).
+    let left = Duration::from_secs_f64(v["crash_in_s"].as_f64().unwrap());
+    let ms = Duration::from_millis(1);
+    assert_within(
+        "the remaining time reported by the second /status (as a time)",
+        sent + left,
+        crash_at
+            .checked_sub(answered.duration_since(sent).unwrap() + ms)
+            .unwrap(),
+        crash_at + ms,
     );
     assert_eq!(
         get(s.addr, "/").status,
         200,
         "other requests are served during the countdown"
     );
-    let (_, gone) = s.wait_exit(Duration::from_secs(4));
-    let after = gone.duration_since(armed).as_secs_f64();
-    assert!(
-        after < 1.7,
-        "second /status pushed the crash back: {after:.3}s"
-    );
+    let exit = s.wait_exit(HANG_GUARD);
+    let due = Due {
+        earliest: crash_at,
+        latest: crash_at,
+        timed: delay,
+    };
+    s.crashed("/status", due, waited, &exit);
 }
 
 #[test]
@@ -91,46 +135,89 @@ fn root_does_not_arm_a_crash() {
         assert_eq!(get(s.addr, "/").status, 200);
         assert_eq!(get(s.addr, "/favicon.ico").status, 404);
     }
+    // Not synchronisation: a crash wrongly armed by those requests would end the process
+    // 200 ms after them; give it twice that to happen (a slow machine can only hide it).
     std::thread::sleep(Duration::from_millis(400));
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "/ or an unknown path armed a crash"
     );
     assert_eq!(get(s.addr, "/ready").status, 200);
+    let m = get(s.addr, "/metrics");
+    assert_eq!(sample(&m.body, "crashserver_crash_armed"), 0.0);
+    assert!(s.logged("crash armed by GET /status").is_none());
 }
 
 #[test]
 fn sigterm_drains_in_flight_slow_request_and_exits_zero() {
-    let mut s = spawn_server(&[("LATENCY", "800ms")]);
+    let mut s = spawn_server(&[("LATENCY", "1s")]);
     let addr = s.addr;
-    let slow = std::thread::spawn(move || request(addr, "GET", "/", &[]));
-    std::thread::sleep(Duration::from_millis(200));
+    let slow = std::thread::spawn(move || {
+        let r = request(addr, "GET", "/", &[]);
+        (r, SystemTime::now())
+    });
+    s.wait_in_flight(1);
     s.signal(15);
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
-        "still accepting after SIGTERM"
-    );
-    let r = slow
-        .join()
-        .unwrap()
-        .expect("in-flight request lost on SIGTERM");
+    s.wait_log("shutdown requested: not ready, draining in-flight requests");
+    // Each serving thread closes its share of the socket as it stops: wait for the last.
+    let refused = wait_for("new connections refused", || {
+        TcpStream::connect(addr).is_err().then(SystemTime::now)
+    });
+    let (r, answered) = slow.join().unwrap();
+    let r = r.expect("in-flight request lost on SIGTERM");
     assert_eq!(r.status, 200);
-    let (status, _) = s.wait_exit(Duration::from_secs(3));
-    assert_eq!(status.code(), Some(0));
+    // Far apart: refusing at once on SIGTERM, or only once the drain (the 1 s request) is
+    // over. Seen refused while the request was still in flight, it stopped accepting first.
+    assert!(
+        refused < answered,
+        "still accepting after SIGTERM until the in-flight request was answered"
+    );
+    assert_eq!(s.wait_exit(HANG_GUARD).status.code(), Some(0));
+    assert_eq!(find(&s.final_lines(), "stopped")["drain"], "Complete");
 }
 
 #[test]
 fn sigterm_grace_period_is_bounded() {
-    let mut s = spawn_server(&[("LATENCY", "10s"), ("SHUTDOWN_GRACE", "300ms")]);
+    // One serving thread: the process's first, which then also times the grace, and whose
+    // waits for a CPU the kernel still reports once the process has exited.
+    let mut s = spawn_server(&[
+        ("LATENCY", "10s"),
+        ("SHUTDOWN_GRACE", "300ms"),
+        ("THREADS", "1"),
+    ]);
     let addr = s.addr;
     let _slow = std::thread::spawn(move || request(addr, "GET", "/", &[]));
-    std::thread::sleep(Duration::from_millis(200));
-    let sent = Instant::now();
+    s.wait_in_flight(1);
+    let waited = s.main_waited();
     s.signal(2);
-    let (status, gone) = s.wait_exit(Duration::from_secs(3));
-    assert_eq!(status.code(), Some(0));
-    assert!(gone.duration_since(sent) < Duration::from_millis(1000));
+    // The limit tells apart exiting after the 300 ms grace and waiting out the 10 s request.
+    let exit = s.wait_exit(Duration::from_secs(5));
+    assert_eq!(exit.status.code(), Some(0));
+    let lines = s.final_lines();
+    let signalled = logged_at(find(&lines, "termination signal received"));
+    let over = logged_at(find(
+        &lines,
+        "grace period over with requests still in flight; exiting anyway",
+    ));
+    let grace = Duration::from_millis(300);
+    let due = Due {
+        earliest: signalled + grace,
+        latest: signalled + grace,
+        timed: grace,
+    };
+    due.check(
+        "the end of the grace period",
+        over,
+        exit.main_waited.saturating_sub(waited),
+    );
+    let stopped = find(&lines, "stopped");
+    assert_eq!(stopped["drain"], "TimedOut");
+    assert_eq!(
+        lines.last(),
+        Some(stopped),
+        "the process went on after stopping"
+    );
+    assert!(exit.gone >= logged_at(stopped));
 }
 
 #[test]
@@ -163,12 +250,11 @@ fn kill_token_protects_crash_endpoints_only() {
         .status,
         200
     );
-    let (status, _) = s.wait_exit(Duration::from_secs(2));
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(s.wait_exit(HANG_GUARD).status.code(), Some(1));
 
     let mut t = spawn_server(&[("KILL_TOKEN", "s3cret"), ("CRASH_DELAY", "100ms")]);
     assert_eq!(get(t.addr, "/status?token=s3cret").status, 200);
-    t.wait_exit(Duration::from_secs(2));
+    t.wait_exit(HANG_GUARD);
 }
 
 fn healthcheck(port: u16) -> Option<i32> {
@@ -194,11 +280,50 @@ fn healthcheck_exit_codes_follow_health() {
         Some(1),
         "nothing listening must be unhealthy"
     );
-    // A listener that never answers: the probe gives up within about a second.
+    // A listener that never answers: the probe gives up a second after it started (after
+    // the test spawned it, before it connected, so before the test took the connection),
+    // and the test sees its end of the connection close.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let started = Instant::now();
-    assert_eq!(healthcheck(silent.local_addr().unwrap().port()), Some(1));
-    assert!(started.elapsed() < Duration::from_secs(3));
+    silent.set_nonblocking(true).unwrap();
+    let test_waited = sched::this_thread();
+    let spawned = SystemTime::now();
+    let mut probe = Command::new(BIN)
+        .arg("healthcheck")
+        .env("PORT", silent.local_addr().unwrap().port().to_string())
+        .spawn()
+        .unwrap();
+    let mut conn = wait_for("the probe's connection", || {
+        silent.accept().ok().map(|(c, _)| c)
+    });
+    let taken = SystemTime::now();
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut request = Vec::new();
+    // Ends with EOF (or a reset) when the probe gives up; a timeout here is a hang.
+    let ended = conn.read_to_end(&mut request);
+    let closed = SystemTime::now();
+    let test_waited = sched::this_thread().saturating_sub(test_waited);
+    assert!(
+        !matches!(&ended, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "hang: the probe never gave up"
+    );
+    assert!(String::from_utf8_lossy(&request).starts_with("GET /health"));
+    let exit = reap(&mut probe, HANG_GUARD);
+    assert_eq!(exit.status.code(), Some(1));
+    // The probe's timeout is the kernel's (a socket read timeout), kept on its timer wheel,
+    // which fires a timeout of a second up to an eighth of it late (the wheel's coarsest
+    // granularity for that range, on any HZ).
+    let limit = Duration::from_secs(1);
+    let due = Due {
+        earliest: spawned + limit,
+        latest: taken + limit + limit / 8,
+        timed: limit,
+    };
+    due.check(
+        "the probe giving up",
+        closed,
+        exit.main_waited + test_waited,
+    );
 }
 
 #[test]
@@ -339,22 +464,62 @@ fn injected_faults_error_rate_latency_crash_after_and_startup_delay() {
     );
 
     let s = spawn_server(&[("LATENCY", "200ms"), ("LATENCY_JITTER", "50ms")]);
+    let waited = s.all_waited();
     let t = Instant::now();
     assert_eq!(get(s.addr, "/").status, 200);
     let took = t.elapsed();
+    let waited = s.all_waited().saturating_sub(waited);
+    // The server's own measure of that request (from /metrics): the latency plus up to the
+    // jitter, and no more than the test saw.
+    let m = get(s.addr, "/metrics").body;
+    assert_eq!(
+        sample(
+            &m,
+            r#"crashserver_http_request_duration_seconds_count{route="/"}"#
+        ),
+        1.0
+    );
+    let served = sample(
+        &m,
+        r#"crashserver_http_request_duration_seconds_sum{route="/"}"#,
+    );
+    let (latency, jitter) = (Duration::from_millis(200), Duration::from_millis(50));
+    let served = Duration::from_secs_f64(served);
+    let allowed = latency + jitter + slack(latency + jitter, waited);
     assert!(
-        took >= Duration::from_millis(200) && took < Duration::from_millis(600),
-        "{took:?}"
+        served >= latency && served <= allowed,
+        "answered in {served:?} with 200 ms latency and up to 50 ms jitter \
+         (at most {allowed:?}: its threads waited {waited:?} for a CPU)"
+    );
+    assert!(
+        took >= served,
+        "the test saw {took:?}, the server {served:?}"
     );
 
     let mut c = spawn_server(&[("CRASH_AFTER", "3"), ("EXIT_CODE", "9")]);
     for _ in 0..3 {
         assert_eq!(get(c.addr, "/").status, 200);
     }
-    let (status, _) = c.wait_exit(Duration::from_secs(2));
-    assert_eq!(status.code(), Some(9));
+    assert_eq!(c.wait_exit(HANG_GUARD).status.code(), Some(9));
+    assert!(find(&c.final_lines(), "crashing")["cause"]
+        .as_str()
+        .is_some_and(|c| c.contains("after 3 requests")));
 
     let started = Instant::now();
-    let _slow_boot = spawn_server(&[("STARTUP_DELAY", "300ms")]);
+    let slow_boot = spawn_server(&[("STARTUP_DELAY", "300ms")]);
     assert!(started.elapsed() >= Duration::from_millis(300));
+    // The server's own log: it slept the delay between deciding to and listening (all on
+    // its first thread, whose every wait for a CPU since it started counts).
+    let delay = Duration::from_millis(300);
+    let slept = logged_at(&slow_boot.wait_log("startup delay fault: sleeping before listening"));
+    let due = Due {
+        earliest: slept + delay,
+        latest: slept + delay,
+        timed: delay,
+    };
+    due.check(
+        "listening after the startup delay",
+        logged_at(&slow_boot.wait_log("listening")),
+        slow_boot.main_waited(),
+    );
 }

@@ -146,7 +146,9 @@ fn serving_threads_share_the_socket_and_all_stop_on_one_signal() {
             )
         })
     });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let addr = addr_rx
+        .recv_timeout(crate::support::HANG_GUARD)
+        .expect("hang: no listening socket");
     // A new connection per request, taken by whichever thread is free.
     for _ in 0..30 {
         assert_eq!(crate::support::get(addr, "/health").status, 200);
