@@ -80,7 +80,18 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             ),
             format!("Machine: {}.", summaries[0].run.setup.host),
             access_paths(&summaries),
-        ],
+        ]
+        .into_iter()
+        .chain(summaries.iter().filter_map(|s| {
+            s.incomplete.as_ref().map(|i| {
+                format!(
+                    "INCOMPLETE: {}: {} (rebuilt from its journal).",
+                    s.run.setup.label,
+                    i.describe()
+                )
+            })
+        }))
+        .collect(),
         table: Some(Table {
             head: HEADLINE_HEAD.iter().map(|s| s.to_string()).collect(),
             rows: summaries.iter().map(|s| headline_row(s)).collect(),

@@ -86,10 +86,18 @@ pub fn write_page(
 pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
     let p = dir.join("summary.json");
     let f = File::open(&p).map_err(|e| {
-        UsageError(format!(
-            "{}: {e} (not a chaos-runner run directory?)",
-            p.display()
-        ))
+        if crate::journal::unfinished(dir) {
+            UsageError(format!(
+                "{}: {e}: the run did not finish; `chaos-runner report {}` rebuilds it from its journal",
+                p.display(),
+                dir.display()
+            ))
+        } else {
+            UsageError(format!(
+                "{}: {e} (not a chaos-runner run directory?)",
+                p.display()
+            ))
+        }
     })?;
     let v: serde_json::Value = serde_json::from_reader(BufReader::new(f))
         .map_err(|e| UsageError(format!("{}: not JSON: {e}", p.display())))?;

@@ -73,8 +73,11 @@ impl Incomplete {
             .unwrap_or_default();
         format!(
             "the runner stopped at {:.1} s{of}; figures cover 0-{:.1} s \
-             ({} requests under way then are not counted)",
-            self.stopped_at_s, self.stopped_at_s, self.in_flight
+             ({} request{} under way then not counted)",
+            self.stopped_at_s,
+            self.stopped_at_s,
+            self.in_flight,
+            if self.in_flight == 1 { "" } else { "s" }
         )
     }
 }
