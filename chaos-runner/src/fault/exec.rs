@@ -70,10 +70,15 @@ impl FaultContext {
 }
 
 /// Writes down a change of the service's spec before it is made (undone by the spec as found).
-fn service_change(ctx: &FaultContext, plan: &crate::swarm::plan::UpdatePlan) -> Result<(), String> {
-    ctx.journal.change(&crate::journal::Change::Service {
-        what: plan.describe(),
-    })
+async fn service_change(
+    ctx: &FaultContext,
+    plan: &crate::swarm::plan::UpdatePlan,
+) -> Result<(), String> {
+    ctx.journal
+        .change(&crate::journal::Change::Service {
+            what: plan.describe(),
+        })
+        .await
 }
 
 /// Fires one fault: what happened, and (node faults) what will put the nodes back.
@@ -95,7 +100,7 @@ pub async fn fire(
             None => Fired::new(false, "docker fault without --swarm-service".into(), vec![]),
         },
         FaultKind::Update(plan) => match &ctx.swarm {
-            Some(sw) => match service_change(ctx, plan) {
+            Some(sw) => match service_change(ctx, plan).await {
                 Err(e) => Fired::new(false, e, vec![sw.service.clone()]),
                 Ok(()) => match sw.update(plan, false).await {
                     Ok(()) => Fired::new(
@@ -117,7 +122,7 @@ pub async fn fire(
             hold,
             max_error_rate,
         } => match &ctx.swarm {
-            Some(sw) => match service_change(ctx, plan) {
+            Some(sw) => match service_change(ctx, plan).await {
                 Err(e) => Fired::new(false, e, vec![sw.service.clone()]),
                 Ok(()) => {
                     super::canary::run(sw, &ctx.instances, plan, *hold, *max_error_rate).await

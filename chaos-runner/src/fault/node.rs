@@ -89,7 +89,7 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
             kind: f.kind,
             node: node.clone(),
         };
-        if let Err(e) = means.journal.change(&change) {
+        if let Err(e) = means.journal.change(&change).await {
             ok = false;
             said.push(format!("{node}: {e}"));
             continue;
@@ -115,12 +115,15 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
 pub async fn undo(u: &Undo, means: NodeMeans<'_>) -> Result<String, String> {
     let r = means.act(u.kind, &u.node, true).await;
     if r.is_ok() {
-        let _ = means.journal.commit(&crate::journal::Entry::Undone(
-            crate::journal::Change::Node {
-                kind: u.kind,
-                node: u.node.clone(),
-            },
-        ));
+        let _ = means
+            .journal
+            .commit_async(crate::journal::Entry::Undone(
+                crate::journal::Change::Node {
+                    kind: u.kind,
+                    node: u.node.clone(),
+                },
+            ))
+            .await;
     }
     r
 }

@@ -82,9 +82,19 @@ impl Journal {
         j.sync(&j.entries)
     }
 
+    /// [`Journal::commit`] on a blocking thread: the disk's latency never stalls the
+    /// runtime that sends the load.
+    pub async fn commit_async(&self, e: Entry) -> std::io::Result<()> {
+        let j = self.clone();
+        tokio::task::spawn_blocking(move || j.commit(&e))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Writes down a change before it is made; an error means it must not be made.
-    pub fn change(&self, c: &Change) -> Result<(), String> {
-        self.commit(&Entry::Change(c.clone()))
+    pub async fn change(&self, c: &Change) -> Result<(), String> {
+        self.commit_async(Entry::Change(c.clone()))
+            .await
             .map_err(|e| format!("not done: the journal cannot be written ({e})"))
     }
 

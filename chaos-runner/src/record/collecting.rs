@@ -86,10 +86,14 @@ pub async fn collect_with_log(
                     .map_err(|e| std::io::Error::other(format!("writing latency.hlog: {e:?}")));
             }
         }
-        let committed = wrote.and_then(|()| {
+        let second = wrote.and_then(|()| {
             let at = sinks.start.elapsed();
-            noted.commit(&mut collector, &sinks.journal, &live, &instances, at)
+            noted.second(&mut collector, &sinks.journal, &live, &instances, at)
         });
+        let committed = match second {
+            Ok(s) => sinks.journal.commit_async(Entry::Second(s)).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = committed {
             let _ = sinks.halt.send(true);
             return Err(e);
@@ -129,16 +133,16 @@ pub async fn collect_with_log(
 struct Noted(Vec<(String, u64, u64)>);
 
 impl Noted {
-    /// Writes the second's changed buckets, the replicas that are new or changed, and the
-    /// second's lateness, then commits the second (on disk when this returns).
-    fn commit(
+    /// Writes the second's changed buckets and the replicas that are new or changed; the
+    /// second's commit, with its lateness, to put on disk after them.
+    fn second(
         &mut self,
         c: &mut Collector,
         journal: &Journal,
         live: &Live,
         instances: &Instances,
         now: Duration,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Second> {
         for (i, b) in c.take_changed() {
             journal.bucket(i, &b, c.bucket_us);
         }
@@ -163,12 +167,12 @@ impl Noted {
         let lateness = (!lateness.is_empty())
             .then(|| hlog::encode(lateness))
             .transpose()?;
-        journal.commit(&Entry::Second(Second {
+        Ok(Second {
             at_us: now.as_micros() as u64,
             started: live.started.load(Ordering::Relaxed),
             ended: live.sent.load(Ordering::Relaxed),
             buckets: journal.bucket_rows(),
             lateness,
-        }))
+        })
     }
 }

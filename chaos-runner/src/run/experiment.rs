@@ -202,6 +202,7 @@ impl Experiment {
         );
         self.journal
             .change(&Change::Scale { replicas: n })
+            .await
             .map_err(anyhow::Error::msg)?;
         let took = tokio::select! {
             took = sw.scale(n, self.args.converge_timeout) => took.context("scaling the service")?,
@@ -314,9 +315,12 @@ impl Experiment {
         }
         match sw.restore(base, self.args.converge_timeout).await {
             Ok(changes) => {
-                let _ = self.journal.commit(&Entry::ServiceRestored {
-                    detail: Restored::Done(changes.clone()).describe(),
-                });
+                let _ = self
+                    .journal
+                    .commit_async(Entry::ServiceRestored {
+                        detail: Restored::Done(changes.clone()).describe(),
+                    })
+                    .await;
                 if !changes.is_empty() {
                     eprintln!(
                         "chaos-runner: {} left as found: {}",
