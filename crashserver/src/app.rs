@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::routes::{crash, page, probes, scrape};
+use crate::routes::{chaos, crash, page, probes, scrape};
 use crate::state::AppState;
 
 pub use crashlab_common::headers::{X_INSTANCE, X_VERSION};
@@ -21,6 +21,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(page::index))
         .route("/status", get(crash::status))
         .route("/kill", get(crash::kill))
+        .route("/chaos", get(chaos::order))
         .route("/health", get(probes::health))
         .route("/ready", get(probes::ready))
         .route("/metrics", get(scrape::metrics))

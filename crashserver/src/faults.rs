@@ -1,4 +1,5 @@
-//! Injected faults on the application routes: latency, jitter, error rate, crash after N.
+//! Injected faults on the application routes: latency, jitter, error rate, crash after N
+//! (from the configuration), and those `GET /chaos` switched on for a while.
 
 use std::time::Duration;
 
@@ -51,5 +52,47 @@ pub async fn apply(state: &AppState) -> Option<Response> {
                 .into_response(),
         );
     }
+    chaos(state).await
+}
+
+/// The faults `GET /chaos` switched on, on one application request.
+async fn chaos(state: &AppState) -> Option<Response> {
+    use crate::chaos::{Fault, Kind};
+    if let Some(hung) = hang(state).await {
+        return Some(hung);
+    }
+    if let Some(Fault::Slow { latency, jitter }) = state.chaos.get(Kind::Slow) {
+        let extra = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            jitter.mul_f64(state.rng.lock().expect("rng lock").random::<f64>())
+        };
+        tokio::time::sleep(latency + extra).await;
+    }
+    if let Some(Fault::Errors { rate }) = state.chaos.get(Kind::Errors) {
+        if state.rng.lock().expect("rng lock").random::<f64>() < rate {
+            return Some(
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "injected error (chaos errors)\n",
+                )
+                    .into_response(),
+            );
+        }
+    }
     None
+}
+
+/// While a hang is in force, the request gets nothing until it ends (a client gives up
+/// first), then 503.
+pub async fn hang(state: &AppState) -> Option<Response> {
+    let until = state.chaos.until(crate::chaos::Kind::Hang)?;
+    tokio::time::sleep_until(until).await;
+    Some(
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "hung (chaos hang); answered as it ended\n",
+        )
+            .into_response(),
+    )
 }

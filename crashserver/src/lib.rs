@@ -4,6 +4,7 @@
 //! [`app::app`] router in-process or start the real binary on port 0.
 
 pub mod app;
+pub mod chaos;
 pub mod config;
 pub mod crash;
 pub mod entry;

@@ -14,6 +14,9 @@ pub struct Metrics {
     pub uptime: Gauge,
     pub crash_armed: IntGauge,
     pub ready: IntGauge,
+    /// 1 while a fault of that kind switched on by `GET /chaos` is in force.
+    pub chaos_active: IntGaugeVec,
+    pub chaos_leaked: IntGauge,
 }
 
 impl Metrics {
@@ -61,6 +64,22 @@ impl Metrics {
         )
         .expect("valid metric");
         info.with_label_values(&[instance_id, version]).set(1);
+        let chaos_active = IntGaugeVec::new(
+            Opts::new(
+                "crashserver_chaos_active",
+                "1 while a fault switched on by GET /chaos is in force, by fault.",
+            ),
+            &["fault"],
+        )
+        .expect("valid metric");
+        for k in crate::chaos::Kind::ALL {
+            chaos_active.with_label_values(&[k.name()]).set(0);
+        }
+        let chaos_leaked = IntGauge::new(
+            "crashserver_chaos_leaked_bytes",
+            "Memory held by a leak GET /chaos switched on.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -68,6 +87,8 @@ impl Metrics {
             Box::new(uptime.clone()),
             Box::new(crash_armed.clone()),
             Box::new(ready.clone()),
+            Box::new(chaos_active.clone()),
+            Box::new(chaos_leaked.clone()),
             Box::new(info),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -80,6 +101,8 @@ impl Metrics {
             uptime,
             crash_armed,
             ready,
+            chaos_active,
+            chaos_leaked,
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Inner {
     /// The crash this process is bound for, once /status or /kill asked for one: it ends
     /// with EXIT_CODE even when a SIGTERM's drain ends before the crash's time.
     pending_crash: OnceLock<CrashCause>,
+    /// Faults switched on at run time (`GET /chaos`).
+    pub chaos: crate::chaos::Chaos,
     /// Where crash timers run: the runtime that lives until every serving thread has
     /// drained (else the current one), so a countdown fires even when the thread that
     /// armed it has finished draining.
@@ -96,6 +98,7 @@ impl AppState {
             rng: Mutex::new(SmallRng::from_os_rng()),
             connection_slots: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             pending_crash: OnceLock::new(),
+            chaos: crate::chaos::Chaos::default(),
             crash_runtime: OnceLock::new(),
         }))
     }
@@ -138,7 +141,7 @@ impl AppState {
         (self.crasher)(cause);
     }
 
-    fn timers(&self) -> tokio::runtime::Handle {
+    pub fn timers(&self) -> tokio::runtime::Handle {
         self.crash_runtime
             .get()
             .cloned()

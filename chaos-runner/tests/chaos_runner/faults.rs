@@ -264,3 +264,142 @@ fn cmd_fault_runs_the_command_on_schedule() {
     assert_eq!(failed.len(), 1);
     assert!(failed[0]["outcome"].as_str().unwrap().contains("exit 3"));
 }
+
+/// The `from` and `until` crashserver logged for a chaos fault (its JSON log line).
+fn chaos_window(lines: &Lines, fault: &str) -> (std::time::SystemTime, std::time::SystemTime) {
+    lines.wait_for("chaos in force", Duration::from_secs(30));
+    let line = lines
+        .all()
+        .into_iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap_or_default())
+        .find(|v| v["message"] == "chaos in force" && v["fault"] == fault)
+        .expect("the chaos line");
+    let t = |k: &str| humantime::parse_rfc3339(line[k].as_str().unwrap()).unwrap();
+    (t("from"), t("until"))
+}
+
+#[test]
+fn a_slow_replica_shows_its_added_latency_in_its_window_and_not_outside() {
+    let _turn = timing_turn();
+    let port = free_port();
+    let (_cs, log) = crashserver_logged(port, &[("KILL_TOKEN", "s3cret")]);
+    let out = tempdir("chaos-slow");
+    let o = run_into(
+        &out,
+        &format!("http://127.0.0.1:{port}/"),
+        &[
+            "--rate",
+            "100",
+            "--duration",
+            "6s",
+            "--kill-token",
+            "s3cret",
+            "--fault",
+            "http:/chaos?slow=200ms&for=2s,at=2s",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = summary(&out);
+    assert_reconciles(&s);
+    assert_eq!(s["faults"][0]["ok"], true, "{}", s["faults"][0]);
+    // The truth: when crashserver says the fault was in force, on the run's time line.
+    let (from, until) = chaos_window(&log, "slow");
+    let (from, until) = (since_start(&s, from), since_start(&s, until));
+    assert!((until - from - 2.0).abs() < 1e-3, "{from} to {until}");
+    let edge = (SLACK_MS + 1.0) / 1e3;
+    let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let col = |name: &str| {
+        csv.lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|c| c == name)
+            .unwrap()
+    };
+    let (t, mean, ok) = (col("t_s"), col("ok_mean_ms"), col("ok"));
+    let (mut inside, mut outside) = (Vec::new(), Vec::new());
+    for row in csv.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let start: f64 = f[t].parse().unwrap();
+        let end = start + 0.1;
+        if f[ok] == "0" {
+            continue;
+        }
+        let m: f64 = f[mean].parse().unwrap();
+        if start >= from + edge && end <= until - edge {
+            inside.push((start, m));
+        } else if end <= from - edge || start >= until + edge {
+            outside.push((start, m));
+        }
+    }
+    // Outside the fault none was slowed: far below the 200 ms a slowed answer takes.
+    for &(start, m) in &outside {
+        assert!(
+            m < 100.0,
+            "bucket at {start:.1} s, outside the fault ({from:.3}-{until:.3} s): mean {m} ms"
+        );
+    }
+    // Inside it every answer took the 200 ms the server added, plus what answers took
+    // without it in this run (the slowest bucket outside), within the slack.
+    let base = outside.iter().map(|&(_, m)| m).fold(0.0, f64::max);
+    for &(start, m) in &inside {
+        assert!(
+            m >= 200.0 && m <= 200.0 + base + SLACK_MS + SLACK_SHARE * 200.0,
+            "bucket at {start:.1} s, in the fault ({from:.3}-{until:.3} s): mean {m} ms (unslowed up to {base} ms)"
+        );
+    }
+    let (inside, outside) = (inside.len(), outside.len());
+    assert!(
+        inside >= 15 && outside >= 30,
+        "{inside} buckets in, {outside} out"
+    );
+}
+
+#[test]
+fn an_error_fault_s_5xx_count_equals_the_server_s_own() {
+    let port = free_port();
+    let (_cs, _log) = crashserver_logged(port, &[("KILL_TOKEN", "s3cret")]);
+    let out = tempdir("chaos-errors");
+    let o = run_into(
+        &out,
+        &format!("http://127.0.0.1:{port}/"),
+        &[
+            "--rate",
+            "200",
+            "--duration",
+            "4s",
+            "--kill-token",
+            "s3cret",
+            "--fault",
+            "http:/chaos?errors=50%&for=2s,at=1s",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = summary(&out);
+    assert_reconciles(&s);
+    let client = s["counts"]["by_class"]["http_5xx"].as_u64().unwrap();
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            c,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut m = String::new();
+        c.read_to_string(&mut m).unwrap();
+        m
+    };
+    let server: u64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("crashserver_http_requests_total{")
+                && l.contains("route=\"/\"")
+                && l.contains("status=\"500\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    println!("50 % errors for 2 s at 200/s: the client counted {client} 5xx, the server answered {server} 500s");
+    assert!(server > 100, "the fault took: {server}");
+    assert_eq!(client, server);
+}

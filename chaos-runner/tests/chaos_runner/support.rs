@@ -324,6 +324,26 @@ impl Drop for Crashserver {
     }
 }
 
+/// Starts crashserver on `port` with its JSON log followed, and waits until it answers.
+pub fn crashserver_logged(port: u16, env: &[(&str, &str)]) -> (Crashserver, Lines) {
+    let mut c = Command::new(crashserver_bin());
+    c.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .env_remove("KILL_TOKEN")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let lines = Lines::follow(child.stdout.take().unwrap());
+    wait_for("crashserver listening", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (Crashserver { child }, lines)
+}
+
 /// Starts crashserver on `port` and waits until it answers.
 pub fn crashserver(port: u16, env: &[(&str, &str)]) -> Crashserver {
     let mut c = Command::new(crashserver_bin());
@@ -419,6 +439,11 @@ impl Lines {
             }
         });
         Self(lines)
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
     }
 
     /// Waits until a line contains `text` (`guard` against a hang).

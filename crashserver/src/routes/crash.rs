@@ -13,7 +13,11 @@ use crate::routes::page::describe;
 use crate::state::AppState;
 
 /// Checks KILL_TOKEN: `Authorization: Bearer <token>` or `?token=<token>`.
-fn authorised(state: &AppState, headers: &HeaderMap, query: &HashMap<String, String>) -> bool {
+pub(crate) fn authorised(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> bool {
     let Some(expected) = state.config.kill_token.as_deref().filter(|t| !t.is_empty()) else {
         return true;
     };
@@ -30,7 +34,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn forbidden() -> Response {
+pub(crate) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         "forbidden: this endpoint needs the KILL_TOKEN (Authorization: Bearer or ?token=)\n",

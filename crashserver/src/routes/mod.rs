@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per concern.
 
+pub mod chaos;
 pub mod crash;
 pub mod page;
 pub mod probes;

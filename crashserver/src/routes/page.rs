@@ -27,6 +27,8 @@ pub struct InstanceInfo {
     pub crash_armed_at: Option<String>,
     /// Seconds left until the armed crash.
     pub crash_in_s: Option<f64>,
+    /// Faults switched on by `GET /chaos` and in force now.
+    pub chaos: Vec<crate::chaos::Shown>,
 }
 
 impl InstanceInfo {
@@ -43,6 +45,7 @@ impl InstanceInfo {
             requests_served: state.served.load(std::sync::atomic::Ordering::Relaxed),
             crash_armed_at: armed.map(|a| rfc3339(a.at_wall)),
             crash_in_s: armed.map(|a| a.at.saturating_duration_since(Instant::now()).as_secs_f64()),
+            chaos: state.chaos.shown(),
         }
     }
 }
@@ -81,6 +84,15 @@ pub fn describe(state: &AppState, headers: &HeaderMap, note: Option<&str>) -> Re
             body,
             "<p><strong>This server will die in {:.1} s.</strong></p>",
             left.as_secs_f64()
+        );
+    }
+    for c in state.chaos.shown() {
+        let _ = writeln!(
+            body,
+            "<p><strong>Chaos in force: {}</strong> (until {}, {:.1} s left).</p>",
+            escape(&c.what),
+            escape(&c.until),
+            c.left_s
         );
     }
     if let Some(note) = note {

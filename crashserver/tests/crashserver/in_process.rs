@@ -177,3 +177,146 @@ fn serving_threads_refuse_a_port_in_use() {
         "{err:#}"
     );
 }
+
+fn with_token() -> Config {
+    let mut c = Config::defaults();
+    c.kill_token = Some("s3cret".into());
+    c
+}
+
+#[tokio::test]
+async fn chaos_is_off_without_a_token_and_needs_it_when_set() {
+    let (state, _) = recording_state(Config::defaults());
+    let (code, body) = call(&state, "/chaos?slow=1s", false).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("KILL_TOKEN"));
+    let (state, _) = recording_state(with_token());
+    assert_eq!(
+        call(&state, "/chaos?slow=1s", false).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&state, "/chaos?slow=1s&token=wrong", false).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (code, body) = call(&state, "/chaos?bogus=1&token=s3cret", false).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let (code, _) = call(&state, "/", true).await;
+    assert_eq!(
+        code,
+        StatusCode::OK,
+        "nothing in force after refused orders"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_slow_adds_its_latency_while_in_force_and_shows_it() {
+    let (state, _) = recording_state(with_token());
+    let (code, body) = call(&state, "/chaos?slow=200ms&for=5s&token=s3cret", false).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["in_force"][0]["fault"], "slow");
+    let t = tokio::time::Instant::now();
+    let (_, page) = call(&state, "/", true).await;
+    assert_eq!(
+        t.elapsed(),
+        Duration::from_millis(200),
+        "slowed by exactly 200 ms"
+    );
+    let info: serde_json::Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(info["chaos"][0]["fault"], "slow", "{info}");
+    let (_, html) = call(&state, "/", false).await;
+    assert!(html.contains("Chaos in force: slow"), "{html}");
+    let (_, metrics) = call(&state, "/metrics", false).await;
+    assert!(
+        metrics.contains("crashserver_chaos_active{fault=\"slow\"} 1"),
+        "{metrics}"
+    );
+    // /health and /metrics are not slowed.
+    let t = tokio::time::Instant::now();
+    assert_eq!(call(&state, "/health", false).await.0, StatusCode::OK);
+    assert_eq!(t.elapsed(), Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let t = tokio::time::Instant::now();
+    call(&state, "/", false).await;
+    assert_eq!(t.elapsed(), Duration::ZERO, "over after 5 s");
+    let (_, metrics) = call(&state, "/metrics", false).await;
+    assert!(
+        metrics.contains("crashserver_chaos_active{fault=\"slow\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_errors_unhealthy_and_hang_then_clear() {
+    let (state, _) = recording_state(with_token());
+    call(
+        &state,
+        "/chaos?errors=100%&unhealthy=1&for=10s&token=s3cret",
+        false,
+    )
+    .await;
+    assert_eq!(
+        call(&state, "/", false).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let (code, _) = call(&state, "/status?token=s3cret", false).await;
+    assert_eq!(
+        code,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "an error, no crash armed"
+    );
+    assert!(state.armed().is_none());
+    assert_eq!(
+        call(&state, "/health", false).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    call(&state, "/chaos?clear=1&token=s3cret", false).await;
+    assert_eq!(call(&state, "/", false).await.0, StatusCode::OK);
+    assert_eq!(call(&state, "/health", false).await.0, StatusCode::OK);
+    // A hang: nothing answers /, /health or /ready until it ends; /metrics does.
+    call(&state, "/chaos?hang=30s&token=s3cret", false).await;
+    for path in ["/", "/health", "/ready"] {
+        let waited = tokio::time::timeout(Duration::from_secs(1), call(&state, path, false)).await;
+        assert!(waited.is_err(), "{path} answered during the hang");
+    }
+    let (code, metrics) = call(&state, "/metrics", false).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(metrics.contains("crashserver_chaos_active{fault=\"hang\"} 1"));
+    tokio::time::sleep(Duration::from_secs(28)).await;
+    assert_eq!(
+        call(&state, "/", false).await.0,
+        StatusCode::OK,
+        "the hang ended"
+    );
+}
+
+#[tokio::test]
+async fn chaos_leak_grows_to_its_limit_and_stops() {
+    let (state, _) = recording_state(with_token());
+    let (code, body) = call(
+        &state,
+        "/chaos?leak=40&leak_max=8&for=30s&token=s3cret",
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let leaked = || {
+        state
+            .chaos
+            .leaked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while leaked() < 8 << 20 {
+        assert!(std::time::Instant::now() < end, "leaked {} bytes", leaked());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(leaked(), 8 << 20, "never past its limit");
+    let (_, metrics) = call(&state, "/metrics", false).await;
+    assert!(
+        metrics.contains(&format!("crashserver_chaos_leaked_bytes {}", 8 << 20)),
+        "{metrics}"
+    );
+}
