@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use super::exec::{fire, FaultContext, FaultEvent};
-use super::node::{self, Undo};
-use super::{FaultKind, FaultSpec, Fired};
+use super::undo::{self, Undo};
+use super::{FaultSpec, Fired};
 
 /// The run a fault belongs to: its clock, its end, and the live counters.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         if let Wake::Undo = wake {
             let (_, i, u) = due.remove(0);
             let r = tokio::select! {
-                r = node::undo(&u, ctx.node_means()) => r,
+                r = undo::undo(&u, ctx.means()) => r,
                 _ = stop.wait_for(|s| *s) => { out.pending.push((i, u)); break }
             };
             let at_s = start.elapsed().as_secs_f64();
@@ -102,14 +102,12 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         journal.note(&crate::journal::Entry::Fault(ev.clone()));
         out.events.push(ev);
         let i = out.events.len() - 1;
-        if let FaultKind::Node(n) = &spec.kind {
-            match n.hold {
-                Some(hold) => {
-                    due.extend(undos.into_iter().map(|u| (fired + hold, i, u)));
-                    due.sort_by_key(|d| d.0);
-                }
-                None => out.pending.extend(undos.into_iter().map(|u| (i, u))),
+        match spec.kind.hold() {
+            Some(hold) => {
+                due.extend(undos.into_iter().map(|u| (fired + hold, i, u)));
+                due.sort_by_key(|d| d.0);
             }
+            None => out.pending.extend(undos.into_iter().map(|u| (i, u))),
         }
         next = schedule
             .next_offset()

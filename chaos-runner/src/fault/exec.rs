@@ -60,8 +60,8 @@ pub struct FaultContext {
 }
 
 impl FaultContext {
-    pub fn node_means(&self) -> super::node::NodeMeans<'_> {
-        super::node::NodeMeans {
+    pub fn means(&self) -> super::undo::Means<'_> {
+        super::undo::Means {
             driver: self.node_driver.as_deref(),
             swarm: self.swarm.as_deref(),
             journal: &self.journal,
@@ -86,9 +86,12 @@ pub async fn fire(
     spec: &FaultSpec,
     ctx: &FaultContext,
     rng: &mut StdRng,
-) -> (Fired, Vec<super::node::Undo>) {
+) -> (Fired, Vec<super::undo::Undo>) {
     let fired = match &spec.kind {
-        FaultKind::Node(n) => return super::node::fire(n, ctx.node_means()).await,
+        FaultKind::Node(n) => return super::node::fire(n, ctx.means()).await,
+        FaultKind::Container(c) => {
+            return super::container::fire(c, spec.count, ctx.means(), rng).await
+        }
         FaultKind::Http { arg } => fire_http(arg, spec.count, ctx, rng).await,
         FaultKind::Cmd { arg } => fire_cmd(arg, ctx).await,
         FaultKind::Docker { signal } => match &ctx.swarm {

@@ -1,14 +1,16 @@
 //! Faults: the `--fault` spec language, when faults fire, and what firing one does.
 
 pub mod canary;
+pub mod container;
 pub mod drive;
 pub mod exec;
 pub mod node;
 pub mod schedule;
 pub mod spec;
+pub mod undo;
 
 pub use schedule::Schedule;
-pub use spec::{FaultKind, FaultSpec, When};
+pub use spec::{ContainerAction, FaultKind, FaultSpec, When};
 
 /// What one firing of a fault did.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,10 +48,13 @@ pub enum Kind {
     Drain,
     #[serde(rename = "manager-stop")]
     ManagerStop,
+    Pause,
+    Stop,
+    Signal,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Http,
         Kind::Cmd,
         Kind::Docker,
@@ -59,6 +64,9 @@ impl Kind {
         Kind::Partition,
         Kind::Drain,
         Kind::ManagerStop,
+        Kind::Pause,
+        Kind::Stop,
+        Kind::Signal,
     ];
 
     /// The kind written in a spec (`http`, `docker`, ...).
@@ -77,7 +85,15 @@ impl Kind {
             Kind::Partition => "partition",
             Kind::Drain => "drain",
             Kind::ManagerStop => "manager-stop",
+            Kind::Pause => "pause",
+            Kind::Stop => "stop",
+            Kind::Signal => "signal",
         }
+    }
+
+    /// Faults that act on task containers through their engines (the Docker API).
+    pub fn is_container(self) -> bool {
+        matches!(self, Kind::Docker | Kind::Pause | Kind::Stop | Kind::Signal)
     }
 
     /// Faults that act on whole nodes (through the node driver or the managers' API).
@@ -104,6 +120,20 @@ impl FaultKind {
             FaultKind::Update(_) => Kind::Update,
             FaultKind::Canary { .. } => Kind::Canary,
             FaultKind::Node(n) => n.kind,
+            FaultKind::Container(c) => match c.action {
+                ContainerAction::Pause => Kind::Pause,
+                ContainerAction::Stop => Kind::Stop,
+                ContainerAction::Signal(_) => Kind::Signal,
+            },
+        }
+    }
+
+    /// How long after firing what it did is undone (`for=`); None: at the end of the run.
+    pub fn hold(&self) -> Option<std::time::Duration> {
+        match self {
+            FaultKind::Node(n) => n.hold,
+            FaultKind::Container(c) => c.hold,
+            _ => None,
         }
     }
 }

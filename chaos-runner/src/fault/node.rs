@@ -3,59 +3,49 @@
 //! managers' API.
 
 use super::spec::{NodeFault, NodeTarget};
+use super::undo::{Means, Undo};
 use super::{Fired, Kind};
-use crate::node::{NodeDriver, NodeVerb};
+use crate::node::NodeVerb;
 use crate::swarm::Swarm;
 
-/// What puts a node back after a node fault.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Undo {
-    pub kind: Kind,
-    pub node: String,
-}
-
-/// What node faults act through.
-#[derive(Debug, Clone, Copy)]
-pub struct NodeMeans<'a> {
-    pub driver: Option<&'a NodeDriver>,
-    pub swarm: Option<&'a Swarm>,
-    /// Each node change is written here before it is made, and again once undone.
-    pub journal: &'a crate::journal::Journal,
-}
-
-impl NodeMeans<'_> {
-    async fn act(&self, kind: Kind, node: &str, undo: bool) -> Result<String, String> {
-        if kind == Kind::Drain {
-            let sw = self
-                .swarm
-                .ok_or("drain needs --swarm-service (the managers' API)")?;
-            sw.set_availability(node, !undo)
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok(format!(
-                "{node} {}",
-                if undo { "active" } else { "drained" }
-            ));
-        }
-        let verb = match (kind, undo) {
-            (Kind::Partition, false) => NodeVerb::Cut,
-            (Kind::Partition, true) => NodeVerb::Heal,
-            (_, false) => NodeVerb::Stop,
-            (_, true) => NodeVerb::Start,
-        };
-        let driver = self
-            .driver
-            .ok_or("node faults need --node-driver (how to stop, start, cut and heal a node)")?;
-        driver
-            .act(verb, node)
+/// Stops, cuts off or drains `node` (`undo`: starts, heals or activates it): through the
+/// node driver, or the managers' API for a drain.
+pub(super) async fn act(
+    means: &Means<'_>,
+    kind: Kind,
+    node: &str,
+    undo: bool,
+) -> Result<String, String> {
+    if kind == Kind::Drain {
+        let sw = means
+            .swarm
+            .ok_or("drain needs --swarm-service (the managers' API)")?;
+        sw.set_availability(node, !undo)
             .await
-            .map(|out| format!("{node} {}: {out}", verb.name()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        return Ok(format!(
+            "{node} {}",
+            if undo { "active" } else { "drained" }
+        ));
     }
+    let verb = match (kind, undo) {
+        (Kind::Partition, false) => NodeVerb::Cut,
+        (Kind::Partition, true) => NodeVerb::Heal,
+        (_, false) => NodeVerb::Stop,
+        (_, true) => NodeVerb::Start,
+    };
+    let driver = means
+        .driver
+        .ok_or("node faults need --node-driver (how to stop, start, cut and heal a node)")?;
+    driver
+        .act(verb, node)
+        .await
+        .map(|out| format!("{node} {}: {out}", verb.name()))
+        .map_err(|e| e.to_string())
 }
 
 /// Fires a node fault: what happened, and what will put the nodes back.
-pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
+pub async fn fire(f: &NodeFault, means: Means<'_>) -> (Fired, Vec<Undo>) {
     let nodes = match &f.nodes {
         NodeTarget::Named(n) => n.clone(),
         NodeTarget::Managers(n) => match means.swarm.map(Swarm::managers) {
@@ -94,10 +84,10 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
             said.push(format!("{node}: {e}"));
             continue;
         }
-        match means.act(f.kind, node, false).await {
+        match act(&means, f.kind, node, false).await {
             Ok(out) => {
                 said.push(out);
-                done.push(Undo {
+                done.push(Undo::Node {
                     kind: f.kind,
                     node: node.clone(),
                 });
@@ -109,21 +99,4 @@ pub async fn fire(f: &NodeFault, means: NodeMeans<'_>) -> (Fired, Vec<Undo>) {
         }
     }
     (Fired::new(ok, said.join("; "), nodes), done)
-}
-
-/// Puts a node back; what happened, in words.
-pub async fn undo(u: &Undo, means: NodeMeans<'_>) -> Result<String, String> {
-    let r = means.act(u.kind, &u.node, true).await;
-    if r.is_ok() {
-        let _ = means
-            .journal
-            .commit_async(crate::journal::Entry::Undone(
-                crate::journal::Change::Node {
-                    kind: u.kind,
-                    node: u.node.clone(),
-                },
-            ))
-            .await;
-    }
-    r
 }

@@ -86,6 +86,13 @@ pub enum Change {
     Service { what: String },
     /// A node stopped, cut off or drained (undone through the node driver or the managers).
     Node { kind: Kind, node: String },
+    /// A task container paused or stopped by a signal (undone by `undo`: `unpause` or
+    /// `SIGCONT`, through the engine of `node`).
+    Container {
+        undo: String,
+        node: String,
+        container: String,
+    },
 }
 
 impl std::fmt::Display for Change {
@@ -94,6 +101,15 @@ impl std::fmt::Display for Change {
             Change::Scale { replicas } => write!(f, "scaled to {replicas} replica(s)"),
             Change::Service { what } => write!(f, "service updated ({what})"),
             Change::Node { kind, node } => write!(f, "{kind} of {node}"),
+            Change::Container {
+                undo,
+                node,
+                container,
+            } => write!(
+                f,
+                "container {} on {node} (until {undo})",
+                container.chars().take(12).collect::<String>()
+            ),
         }
     }
 }

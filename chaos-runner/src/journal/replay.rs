@@ -132,14 +132,14 @@ impl Replayed {
         Ok(())
     }
 
-    /// Node changes made and not (yet) undone, in the order they were made.
-    pub fn nodes_not_undone(&self) -> Vec<Change> {
+    /// Node and container changes made and not (yet) undone, in the order they were made.
+    pub fn not_undone(&self) -> Vec<Change> {
         let mut undone = self.undone.clone();
         let mut out = Vec::new();
         for c in self
             .changes
             .iter()
-            .filter(|c| matches!(c, Change::Node { .. }))
+            .filter(|c| matches!(c, Change::Node { .. } | Change::Container { .. }))
         {
             match undone.iter().position(|u| u == c) {
                 Some(i) => {
@@ -339,7 +339,7 @@ mod tests {
         ];
         r.undone = vec![node(Kind::NodeStop, "node-1")];
         assert_eq!(
-            r.nodes_not_undone(),
+            r.not_undone(),
             vec![
                 node(Kind::Partition, "node-2"),
                 node(Kind::NodeStop, "node-1")

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Change, Entry, Journal, Replayed};
 use crate::exit::UsageError;
-use crate::fault::node::{NodeMeans, Undo};
+use crate::fault::undo::{Means, Undo};
 use crate::swarm::restore::Baseline;
 use crate::swarm::Swarm;
 
@@ -55,25 +55,25 @@ pub async fn restore(
         ),
         None => None,
     };
-    let means = NodeMeans {
+    let means = Means {
         driver: driver.as_ref(),
         swarm: Some(&swarm),
         journal: &journal,
     };
-    let pending = r.nodes_not_undone();
-    if pending.is_empty() && r.changes.iter().any(|c| matches!(c, Change::Node { .. })) {
+    let pending = r.not_undone();
+    if pending.is_empty()
+        && r.changes
+            .iter()
+            .any(|c| matches!(c, Change::Node { .. } | Change::Container { .. }))
+    {
         out.already
-            .push("every node the run acted on was put back".into());
+            .push("every node and container the run acted on was put back".into());
     }
     for c in pending {
-        let Change::Node { kind, node } = &c else {
+        let Some(undo) = Undo::of(&c) else {
             continue;
         };
-        let undo = Undo {
-            kind: *kind,
-            node: node.clone(),
-        };
-        match crate::fault::node::undo(&undo, means).await {
+        match crate::fault::undo::undo(&undo, means).await {
             Ok(said) => out.done.push(format!("{c}: put back ({said})")),
             Err(e) => out.failed.push(format!("{c}: NOT put back: {e}")),
         }

@@ -290,15 +290,15 @@ impl Experiment {
     /// Puts back the nodes that node faults left stopped, cut off or drained (their `for=`
     /// had not passed, or they had none) before the service is restored.
     async fn put_nodes_back(&self, c: &mut Collected) {
-        let means = crate::fault::node::NodeMeans {
+        let means = crate::fault::undo::Means {
             driver: self.node_driver.as_deref(),
             swarm: self.sw().map(|s| &**s),
             journal: &self.journal,
         };
         for (i, undo) in std::mem::take(&mut c.pending) {
-            let r = crate::fault::node::undo(&undo, means).await;
+            let r = crate::fault::undo::undo(&undo, means).await;
             if let Err(e) = &r {
-                eprintln!("chaos-runner: could not put {} back: {e}", undo.node);
+                eprintln!("chaos-runner: could not put {} back: {e}", undo.change());
             }
             let r = r.map(|s| format!("{s} (after the load ended)"));
             crate::fault::drive::note_restore(&mut c.faults[i], None, r);
@@ -418,10 +418,9 @@ async fn connect(
 fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
     for f in &a.faults {
         let kind = f.kind.kind();
-        let swarm_kind = matches!(
-            f.kind,
-            FaultKind::Docker { .. } | FaultKind::Update(_) | FaultKind::Canary { .. }
-        ) || kind.is_node();
+        let swarm_kind = kind.is_container()
+            || matches!(f.kind, FaultKind::Update(_) | FaultKind::Canary { .. })
+            || kind.is_node();
         if swarm_kind && a.swarm_service.is_none() {
             return Err(UsageError(format!(
                 "{kind} faults need --swarm-service NAME (the service to act on)"

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::cli::RunArgs;
 use crate::fault::drive::{drive, Driven, FaultRun};
 use crate::fault::exec::{FaultContext, FaultEvent};
-use crate::fault::node::Undo;
+use crate::fault::undo::Undo;
 use crate::journal::{Journal, Started};
 use crate::load::{self, pool, LoadPlan, Shared};
 use crate::node::NodeDriver;

@@ -10,6 +10,7 @@ pub mod nodes;
 pub mod plan;
 pub mod raw;
 pub mod restore;
+pub mod task_faults;
 pub mod update;
 
 use std::time::Duration;
@@ -53,6 +54,8 @@ pub enum SwarmError {
     NotReplicated(String),
     #[error("cannot read the service's spec: {0}")]
     Raw(#[from] raw::RawError),
+    #[error("container {0} is not a task of this service: left alone")]
+    NotOurs(String),
     #[error("--engine {node}={url}: {detail}")]
     Engine {
         node: String,

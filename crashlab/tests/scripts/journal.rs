@@ -168,12 +168,12 @@ fn restore_puts_back_what_a_killed_run_changed_and_a_second_restore_changes_noth
 
 /// The engine in a swarm for the test: a single-node one made (and left at the end) when it
 /// was in none.
-struct SwarmGuard {
+pub struct SwarmGuard {
     made: bool,
 }
 
 impl SwarmGuard {
-    fn join() -> Self {
+    pub fn join() -> Self {
         let made = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]) != "active";
         if made {
             docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
@@ -196,9 +196,9 @@ impl Drop for SwarmGuard {
 }
 
 /// Removes the service and its image, also on failure (before the swarm is left).
-struct ServiceLeftovers {
-    service: String,
-    image: String,
+pub struct ServiceLeftovers {
+    pub service: String,
+    pub image: String,
 }
 
 impl Drop for ServiceLeftovers {

@@ -3,6 +3,7 @@
 //! shellcheck. Tests that need a tool fail loudly when it is missing in CI (`CI` set) and
 //! say they were skipped elsewhere.
 
+mod container_faults;
 mod demo;
 mod image;
 mod journal;

@@ -28,6 +28,8 @@ pub fn of(kind: Kind) -> &'static [&'static str] {
             "max_error_rate",
         ],
         Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => &["for"],
+        Kind::Pause | Kind::Signal => &["count", "for"],
+        Kind::Stop => &["count"],
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use super::{normalise_signal, FaultKind, Kind, NodeFault, NodeTarget, SpecError, UpdatePlan};
+use super::{
+    normalise_signal, ContainerAction, ContainerFault, FaultKind, Kind, NodeFault, NodeTarget,
+    SpecError, UpdatePlan,
+};
 use crate::parse;
 
 /// The fault, and how many targets each firing hits.
@@ -41,6 +44,30 @@ pub fn build(
         Kind::Canary => canary(arg.unwrap_or(""), opts).map_err(bad)?,
         Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => {
             FaultKind::Node(node_fault(kind, &needed()?, opts).map_err(bad)?)
+        }
+        Kind::Pause | Kind::Stop | Kind::Signal => {
+            let action = match kind {
+                Kind::Pause => ContainerAction::Pause,
+                Kind::Stop => ContainerAction::Stop,
+                _ => {
+                    let sig = needed()?;
+                    ContainerAction::Signal(normalise_signal(&sig).ok_or_else(|| {
+                        SpecError::BadSignal {
+                            sig: sig.clone(),
+                            spec: text.into(),
+                        }
+                    })?)
+                }
+            };
+            let hold = hold(opts).map_err(bad)?;
+            if hold.is_some() && !action.undoable() {
+                return Err(bad(
+                    "for= undoes a pause or a stopping signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, \
+                     with SIGCONT); this one has no undo"
+                        .into(),
+                ));
+            }
+            FaultKind::Container(ContainerFault { action, hold })
         }
     };
     Ok((fault, count))
@@ -149,9 +176,19 @@ fn node_fault(kind: Kind, arg: &str, opts: &[(&str, &str)]) -> Result<NodeFault,
             NodeTarget::Named(names)
         }
     };
-    let hold = match opts.iter().find(|(k, _)| *k == "for") {
-        Some((_, v)) => Some(parse::positive_duration(v).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    Ok(NodeFault { kind, nodes, hold })
+    Ok(NodeFault {
+        kind,
+        nodes,
+        hold: hold(opts)?,
+    })
+}
+
+/// `for=`: how long after firing what a fault did is undone.
+fn hold(opts: &[(&str, &str)]) -> Result<Option<Duration>, String> {
+    match opts.iter().find(|(k, _)| *k == "for") {
+        Some((_, v)) => Ok(Some(
+            parse::positive_duration(v).map_err(|e| e.to_string())?,
+        )),
+        None => Ok(None),
+    }
 }

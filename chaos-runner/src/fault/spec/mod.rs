@@ -13,7 +13,7 @@ use std::time::Duration;
 
 mod keys;
 mod kinds;
-mod signal;
+pub mod signal;
 #[cfg(test)]
 mod tests;
 
@@ -76,6 +76,39 @@ pub enum FaultKind {
     },
     /// Stop, cut off or drain whole nodes; put them back after `hold` or at the end.
     Node(NodeFault),
+    /// Pause, stop or signal task containers of the target swarm service; undo (unpause,
+    /// SIGCONT) after `hold` or at the end.
+    Container(ContainerFault),
+}
+
+/// A fault on task containers: what is done to them, for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerFault {
+    pub action: ContainerAction,
+    /// Undone this long after firing; None: at the end of the run (what has an undo).
+    pub hold: Option<Duration>,
+}
+
+/// What a container fault does to a task container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerAction {
+    /// Freeze its processes (the cgroup freezer, `docker pause`); undone by unpausing.
+    Pause,
+    /// A graceful stop: SIGTERM, then SIGKILL after the container's stop grace period.
+    Stop,
+    /// This signal (`SIGSTOP`, ...); a stopping signal is undone by SIGCONT.
+    Signal(String),
+}
+
+impl ContainerAction {
+    /// Whether what it does can be undone (else swarm's own healing is the only way back).
+    pub fn undoable(&self) -> bool {
+        match self {
+            ContainerAction::Pause => true,
+            ContainerAction::Stop => false,
+            ContainerAction::Signal(s) => signal::stops(s),
+        }
+    }
 }
 
 /// A fault on nodes: which kind, which nodes, for how long.

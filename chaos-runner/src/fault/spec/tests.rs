@@ -75,7 +75,7 @@ fn rejects_bad_specs_with_reasons() {
     );
     assert_eq!(
             p("http:/kill,evry=3s").unwrap_err().to_string(),
-            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http, docker also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate; node-stop, partition, drain, manager-stop also for)"
+            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http, docker, stop also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate; node-stop, partition, drain, manager-stop also for; pause, signal also count, for)"
         );
     assert!(
         matches!(p("docker,every=1s,cuont=2"), Err(SpecError::UnknownKey { key, .. }) if key == "cuont")
@@ -113,7 +113,7 @@ fn rejects_bad_specs_with_reasons() {
         );
     assert_eq!(
             p("nuke:/x,every=1s").unwrap_err().to_string(),
-            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary, node-stop, partition, drain, manager-stop)"
+            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary, node-stop, partition, drain, manager-stop, pause, stop, signal)"
         );
 }
 
@@ -261,5 +261,38 @@ mod no_panic {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn container_faults_parse_and_only_what_can_be_undone_takes_for() {
+    use crate::fault::spec::{ContainerAction, ContainerFault};
+    let f = p("pause,at=5s,for=20s,count=2").unwrap();
+    assert_eq!(
+        f.kind,
+        FaultKind::Container(ContainerFault {
+            action: ContainerAction::Pause,
+            hold: Some(Duration::from_secs(20))
+        })
+    );
+    assert_eq!(f.count, 2);
+    let f = p("signal:stop,at=5s,for=10s").unwrap();
+    assert_eq!(
+        f.kind,
+        FaultKind::Container(ContainerFault {
+            action: ContainerAction::Signal("SIGSTOP".into()),
+            hold: Some(Duration::from_secs(10))
+        })
+    );
+    assert!(p("signal:SIGTERM,at=5s").is_ok());
+    assert!(p("stop,every=10s").is_ok());
+    for bad in [
+        "signal:SIGTERM,at=5s,for=10s",
+        "signal,at=5s",
+        "signal:SIGNOPE,at=1s",
+        "stop,at=1s,for=5s",
+        "pause,at=1s,for=0s",
+    ] {
+        assert!(p(bad).is_err(), "{bad} accepted");
     }
 }

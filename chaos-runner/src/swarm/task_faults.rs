@@ -1,0 +1,113 @@
+//! Container faults on the service's tasks, each through the engine its container runs on:
+//! pause and unpause, a graceful stop, a signal. Only containers labelled with the service's
+//! name and id are ever touched, also when an undo comes from a journal.
+
+use bollard::query_parameters::{KillContainerOptions, StopContainerOptions};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::{Swarm, SwarmError, SERVICE_ID_LABEL, SERVICE_LABEL};
+
+/// A task container picked for a fault.
+#[derive(Debug, Clone)]
+pub struct TaskContainer {
+    /// Index in the swarm's engines.
+    pub engine: usize,
+    pub id: String,
+    /// `short-id (task name on node)`, for people.
+    pub label: String,
+}
+
+/// What a container fault does to one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act<'a> {
+    Pause,
+    Unpause,
+    /// SIGTERM, then SIGKILL after the container's own stop grace period.
+    Stop,
+    Signal(&'a str),
+}
+
+impl Swarm {
+    /// `count` running task containers chosen at random (seeded) among those on every
+    /// engine; how many there were; the engines that did not answer.
+    pub async fn pick_tasks(
+        &self,
+        count: u32,
+        rng: &mut StdRng,
+    ) -> (Vec<TaskContainer>, usize, Vec<String>) {
+        let (mut tasks, errors) = self.task_containers().await;
+        let found = tasks.len();
+        tasks.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        tasks.shuffle(rng);
+        tasks.truncate(count as usize);
+        let picked = tasks
+            .into_iter()
+            .map(|(engine, c)| {
+                let id = c.id.clone().unwrap_or_default();
+                let task = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("com.docker.swarm.task.name"))
+                    .cloned()
+                    .unwrap_or_default();
+                let short: String = id.chars().take(12).collect();
+                TaskContainer {
+                    engine,
+                    label: format!("{short} ({task} on {})", self.engines[engine].name),
+                    id,
+                }
+            })
+            .collect();
+        (picked, found, errors)
+    }
+
+    /// The index of the engine of node `name`.
+    pub fn engine_named(&self, name: &str) -> Option<usize> {
+        self.engines.iter().position(|e| e.name == name)
+    }
+
+    /// Does `act` to container `id` through engine `engine`, after checking (again) that it
+    /// is one of this service's task containers.
+    pub async fn act_on(&self, engine: usize, id: &str, act: Act<'_>) -> Result<(), SwarmError> {
+        let e = &self.engines[engine];
+        let c = e
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await?;
+        let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
+        let ours = !self.service_id.is_empty()
+            && labels
+                .get(SERVICE_LABEL)
+                .is_some_and(|s| *s == self.service)
+            && labels
+                .get(SERVICE_ID_LABEL)
+                .is_some_and(|s| *s == self.service_id);
+        if !ours {
+            return Err(SwarmError::NotOurs(id.chars().take(12).collect()));
+        }
+        match act {
+            Act::Pause => e.docker.pause_container(id).await?,
+            Act::Unpause => e.docker.unpause_container(id).await?,
+            Act::Stop => {
+                e.docker
+                    .stop_container(id, None::<StopContainerOptions>)
+                    .await?
+            }
+            Act::Signal(signal) => {
+                e.docker
+                    .kill_container(
+                        id,
+                        Some(KillContainerOptions {
+                            signal: signal.to_string(),
+                        }),
+                    )
+                    .await?
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Container faults on a real swarm: `pause` freezes a task container and `for=` unpauses
+//! it; `signal:SIGSTOP` stops its process and `for=` sends SIGCONT; the engine's own view
+//! confirms each, and each is undone at the end of an interrupted run, or by `restore`
+//! after a killed one.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::journal::{ServiceLeftovers, SwarmGuard};
+use crate::support::*;
+
+fn tasks(service: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn paused(service: &str) -> usize {
+    tasks(service)
+        .iter()
+        .filter(|id| docker(&["inspect", "-f", "{{.State.Paused}}", id]) == "true")
+        .count()
+}
+
+/// Task containers whose main process the kernel says is stopped (`T`).
+fn stopped(service: &str) -> usize {
+    tasks(service)
+        .iter()
+        .filter(|id| {
+            let pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains("T (stopped)"))
+        })
+        .count()
+}
+
+fn wait_until(what: &str, guard: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + guard;
+    while !cond() {
+        assert!(Instant::now() < end, "{what}: not within {guard:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A service of 2 replicas, a crashserver on this host for the load (the routing mesh does
+/// not forward here), and a runner command; everything removed at the end.
+struct Bench {
+    service: String,
+    port: u16,
+    server: std::process::Child,
+    _guard: ServiceLeftovers,
+    _swarm: SwarmGuard,
+}
+
+impl Bench {
+    fn new(name: &str) -> Self {
+        let pid = std::process::id();
+        let swarm = SwarmGuard::join();
+        let image = format!("crashlab/crashserver:e2e-{name}-{pid}");
+        let service = format!("crashlab-{name}-{pid}");
+        let guard = ServiceLeftovers {
+            service: service.clone(),
+            image: image.clone(),
+        };
+        let o = sh(Command::new("scripts/build-image.sh").arg(&image));
+        assert!(o.status.success(), "{}", text(&o));
+        docker(&[
+            "service",
+            "create",
+            "--quiet",
+            "--detach",
+            "--name",
+            &service,
+            "--replicas",
+            "2",
+            "--no-resolve-image",
+            "--no-healthcheck",
+            &image,
+        ]);
+        wait_until("2 replicas running", Duration::from_secs(60), || {
+            tasks(&service).len() == 2
+        });
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        drop(held);
+        let server = Command::new(repo().join("dist/image/crashserver"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("crashserver built by build-image.sh");
+        Self {
+            service,
+            port,
+            server,
+            _guard: guard,
+            _swarm: swarm,
+        }
+    }
+
+    fn runner(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_crashlab"));
+        c.arg("chaos-runner").current_dir(repo());
+        c
+    }
+
+    fn run(&self, out: &std::path::Path, duration: &str, faults: &[&str]) -> Command {
+        let mut c = self.runner();
+        c.args([
+            "run",
+            &format!("http://127.0.0.1:{}/", self.port),
+            "--swarm-service",
+            &self.service,
+            "--rate",
+            "20",
+            "--duration",
+            duration,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        for f in faults {
+            c.args(["--fault", f]);
+        }
+        c.stdout(Stdio::null()).stderr(Stdio::piped());
+        c
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs Docker; CI runs it (cargo test -- --include-ignored)"]
+fn pause_and_sigstop_take_hold_and_are_undone_after_for_on_interrupt_and_by_restore() {
+    need("docker", &["info"]);
+    let _turn = docker_turn();
+    let b = Bench::new("cfault");
+    let out = std::env::temp_dir().join(format!("crashlab-cfault-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+
+    // for=: paused from 1 s for 3 s, then SIGSTOPped from 5 s for 3 s.
+    let child = b
+        .run(
+            &out.join("for"),
+            "10s",
+            &["pause,at=1s,for=3s", "signal:SIGSTOP,at=5s,for=3s"],
+        )
+        .spawn()
+        .unwrap();
+    wait_until("a task container paused", Duration::from_secs(60), || {
+        paused(&b.service) == 1
+    });
+    wait_until("unpaused after for=", Duration::from_secs(30), || {
+        paused(&b.service) == 0
+    });
+    wait_until("a task's process stopped", Duration::from_secs(30), || {
+        stopped(&b.service) == 1
+    });
+    wait_until("continued after for=", Duration::from_secs(30), || {
+        stopped(&b.service) == 0
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = json(&out.join("for/summary.json"));
+    let faults = s["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    for f in faults {
+        assert_eq!(f["ok"], true, "{f}");
+        let held = f["restored_at_s"].as_f64().unwrap() - f["at_s"].as_f64().unwrap();
+        assert!(held >= 3.0, "undone {held} s after firing: {f}");
+    }
+    let journal = std::fs::read_to_string(out.join("for/journal/run.jsonl")).unwrap();
+    assert_eq!(
+        journal
+            .matches("\"entry\":\"change\",\"change\":\"container\"")
+            .count(),
+        2
+    );
+    assert_eq!(
+        journal
+            .matches("\"entry\":\"undone\",\"change\":\"container\"")
+            .count(),
+        2
+    );
+
+    // No for=: held until the end; an interrupted run lets it go.
+    let child = b
+        .run(&out.join("interrupted"), "60s", &["pause,at=1s"])
+        .spawn()
+        .unwrap();
+    wait_until("a task container paused", Duration::from_secs(60), || {
+        paused(&b.service) == 1
+    });
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(
+        paused(&b.service),
+        0,
+        "an interrupted run left a container paused"
+    );
+
+    // A killed runner leaves it paused; restore lets it go, once.
+    let mut child = b
+        .run(&out.join("killed"), "60s", &["pause,at=1s"])
+        .spawn()
+        .unwrap();
+    wait_until("a task container paused", Duration::from_secs(60), || {
+        paused(&b.service) == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(paused(&b.service), 1, "SIGKILL runs no clean-up");
+    let o = b
+        .runner()
+        .args(["restore", out.join("killed").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("unpause"), "{}", text(&o));
+    assert_eq!(paused(&b.service), 0);
+    let o = b
+        .runner()
+        .args(["restore", out.join("killed").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("restored:"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&out);
+}
