@@ -191,7 +191,8 @@ fn faults(s: &Summary, out: &mut Vec<Section>) {
                     },
                     recovery(f),
                     opt_secs(f.last_failure_s),
-                    opt_secs(sw.and_then(|w| w.died_s)),
+                    noticed(sw),
+                    died(sw),
                     opt_secs(sw.and_then(|w| w.started_s)),
                     opt_secs(sw.and_then(|w| w.healthy_s)),
                     f.outcome.clone(),
@@ -203,15 +204,38 @@ fn faults(s: &Summary, out: &mut Vec<Section>) {
             lines: vec![format!(
                 "Recovery is from the fault to the first success that ended its outage (to its last failure when there was no outage). \
 A fault that lands inside an outage already under way belongs to it; an outage still under way at the end has no recovery time and stays out of MTTR. \
-Swarm columns are the orchestrator's own events, from the fault: first container death, replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {}.",
+Swarm columns are the orchestrator's own events, from the fault: the first sign it saw trouble (a failed health check, out of memory, or a death; \"never\" when none came while the run watched), the first container death (with its exit code: 137 after SIGKILL, 143 after SIGTERM), replacement started, replacement healthy (only where the service has a health check; without one a task takes traffic once it runs). MTTR: {}.",
                 mttr(s)
             )],
             table: t(
-                &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: died (s)", "started (s)", "healthy (s)", "outcome"],
+                &["#", "at (s)", "kind", "fault", "failures", "outage", "recovery (s)", "last failure (s)", "swarm: noticed (s)", "died (s)", "started (s)", "healthy (s)", "outcome"],
                 rows,
             ),
                     ..Default::default()
         });
+    }
+}
+
+/// When swarm first saw trouble after a fault, or that it never did while the run watched.
+fn noticed(sw: Option<&crate::summary::SwarmRecovery>) -> String {
+    match sw {
+        None => "-".into(),
+        Some(w) => match (w.noticed_s, w.watched_s) {
+            (Some(t), _) => secs(t),
+            (None, Some(watched)) => format!("never ({watched:.1} s watched)"),
+            // A summary written before this was recorded.
+            (None, None) => "-".into(),
+        },
+    }
+}
+
+/// The first death after a fault, with how it ended.
+fn died(sw: Option<&crate::summary::SwarmRecovery>) -> String {
+    let Some(w) = sw else { return "-".into() };
+    match (w.died_s, w.exit_code, w.oom) {
+        (Some(t), _, true) => format!("{} (out of memory)", secs(t)),
+        (Some(t), Some(code), false) => format!("{} (exit {code})", secs(t)),
+        (t, _, _) => opt_secs(t),
     }
 }
 

@@ -183,6 +183,13 @@ fn pause_and_sigstop_take_hold_and_are_undone_after_for_on_interrupt_and_by_rest
         let held = f["restored_at_s"].as_f64().unwrap() - f["at_s"].as_f64().unwrap();
         assert!(held >= 3.0, "undone {held} s after firing: {f}");
     }
+    // Without a health check swarm never saw either: nothing died, nothing was replaced.
+    for f in faults {
+        assert_eq!(f["swarm"]["noticed_s"], serde_json::Value::Null, "{f}");
+        assert!(f["swarm"]["watched_s"].as_f64().unwrap() > 2.0, "{f}");
+    }
+    let md = std::fs::read_to_string(out.join("for/report.md")).unwrap();
+    assert!(md.contains("never ("), "{md}");
     let journal = std::fs::read_to_string(out.join("for/journal/run.jsonl")).unwrap();
     assert_eq!(
         journal
@@ -244,5 +251,58 @@ fn pause_and_sigstop_take_hold_and_are_undone_after_for_on_interrupt_and_by_rest
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("restored:"), "{}", text(&o));
+
+    // With a health check (every 1 s, 2 retries), a stopped process is noticed (unhealthy),
+    // then killed: after the stop grace period, as SIGTERM cannot end a stopped process.
+    docker(&[
+        "service",
+        "update",
+        "--quiet",
+        "--no-healthcheck=false",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "2",
+        "--health-timeout",
+        "1s",
+        &b.service,
+    ]);
+    wait_until("2 healthy replicas", Duration::from_secs(120), || {
+        tasks(&b.service).len() == 2
+            && tasks(&b.service)
+                .iter()
+                .all(|id| docker(&["inspect", "-f", "{{.State.Health.Status}}", id]) == "healthy")
+    });
+    let o = b
+        .run(&out.join("health"), "25s", &["signal:SIGSTOP,at=1s"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = json(&out.join("health/summary.json"));
+    let sw = &s["faults"][0]["swarm"];
+    let noticed = sw["noticed_s"]
+        .as_f64()
+        .expect("swarm noticed the stopped process");
+    let unhealthy = sw["unhealthy_s"]
+        .as_f64()
+        .expect("through its health check");
+    let died = sw["died_s"].as_f64().expect("and killed it");
+    println!("SIGSTOP with a health check: unhealthy after {unhealthy:.2} s, died after {died:.2} s (exit {})", sw["exit_code"]);
+    assert_eq!(noticed, unhealthy, "{sw}");
+    assert!(died > unhealthy, "{sw}");
+    assert_eq!(
+        sw["exit_code"].as_i64(),
+        Some(137),
+        "killed, not ended by SIGTERM: {sw}"
+    );
+    assert!(
+        sw["started_s"].as_f64().unwrap() > died,
+        "a replacement: {sw}"
+    );
+    assert_eq!(
+        stopped(&b.service),
+        0,
+        "the end of the run left nothing stopped"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
