@@ -72,6 +72,13 @@ pub enum Command {
         #[arg(long, env = "NODE_AGENT_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Degrade this network namespace (delay, jitter, loss, rate) with netem root qdiscs:
+    /// what the helper container of a `netem` fault runs inside a task's namespace (needs
+    /// NET_ADMIN there).
+    Netem {
+        #[command(subcommand)]
+        action: crate::netem::NetemAction,
+    },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {
         /// Run directories, in the order to show them.

@@ -24,6 +24,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             });
         }
     };
+
     let _ = tracing_subscriber::fmt()
         .with_max_level(crashlab_common::log::level_from_env())
         .with_target(false)
@@ -116,6 +117,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             )
             .await
             .map(|()| exit::OK),
+            Command::Netem { action } => Ok(crate::netem::applet(&action)),
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
                     "wrote {}/compare.md, compare.html, compare.json",

@@ -14,6 +14,7 @@ mod http_get;
 mod journal;
 mod live;
 mod load;
+mod netem;
 mod node;
 mod outdir;
 mod parse;

@@ -128,6 +128,7 @@ async fn resume_container(
     match sw.act_on(engine, container, act).await {
         Ok(()) => Ok(format!("{short} on {node}: {}", resume.name())),
         // Gone (swarm replaced it) or no longer paused: nothing left to put back.
+        Err(crate::swarm::SwarmError::Gone(_)) => Ok(format!("{short} on {node}: already gone")),
         Err(crate::swarm::SwarmError::Api(e)) if gone_or_running(&e) => {
             Ok(format!("{short} on {node}: already gone or running ({e})"))
         }

@@ -56,6 +56,8 @@ pub enum SwarmError {
     Raw(#[from] raw::RawError),
     #[error("container {0} is not a task of this service: left alone")]
     NotOurs(String),
+    #[error("container {0} is gone")]
+    Gone(String),
     #[error("--engine {node}={url}: {detail}")]
     Engine {
         node: String,

@@ -2,11 +2,15 @@
 //! pause and unpause, a graceful stop, a signal. Only containers labelled with the service's
 //! name and id are ever touched, also when an undo comes from a journal.
 
-use bollard::query_parameters::{KillContainerOptions, StopContainerOptions};
+use std::collections::HashMap;
+
+use bollard::query_parameters::{
+    KillContainerOptions, ListContainersOptions, StopContainerOptions,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{Swarm, SwarmError, SERVICE_ID_LABEL, SERVICE_LABEL};
+use super::{belongs_to, Swarm, SwarmError};
 
 /// A task container picked for a fault.
 #[derive(Debug, Clone)]
@@ -71,23 +75,24 @@ impl Swarm {
     /// is one of this service's task containers.
     pub async fn act_on(&self, engine: usize, id: &str, act: Act<'_>) -> Result<(), SwarmError> {
         let e = &self.engines[engine];
-        let c = e
+        // Listed (not inspected) by id: the same summary the faults were picked from.
+        let listed = e
             .docker
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([("id".to_string(), vec![id.to_string()])])),
+                ..Default::default()
+            }))
             .await?;
-        let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
-        let ours = !self.service_id.is_empty()
-            && labels
-                .get(SERVICE_LABEL)
-                .is_some_and(|s| *s == self.service)
-            && labels
-                .get(SERVICE_ID_LABEL)
-                .is_some_and(|s| *s == self.service_id);
-        if !ours {
-            return Err(SwarmError::NotOurs(id.chars().take(12).collect()));
+        let short: String = id.chars().take(12).collect();
+        if listed.is_empty() {
+            return Err(SwarmError::Gone(short));
+        }
+        if !listed
+            .iter()
+            .any(|c| belongs_to(c, &self.service, &self.service_id))
+        {
+            return Err(SwarmError::NotOurs(short));
         }
         match act {
             Act::Pause => e.docker.pause_container(id).await?,

@@ -10,5 +10,6 @@ mod hostile;
 mod journal;
 mod live;
 mod measurement;
+mod netem;
 mod reports;
 mod stalls;

@@ -1,0 +1,330 @@
+//! The netem root qdisc of each interface but loopback, over rtnetlink: requests built with
+//! netlink-packet-route, answers read at the level of netlink-packet-core (netem's options
+//! are a fixed struct followed by attributes, which the route crate does not parse).
+
+use std::time::Duration;
+
+use netlink_packet_core::{
+    DefaultNla, Emitable, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NlasIterator, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use super::{NetemAction, NetemSpec};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RTM_NEWQDISC: u16 = 36;
+const TCA_KIND: u16 = 1;
+const TCA_OPTIONS: u16 = 2;
+const TCA_NETEM_RATE: u16 = 6;
+const TCA_NETEM_RATE64: u16 = 8;
+const TCA_NETEM_LATENCY64: u16 = 10;
+const TCA_NETEM_JITTER64: u16 = 11;
+/// `struct tc_netem_qopt`: latency, limit, loss, gap, duplicate, jitter (u32 each).
+const QOPT_LEN: usize = 24;
+/// Packets netem holds (iproute2's default).
+const LIMIT: u32 = 1000;
+/// The most bytes an answer may take (a dump of a few interfaces is far smaller).
+const MAX_ANSWER: usize = 1 << 20;
+
+type Error = std::io::Error;
+
+/// What a kernel without the netem qdisc makes of a request for one.
+pub const NO_NETEM: &str = "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; \
+    `modprobe sch_netem` where it is a module): delay, loss and rate cannot be emulated here";
+
+fn err(s: impl Into<String>) -> Error {
+    Error::other(s.into())
+}
+
+/// Does what the applet was asked, on every interface but loopback; what it did, a line
+/// per interface.
+pub fn apply(action: &NetemAction) -> Result<Vec<String>, Error> {
+    let nl = Netlink::open()?;
+    let mut said = Vec::new();
+    for (index, name) in nl.interfaces()? {
+        match action {
+            NetemAction::Set { spec } => {
+                nl.set(index, spec)?;
+                let back = nl
+                    .netem(index)?
+                    .ok_or_else(|| err(format!("{name}: no netem after setting it")))?;
+                said.push(format!("{name}: netem {back}"));
+            }
+            NetemAction::Clear => {
+                if nl.netem(index)?.is_some() {
+                    nl.clear(index)?;
+                    said.push(format!("{name}: netem removed"));
+                } else {
+                    said.push(format!("{name}: no netem"));
+                }
+            }
+            NetemAction::Show => said.push(match nl.netem(index)? {
+                Some(n) => format!("{name}: netem {n}"),
+                None => format!("{name}: no netem"),
+            }),
+        }
+    }
+    Ok(said)
+}
+
+/// A route netlink socket.
+struct Netlink {
+    socket: Socket,
+    seq: std::cell::Cell<u32>,
+}
+
+impl Netlink {
+    fn open() -> Result<Self, Error> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Self {
+            socket,
+            seq: std::cell::Cell::new(1),
+        })
+    }
+
+    /// Sends a request; the payloads of the messages answered (type, bytes), until the
+    /// kernel's acknowledgement or the end of a dump. A kernel error is returned as one.
+    fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<(u16, Vec<u8>)>, Error> {
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        header.sequence_number = seq;
+        let mut m = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        m.finalize();
+        let mut buf = vec![0; m.buffer_len()];
+        m.serialize(&mut buf);
+        self.socket.send(&buf, 0)?;
+        let mut out = Vec::new();
+        let mut total = 0;
+        loop {
+            let mut rx = Vec::with_capacity(64 * 1024);
+            let n = self.socket.recv(&mut rx, 0)?;
+            total += n;
+            if total > MAX_ANSWER {
+                return Err(err("the kernel's answer is larger than expected"));
+            }
+            let mut off = 0;
+            while off < rx.len() {
+                let b = NetlinkBuffer::new_checked(&rx[off..])
+                    .map_err(|e| err(format!("netlink: {e}")))?;
+                let len = b.length() as usize;
+                let (kind, payload) = (b.message_type(), b.payload().to_vec());
+                off += len.max(16).next_multiple_of(4);
+                match kind {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let code = i32::from_ne_bytes(
+                            payload
+                                .get(..4)
+                                .and_then(|c| c.try_into().ok())
+                                .unwrap_or([0; 4]),
+                        );
+                        return if code == 0 {
+                            Ok(out)
+                        } else {
+                            Err(Error::from_raw_os_error(-code))
+                        };
+                    }
+                    _ => out.push((kind, payload)),
+                }
+            }
+        }
+    }
+
+    /// Every interface but loopback: (index, name).
+    fn interfaces(&self) -> Result<Vec<(u32, String)>, Error> {
+        let answers = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_REQUEST | NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for (_, payload) in answers {
+            let m = <LinkMessage as netlink_packet_core::Parseable<[u8]>>::parse(&payload[..])
+                .map_err(|e| err(format!("a link message: {e}")))?;
+            let name = m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            });
+            if let Some(name) = name.filter(|n| n != "lo") {
+                out.push((m.header.index, name));
+            }
+        }
+        Ok(out)
+    }
+
+    fn set(&self, index: u32, spec: &NetemSpec) -> Result<(), Error> {
+        let mut m = TcMessage::with_index(index as i32);
+        m.header.parent = TcHandle::ROOT;
+        m.attributes.push(TcAttribute::Kind("netem".into()));
+        m.attributes.push(TcAttribute::Other(DefaultNla::new(
+            TCA_OPTIONS,
+            options(spec),
+        )));
+        match self.request(
+            RouteNetlinkMessage::NewQueueDiscipline(m),
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        ) {
+            Ok(_) => Ok(()),
+            // The kernel's answer for a qdisc kind it does not have.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => {
+                Err(err(NO_NETEM))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn clear(&self, index: u32) -> Result<(), Error> {
+        let mut m = TcMessage::with_index(index as i32);
+        m.header.parent = TcHandle::ROOT;
+        self.request(
+            RouteNetlinkMessage::DelQueueDiscipline(m),
+            NLM_F_REQUEST | NLM_F_ACK,
+        )?;
+        Ok(())
+    }
+
+    /// The netem root qdisc of interface `index`, as the kernel reports it.
+    fn netem(&self, index: u32) -> Result<Option<NetemSpec>, Error> {
+        let answers = self.request(
+            RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
+            NLM_F_REQUEST | NLM_F_DUMP,
+        )?;
+        for (kind, payload) in answers {
+            // struct tcmsg: family, 3 pad bytes, ifindex, handle, parent, info.
+            if kind != RTM_NEWQDISC || payload.len() < 20 {
+                continue;
+            }
+            let word =
+                |at: usize| u32::from_ne_bytes(payload[at..at + 4].try_into().unwrap_or([0; 4]));
+            if word(4) != index || word(12) != u32::MAX {
+                continue;
+            }
+            let (mut is_netem, mut opts) = (false, None);
+            for nla in NlasIterator::new(&payload[20..]) {
+                let nla = nla.map_err(|e| err(format!("a qdisc attribute: {e}")))?;
+                match nla.kind() {
+                    TCA_KIND => is_netem = nla.value().starts_with(b"netem\0"),
+                    TCA_OPTIONS => opts = Some(nla.value().to_vec()),
+                    _ => {}
+                }
+            }
+            if is_netem {
+                return Ok(Some(decode(&opts.unwrap_or_default())?));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// netem's TCA_OPTIONS: `struct tc_netem_qopt`, then attributes for what it cannot hold
+/// (times in ns, rates in bytes/s).
+fn options(s: &NetemSpec) -> Vec<u8> {
+    let ns = |d: Duration| d.as_nanos().min(i64::MAX as u128) as i64;
+    // The struct's own times are in the scheduler's ticks of 64 ns; the 64-bit attributes
+    // below are what the kernel uses.
+    let ticks = |d: Duration| (ns(d) >> 6).min(u32::MAX as i64) as u32;
+    let loss = (s.loss * u32::MAX as f64).round() as u32;
+    let mut out = Vec::with_capacity(QOPT_LEN + 64);
+    for v in [ticks(s.delay), LIMIT, loss, 0, 0, ticks(s.jitter)] {
+        out.extend_from_slice(&v.to_ne_bytes());
+    }
+    let mut nlas = vec![
+        DefaultNla::new(TCA_NETEM_LATENCY64, ns(s.delay).to_ne_bytes().to_vec()),
+        DefaultNla::new(TCA_NETEM_JITTER64, ns(s.jitter).to_ne_bytes().to_vec()),
+    ];
+    if let Some(rate) = s.rate {
+        // struct tc_netem_rate: rate (u32), packet_overhead, cell_size, cell_overhead.
+        let mut r = (rate.min(u32::MAX as u64) as u32).to_ne_bytes().to_vec();
+        r.extend_from_slice(&[0; 12]);
+        nlas.push(DefaultNla::new(TCA_NETEM_RATE, r));
+        if rate > u32::MAX as u64 {
+            nlas.push(DefaultNla::new(
+                TCA_NETEM_RATE64,
+                rate.to_ne_bytes().to_vec(),
+            ));
+        }
+    }
+    let mut tail = vec![0; nlas.as_slice().buffer_len()];
+    nlas.as_slice().emit(&mut tail);
+    out.extend(tail);
+    out
+}
+
+/// What [`options`] wrote, as the kernel reports it back.
+fn decode(opts: &[u8]) -> Result<NetemSpec, Error> {
+    if opts.len() < QOPT_LEN {
+        return Err(err("netem options shorter than tc_netem_qopt"));
+    }
+    let word = |at: usize| u32::from_ne_bytes(opts[at..at + 4].try_into().unwrap_or([0; 4]));
+    let mut spec = NetemSpec {
+        delay: Duration::from_nanos(u64::from(word(0)) << 6),
+        jitter: Duration::from_nanos(u64::from(word(20)) << 6),
+        loss: f64::from(word(8)) / u32::MAX as f64,
+        rate: None,
+    };
+    let i64_of = |v: &[u8]| {
+        v.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_ne_bytes)
+    };
+    for nla in NlasIterator::new(&opts[QOPT_LEN..]) {
+        let nla = nla.map_err(|e| err(format!("a netem attribute: {e}")))?;
+        let v = nla.value();
+        match nla.kind() {
+            TCA_NETEM_LATENCY64 => {
+                if let Some(ns) = i64_of(v) {
+                    spec.delay = Duration::from_nanos(ns.max(0) as u64);
+                }
+            }
+            TCA_NETEM_JITTER64 => {
+                if let Some(ns) = i64_of(v) {
+                    spec.jitter = Duration::from_nanos(ns.max(0) as u64);
+                }
+            }
+            TCA_NETEM_RATE => {
+                let r = v
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_ne_bytes);
+                spec.rate = r.filter(|r| *r > 0).map(u64::from).or(spec.rate);
+            }
+            TCA_NETEM_RATE64 => {
+                if let Some(r) = i64_of(v) {
+                    spec.rate = Some(r as u64);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_decode_back_to_the_spec() {
+        for text in [
+            "delay=200ms;jitter=20ms;loss=5%;rate=1mbit",
+            "loss=100%",
+            "rate=40gbit",
+        ] {
+            let spec: NetemSpec = text.parse().unwrap();
+            let back = decode(&options(&spec)).unwrap();
+            assert_eq!(back.delay, spec.delay, "{text}");
+            assert_eq!(back.jitter, spec.jitter, "{text}");
+            assert!((back.loss - spec.loss).abs() < 1e-9, "{text}");
+            assert_eq!(back.rate, spec.rate, "{text}");
+        }
+        assert!(decode(&[0; 10]).is_err());
+    }
+}
