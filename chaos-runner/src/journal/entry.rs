@@ -9,8 +9,10 @@ use crate::swarm::events::SwarmEvent;
 use crate::swarm::nodes::{ControlPlaneEvent, NodeEvent, TaskEvent};
 use crate::swarm::update::UpdateStatusEvent;
 
+/// Externally tagged (`{"second":{...}}`): an internally tagged enum's decoder costs the
+/// image far more.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "entry", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Entry {
     /// Before anything is sent or changed.
     Begin(Box<Begin>),
@@ -78,7 +80,7 @@ pub struct Started {
 
 /// A change a run makes to the swarm, and so what undoes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "change", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Change {
     /// The service scaled (undone by its spec as found).
     Scale { replicas: u64 },

@@ -1,23 +1,28 @@
-//! The netem root qdisc of each interface but loopback, over rtnetlink: requests built with
-//! netlink-packet-route, answers read at the level of netlink-packet-core (netem's options
-//! are a fixed struct followed by attributes, which the route crate does not parse).
+//! The netem root qdisc of each interface but loopback, over rtnetlink (netlink-sys's
+//! socket, netlink-packet-core's attributes). The few fixed headers (nlmsghdr, tcmsg,
+//! ifinfomsg) are written and read here: netlink-packet-route's message types would bring
+//! every kind of route message into the image (its size goal is 5 MB), and do not parse
+//! netem's options (a fixed struct followed by attributes) anyway.
 
 use std::time::Duration;
 
 use netlink_packet_core::{
-    DefaultNla, Emitable, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NlasIterator, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+    DefaultNla, Emitable, NetlinkBuffer, NlasIterator, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
-use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
-use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::{NetemAction, NetemSpec};
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
+const NLMSG_HDRLEN: usize = 16;
+const RTM_GETLINK: u16 = 18;
 const RTM_NEWQDISC: u16 = 36;
+const RTM_DELQDISC: u16 = 37;
+const RTM_GETQDISC: u16 = 38;
+const IFLA_IFNAME: u16 = 3;
+const TC_H_ROOT: u32 = u32::MAX;
 const TCA_KIND: u16 = 1;
 const TCA_OPTIONS: u16 = 2;
 const TCA_NETEM_RATE: u16 = 6;
@@ -89,18 +94,21 @@ impl Netlink {
         })
     }
 
-    /// Sends a request; the payloads of the messages answered (type, bytes), until the
-    /// kernel's acknowledgement or the end of a dump. A kernel error is returned as one.
-    fn request(&self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<(u16, Vec<u8>)>, Error> {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
+    /// Sends a request (`kind`, with `payload` after the netlink header); the payloads of the
+    /// messages answered (type, bytes), until the kernel's acknowledgement or the end of a
+    /// dump. A kernel error is returned as one. The header is written here rather than by
+    /// the route crate's message type, whose emitter brings every kind of message with it.
+    fn request(&self, kind: u16, payload: &[u8], flags: u16) -> Result<Vec<(u16, Vec<u8>)>, Error> {
         let seq = self.seq.get();
         self.seq.set(seq + 1);
-        header.sequence_number = seq;
-        let mut m = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        m.finalize();
-        let mut buf = vec![0; m.buffer_len()];
-        m.serialize(&mut buf);
+        let len = (NLMSG_HDRLEN + payload.len()) as u32;
+        let mut buf = Vec::with_capacity(len as usize);
+        buf.extend_from_slice(&len.to_ne_bytes());
+        buf.extend_from_slice(&kind.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(payload);
         self.socket.send(&buf, 0)?;
         let mut out = Vec::new();
         let mut total = 0;
@@ -141,35 +149,39 @@ impl Netlink {
 
     /// Every interface but loopback: (index, name).
     fn interfaces(&self) -> Result<Vec<(u32, String)>, Error> {
-        let answers = self.request(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_REQUEST | NLM_F_DUMP,
-        )?;
+        // struct ifinfomsg, all zero: every interface of every family.
+        let answers = self.request(RTM_GETLINK, &[0; 16], NLM_F_REQUEST | NLM_F_DUMP)?;
         let mut out = Vec::new();
         for (_, payload) in answers {
-            let m = <LinkMessage as netlink_packet_core::Parseable<[u8]>>::parse(&payload[..])
-                .map_err(|e| err(format!("a link message: {e}")))?;
-            let name = m.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            });
+            // struct ifinfomsg: family, pad, type (u16), index (i32), flags, change.
+            if payload.len() < 16 {
+                continue;
+            }
+            let index = u32::from_ne_bytes(payload[4..8].try_into().unwrap_or([0; 4]));
+            let mut name = None;
+            for nla in NlasIterator::new(&payload[16..]) {
+                let nla = nla.map_err(|e| err(format!("a link attribute: {e}")))?;
+                if nla.kind() == IFLA_IFNAME {
+                    let v = nla.value();
+                    let v = v.strip_suffix(b"\0").unwrap_or(v);
+                    name = Some(String::from_utf8_lossy(v).into_owned());
+                }
+            }
             if let Some(name) = name.filter(|n| n != "lo") {
-                out.push((m.header.index, name));
+                out.push((index, name));
             }
         }
         Ok(out)
     }
 
     fn set(&self, index: u32, spec: &NetemSpec) -> Result<(), Error> {
-        let mut m = TcMessage::with_index(index as i32);
-        m.header.parent = TcHandle::ROOT;
-        m.attributes.push(TcAttribute::Kind("netem".into()));
-        m.attributes.push(TcAttribute::Other(DefaultNla::new(
-            TCA_OPTIONS,
-            options(spec),
-        )));
+        let attrs = [
+            DefaultNla::new(TCA_KIND, b"netem\0".to_vec()),
+            DefaultNla::new(TCA_OPTIONS, options(spec)),
+        ];
         match self.request(
-            RouteNetlinkMessage::NewQueueDiscipline(m),
+            RTM_NEWQDISC,
+            &tcmsg(index, &attrs),
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
         ) {
             Ok(_) => Ok(()),
@@ -182,21 +194,13 @@ impl Netlink {
     }
 
     fn clear(&self, index: u32) -> Result<(), Error> {
-        let mut m = TcMessage::with_index(index as i32);
-        m.header.parent = TcHandle::ROOT;
-        self.request(
-            RouteNetlinkMessage::DelQueueDiscipline(m),
-            NLM_F_REQUEST | NLM_F_ACK,
-        )?;
+        self.request(RTM_DELQDISC, &tcmsg(index, &[]), NLM_F_REQUEST | NLM_F_ACK)?;
         Ok(())
     }
 
     /// The netem root qdisc of interface `index`, as the kernel reports it.
     fn netem(&self, index: u32) -> Result<Option<NetemSpec>, Error> {
-        let answers = self.request(
-            RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
-            NLM_F_REQUEST | NLM_F_DUMP,
-        )?;
+        let answers = self.request(RTM_GETQDISC, &tcmsg(0, &[]), NLM_F_REQUEST | NLM_F_DUMP)?;
         for (kind, payload) in answers {
             // struct tcmsg: family, 3 pad bytes, ifindex, handle, parent, info.
             if kind != RTM_NEWQDISC || payload.len() < 20 {
@@ -204,7 +208,7 @@ impl Netlink {
             }
             let word =
                 |at: usize| u32::from_ne_bytes(payload[at..at + 4].try_into().unwrap_or([0; 4]));
-            if word(4) != index || word(12) != u32::MAX {
+            if word(4) != index || word(12) != TC_H_ROOT {
                 continue;
             }
             let (mut is_netem, mut opts) = (false, None);
@@ -222,6 +226,20 @@ impl Netlink {
         }
         Ok(None)
     }
+}
+
+/// A tc message's bytes: struct tcmsg (family, 3 pad bytes, ifindex, handle, parent: the
+/// root, info) and its attributes.
+fn tcmsg(index: u32, attrs: &[DefaultNla]) -> Vec<u8> {
+    let mut buf = vec![0u8; 4];
+    buf.extend_from_slice(&index.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&TC_H_ROOT.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    let mut tail = vec![0; attrs.buffer_len()];
+    attrs.emit(&mut tail);
+    buf.extend(tail);
+    buf
 }
 
 /// netem's TCA_OPTIONS: `struct tc_netem_qopt`, then attributes for what it cannot hold

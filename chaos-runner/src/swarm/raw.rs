@@ -49,6 +49,14 @@ pub fn from_service_json(json: &serde_json::Value) -> Result<Option<HealthConfig
 
 /// The service's spec, health check included, and the version to update it at.
 pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
+    let (spec, version, _) = inspect_json(service).await?;
+    Ok((spec, version))
+}
+
+/// [`inspect`], and the service's JSON as the engine answered it.
+pub async fn inspect_json(
+    service: &str,
+) -> Result<(ServiceSpec, u64, serde_json::Value), RawError> {
     let path = socket_path();
     let stream = UnixStream::connect(&path)
         .await
@@ -75,6 +83,12 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
     let version = json
         .pointer("/Version/Index")
         .and_then(serde_json::Value::as_u64);
+    Ok((spec_of(&json)?, version.unwrap_or(0), json))
+}
+
+/// The spec in a service's JSON as the engine answers it (`GET /services/NAME`), with its
+/// health check read as written (see [`from_service_json`]).
+pub fn spec_of(json: &serde_json::Value) -> Result<ServiceSpec, RawError> {
     let mut spec: ServiceSpec = match json.get("Spec") {
         Some(v) => serde_json::from_value(v.clone())?,
         None => ServiceSpec::default(),
@@ -84,9 +98,9 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
         .as_mut()
         .and_then(|t| t.container_spec.as_mut())
     {
-        c.health_check = from_service_json(&json)?;
+        c.health_check = from_service_json(json)?;
     }
-    Ok((spec, version.unwrap_or(0)))
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -10,22 +10,24 @@ use tokio::time::Instant;
 
 use super::{raw, Swarm, SwarmError};
 
-/// The service's spec when the run began.
+/// The service's spec when the run began, and the engine's JSON it was read from.
 #[derive(Debug, Clone)]
 pub struct Baseline {
     spec: ServiceSpec,
+    json: serde_json::Value,
 }
 
 impl Baseline {
-    /// The spec as Docker's JSON, for the run's journal.
+    /// The service as the engine described it, for the run's journal.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.spec).unwrap_or_default()
+        self.json.clone()
     }
 
-    /// The spec a journal holds.
-    pub fn from_json(v: serde_json::Value) -> Result<Self, serde_json::Error> {
+    /// The baseline a journal holds.
+    pub fn from_json(json: serde_json::Value) -> Result<Self, raw::RawError> {
         Ok(Self {
-            spec: serde_json::from_value(v)?,
+            spec: raw::spec_of(&json)?,
+            json,
         })
     }
 }
@@ -33,8 +35,8 @@ impl Baseline {
 impl Swarm {
     /// Reads the spec to restore at the end.
     pub async fn baseline(&self) -> Result<Baseline, SwarmError> {
-        let (spec, _) = raw::inspect(&self.service).await?;
-        Ok(Baseline { spec })
+        let (spec, _, json) = raw::inspect_json(&self.service).await?;
+        Ok(Baseline { spec, json })
     }
 
     /// Sends the baseline back if the service differs from it now (or an update the run

@@ -108,7 +108,7 @@ fn restore_puts_back_what_a_killed_run_changed_and_a_second_restore_changes_noth
     // is scaled and updated).
     let journal = out.join("journal/run.jsonl");
     wait_until("the update fault fired", Duration::from_secs(180), || {
-        std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"entry\":\"fault\""))
+        std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("{\"fault\":"))
     });
     wait_until("the service changed", Duration::from_secs(60), || {
         let (replicas, env) = spec(&service);
