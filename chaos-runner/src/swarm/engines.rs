@@ -11,7 +11,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 
 use super::{belongs_to, Killed, Swarm, SwarmError, SERVICE_LABEL};
 
@@ -105,28 +104,17 @@ impl Swarm {
         count: u32,
         rng: &mut StdRng,
     ) -> Result<Killed, SwarmError> {
-        let (mut tasks, mut errors) = self.task_containers().await;
-        let found = tasks.len();
-        tasks.sort_by(|a, b| a.1.id.cmp(&b.1.id));
-        tasks.shuffle(rng);
-        tasks.truncate(count as usize);
+        // Picked as every container fault picks (the same seeded choice as before).
+        let (tasks, found, mut errors) = self.pick_tasks(count, rng).await;
         let mut signalled = Vec::new();
-        for (engine, c) in &tasks {
-            let engine = &self.engines[*engine];
-            let id = c.id.clone().unwrap_or_default();
-            let short: String = id.chars().take(12).collect();
-            let task = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("com.docker.swarm.task.name"))
-                .cloned()
-                .unwrap_or_default();
+        for t in &tasks {
+            let engine = &self.engines[t.engine];
             let options = KillContainerOptions {
                 signal: signal.to_string(),
             };
-            match engine.docker.kill_container(&id, Some(options)).await {
-                Ok(()) => signalled.push(format!("{short} ({task} on {})", engine.name)),
-                Err(e) => errors.push(format!("{short} on {}: {e}", engine.name)),
+            match engine.docker.kill_container(&t.id, Some(options)).await {
+                Ok(()) => signalled.push(t.label.clone()),
+                Err(e) => errors.push(format!("{}: {e}", t.label)),
             }
         }
         Ok(Killed {
