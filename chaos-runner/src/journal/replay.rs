@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 
-use super::{Begin, Change, End, Entry, InstanceEntry, Second, Started, BUCKETS, DIR, ENTRIES};
+use super::{Begin, Change, Entry, InstanceEntry, Second, Started, BUCKETS, DIR, ENTRIES};
 use crate::exit::UsageError;
 use crate::fault::exec::FaultEvent;
 use crate::record::instances::{InstanceSeen, InstanceStats};
@@ -42,7 +42,6 @@ pub struct Replayed {
     /// The most attempts in flight at any commit.
     pub peak_in_flight: u64,
     pub lateness: Histogram<u64>,
-    pub end: Option<End>,
     /// A last line cut short by the runner's death, left out.
     pub cut: Vec<String>,
 }
@@ -77,7 +76,6 @@ impl Replayed {
             last_second: None,
             peak_in_flight: 0,
             lateness: new_histogram(),
-            end: None,
             cut: Vec::new(),
         };
         for (n, line) in lines.iter().enumerate() {
@@ -130,7 +128,8 @@ impl Replayed {
                 self.peak_in_flight = self.peak_in_flight.max(s.started - s.ended.min(s.started));
                 self.last_second = Some(s);
             }
-            Entry::End(e) => self.end = Some(e),
+            // That the run wrote its reports is what summary.json already says.
+            Entry::End(_) => {}
         }
         Ok(())
     }

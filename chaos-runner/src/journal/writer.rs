@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use super::{Change, Entry, BUCKETS, DIR, ENTRIES};
 use crate::record::{timeline_csv, Bucket};
 
-/// A handle on a run's journal (cheap to clone); [`Journal::off`] writes nothing.
-#[derive(Debug, Clone, Default)]
-pub struct Journal(Option<Arc<Inner>>);
+/// A handle on a run's journal (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Journal(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
@@ -34,12 +34,16 @@ impl Journal {
         let mut buckets = BufWriter::new(File::create(dir.join(BUCKETS))?);
         writeln!(buckets, "bucket,{}", timeline_csv::header())?;
         buckets.flush()?;
-        Ok(Self(Some(Arc::new(Inner {
+        Ok(Self::of(entries, buckets))
+    }
+
+    fn of(entries: BufWriter<File>, buckets: BufWriter<File>) -> Self {
+        Self(Arc::new(Inner {
             entries: Mutex::new(entries),
             buckets: Mutex::new(buckets),
             failed: Mutex::new(None),
             rows: std::sync::atomic::AtomicU64::new(0),
-        }))))
+        }))
     }
 
     /// Opens the journal of an earlier run to add to it (`restore`).
@@ -51,17 +55,12 @@ impl Journal {
                 .open(dir.join(name))
                 .map(BufWriter::new)
         };
-        Ok(Self(Some(Arc::new(Inner {
-            entries: Mutex::new(open(ENTRIES)?),
-            buckets: Mutex::new(open(BUCKETS)?),
-            failed: Mutex::new(None),
-            rows: std::sync::atomic::AtomicU64::new(0),
-        }))))
+        Ok(Self::of(open(ENTRIES)?, open(BUCKETS)?))
     }
 
     /// Appends an entry; it reaches the disk at the next commit.
     pub fn note(&self, e: &Entry) {
-        let Some(j) = &self.0 else { return };
+        let j = &self.0;
         let r = {
             let mut w = j.entries.lock().expect("journal lock");
             serde_json::to_writer(&mut *w, e)
@@ -76,7 +75,7 @@ impl Journal {
     /// Puts the buckets so far on disk, then appends the entry and puts the entries on
     /// disk: an entry on disk never names buckets that are not.
     pub fn commit(&self, e: &Entry) -> std::io::Result<()> {
-        let Some(j) = &self.0 else { return Ok(()) };
+        let j = &self.0;
         j.sync(&j.buckets)?;
         self.note(e);
         j.sync(&j.entries)
@@ -100,7 +99,7 @@ impl Journal {
 
     /// Appends a bucket's row (its latest state); on disk at the next commit.
     pub fn bucket(&self, index: usize, b: &Bucket, bucket_us: u64) {
-        let Some(j) = &self.0 else { return };
+        let j = &self.0;
         let r = {
             let mut w = j.buckets.lock().expect("journal lock");
             write!(w, "{index},")
@@ -116,9 +115,7 @@ impl Journal {
 
     /// Rows written to buckets.csv so far (a second's commit names how many it covers).
     pub fn bucket_rows(&self) -> u64 {
-        self.0
-            .as_ref()
-            .map_or(0, |j| j.rows.load(std::sync::atomic::Ordering::Relaxed))
+        self.0.rows.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

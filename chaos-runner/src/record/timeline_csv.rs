@@ -178,7 +178,7 @@ pub fn header() -> String {
     COLUMNS.map(Column::name).join(",")
 }
 
-#[cfg(test)]
+/// A whole timeline, header first.
 pub fn write<W: Write>(mut w: W, timeline: &[Bucket], bucket_us: u64) -> io::Result<()> {
     writeln!(w, "{}", header())?;
     for (i, b) in timeline.iter().enumerate() {

@@ -126,10 +126,7 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Option<crate::summary::Incomplete>
     if crate::journal::unfinished(dir) {
         let (s, rec) = crate::journal::rebuild(dir)?;
         let mut f = create(dir, "timeline.csv")?;
-        writeln!(f, "{}", crate::record::timeline_csv::header())?;
-        for (i, b) in rec.timeline.iter().enumerate() {
-            crate::record::timeline_csv::write_row(&mut f, i, b, rec.bucket_us)?;
-        }
+        crate::record::timeline_csv::write(&mut f, &rec.timeline, rec.bucket_us)?;
         f.flush()?;
         write_all(dir, &s, &rec)?;
         return Ok(s.incomplete);

@@ -89,12 +89,13 @@ impl Experiment {
         );
         check_swarm_needs(&args)?;
         let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
-        let journal = Journal::create(&out).map_err(|e| {
+        let unwritable = |e: std::io::Error| {
             UsageError(format!(
                 "cannot write into {}: {e} (a read-only or full disk?)",
                 out.display()
             ))
-        })?;
+        };
+        let journal = Journal::create(&out).map_err(unwritable)?;
         let swarm = match &args.swarm_service {
             Some(name) => match connect(name, &args.engines).await {
                 Ok(s) => Some(s),
@@ -118,12 +119,7 @@ impl Experiment {
                     spec: base.to_json(),
                 }),
             })))
-            .map_err(|e| {
-                UsageError(format!(
-                    "cannot write into {}: {e} (a read-only or full disk?)",
-                    out.display()
-                ))
-            })?;
+            .map_err(unwritable)?;
         let live = match args.live {
             Some(addr) => {
                 let l = LiveServer::bind(addr)

@@ -6,7 +6,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::journal::{ServiceLeftovers, SwarmGuard};
 use crate::support::*;
 
 fn tasks(service: &str) -> Vec<String> {

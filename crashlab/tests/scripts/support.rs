@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The Docker tests share one engine and its swarm (one may initialise it and leave it at
 /// the end): they take turns.
@@ -77,6 +78,64 @@ impl Drop for Leftovers {
     fn drop(&mut self) {
         for c in &self.containers {
             let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &self.image])
+            .output();
+    }
+}
+
+/// The engine in a swarm for the test: a single-node one made (and left at the end) when it
+/// was in none.
+pub struct SwarmGuard {
+    made: bool,
+}
+
+impl SwarmGuard {
+    pub fn join() -> Self {
+        let made = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]) != "active";
+        if made {
+            docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        }
+        Self { made }
+    }
+}
+
+impl Drop for SwarmGuard {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = Command::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+            let _ = Command::new("docker")
+                .args(["network", "rm", "docker_gwbridge"])
+                .output();
+        }
+    }
+}
+
+/// Removes the service and its image, also on failure (before the swarm is left).
+pub struct ServiceLeftovers {
+    pub service: String,
+    pub image: String,
+}
+
+impl Drop for ServiceLeftovers {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["service", "rm", &self.service])
+            .output();
+        let gone = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < gone
+            && !docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={}", self.service),
+            ])
+            .is_empty()
+        {
+            std::thread::sleep(Duration::from_millis(200));
         }
         let _ = Command::new("docker")
             .args(["image", "rm", "-f", &self.image])

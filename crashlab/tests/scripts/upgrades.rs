@@ -96,49 +96,18 @@ fn upgrades_start_first_loses_nothing_stop_first_shows_its_gap_and_the_bad_canar
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// Removes the restore test's service, image and (when it made one) swarm, also on failure.
-struct SwarmLeftovers {
-    service: String,
-    image: String,
-    left_swarm: bool,
-}
-
-impl Drop for SwarmLeftovers {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["service", "rm", &self.service])
-            .output();
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        let _ = Command::new("docker")
-            .args(["image", "rm", "-f", &self.image])
-            .output();
-        if self.left_swarm {
-            let _ = Command::new("docker")
-                .args(["swarm", "leave", "--force"])
-                .output();
-            let _ = Command::new("docker")
-                .args(["network", "rm", "docker_gwbridge"])
-                .output();
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs Docker; CI runs it (cargo test -- --include-ignored)"]
 fn a_run_leaves_the_service_as_found_even_when_it_ends_during_a_canary() {
     need("docker", &["info"]);
     let _turn = docker_turn();
     let pid = std::process::id();
-    let was_in_swarm = docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"]) == "active";
-    if !was_in_swarm {
-        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    }
+    let _swarm = SwarmGuard::join();
     let image = format!("crashlab/crashserver:e2e-restore-{pid}");
     let service = format!("crashlab-restore-{pid}");
-    let _guard = SwarmLeftovers {
+    let _guard = ServiceLeftovers {
         service: service.clone(),
         image: image.clone(),
-        left_swarm: !was_in_swarm,
     };
     let o = sh(Command::new("scripts/build-image.sh").arg(&image));
     assert!(o.status.success(), "{}", text(&o));
