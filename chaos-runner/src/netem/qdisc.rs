@@ -1,5 +1,7 @@
 //! The netem root qdisc of each interface but loopback, over rtnetlink (netlink-sys's
-//! socket, netlink-packet-core's attributes). The few fixed headers (nlmsghdr, tcmsg,
+//! socket, netlink-packet-core's attributes). A spec that asks only for a rate limit is set
+//! as a token bucket (tbf) where the kernel has no netem: every kernel has tbf, not every
+//! kernel netem. The few fixed headers (nlmsghdr, tcmsg,
 //! ifinfomsg) are written and read here: netlink-packet-route's message types would bring
 //! every kind of route message into the image (its size goal is 5 MB), and do not parse
 //! netem's options (a fixed struct followed by attributes) anyway.
@@ -29,6 +31,16 @@ const TCA_NETEM_RATE: u16 = 6;
 const TCA_NETEM_RATE64: u16 = 8;
 const TCA_NETEM_LATENCY64: u16 = 10;
 const TCA_NETEM_JITTER64: u16 = 11;
+const TCA_TBF_PARMS: u16 = 1;
+const TCA_TBF_RATE64: u16 = 4;
+const TCA_TBF_BURST: u16 = 6;
+/// `struct tc_tbf_qopt`: rate and peak rate (`struct tc_ratespec`, 12 bytes each), limit,
+/// buffer, mtu.
+const TBF_QOPT_LEN: usize = 36;
+/// `TC_LINKLAYER_ETHERNET`: the kernel computes a packet's time itself (no rate table).
+const LINKLAYER_ETHERNET: u8 = 1;
+/// The smallest burst a token bucket is given: two full Ethernet frames.
+const MIN_BURST: u64 = 2 * 1514;
 /// `struct tc_netem_qopt`: latency, limit, loss, gap, duplicate, jitter (u32 each).
 const QOPT_LEN: usize = 24;
 /// Packets netem holds (iproute2's default).
@@ -40,10 +52,27 @@ type Error = std::io::Error;
 
 /// What a kernel without the netem qdisc makes of a request for one.
 pub const NO_NETEM: &str = "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; \
-    `modprobe sch_netem` where it is a module): delay, loss and rate cannot be emulated here";
+    `modprobe sch_netem` where it is a module): delay, jitter and loss cannot be emulated here (a rate alone is set as tbf)";
 
 fn err(s: impl Into<String>) -> Error {
     Error::other(s.into())
+}
+
+/// What a root qdisc this applet sets does, as the kernel reports it back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Root {
+    Netem(NetemSpec),
+    /// A token bucket, bytes per second.
+    Tbf(u64),
+}
+
+impl std::fmt::Display for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Root::Netem(n) => write!(f, "netem {n}"),
+            Root::Tbf(rate) => write!(f, "tbf rate={}bit", rate * 8),
+        }
+    }
 }
 
 /// Does what the applet was asked, on every interface but loopback; what it did, a line
@@ -56,20 +85,20 @@ pub fn apply(action: &NetemAction) -> Result<Vec<String>, Error> {
             NetemAction::Set { spec } => {
                 nl.set(index, spec)?;
                 let back = nl
-                    .netem(index)?
+                    .root(index)?
                     .ok_or_else(|| err(format!("{name}: no netem after setting it")))?;
-                said.push(format!("{name}: netem {back}"));
+                said.push(format!("{name}: {back}"));
             }
             NetemAction::Clear => {
-                if nl.netem(index)?.is_some() {
+                if let Some(was) = nl.root(index)? {
                     nl.clear(index)?;
-                    said.push(format!("{name}: netem removed"));
+                    said.push(format!("{name}: {was} removed"));
                 } else {
                     said.push(format!("{name}: no netem"));
                 }
             }
-            NetemAction::Show => said.push(match nl.netem(index)? {
-                Some(n) => format!("{name}: netem {n}"),
+            NetemAction::Show => said.push(match nl.root(index)? {
+                Some(r) => format!("{name}: {r}"),
                 None => format!("{name}: no netem"),
             }),
         }
@@ -175,22 +204,32 @@ impl Netlink {
     }
 
     fn set(&self, index: u32, spec: &NetemSpec) -> Result<(), Error> {
-        let attrs = [
-            DefaultNla::new(TCA_KIND, b"netem\0".to_vec()),
-            DefaultNla::new(TCA_OPTIONS, options(spec)),
-        ];
-        match self.request(
-            RTM_NEWQDISC,
-            &tcmsg(index, &attrs),
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-        ) {
-            Ok(_) => Ok(()),
+        match self.set_root(index, b"netem\0", options(spec)) {
+            Ok(()) => Ok(()),
             // The kernel's answer for a qdisc kind it does not have.
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => {
-                Err(err(NO_NETEM))
+                match spec.rate {
+                    Some(rate) if *spec == rate_only(rate) => {
+                        self.set_root(index, b"tbf\0", tbf_options(rate))
+                    }
+                    _ => Err(err(NO_NETEM)),
+                }
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn set_root(&self, index: u32, kind: &[u8], options: Vec<u8>) -> Result<(), Error> {
+        let attrs = [
+            DefaultNla::new(TCA_KIND, kind.to_vec()),
+            DefaultNla::new(TCA_OPTIONS, options),
+        ];
+        self.request(
+            RTM_NEWQDISC,
+            &tcmsg(index, &attrs),
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        )?;
+        Ok(())
     }
 
     fn clear(&self, index: u32) -> Result<(), Error> {
@@ -198,8 +237,9 @@ impl Netlink {
         Ok(())
     }
 
-    /// The netem root qdisc of interface `index`, as the kernel reports it.
-    fn netem(&self, index: u32) -> Result<Option<NetemSpec>, Error> {
+    /// The root qdisc of interface `index`, when it is one this applet sets (netem or tbf),
+    /// as the kernel reports it.
+    fn root(&self, index: u32) -> Result<Option<Root>, Error> {
         let answers = self.request(RTM_GETQDISC, &tcmsg(0, &[]), NLM_F_REQUEST | NLM_F_DUMP)?;
         for (kind, payload) in answers {
             // struct tcmsg: family, 3 pad bytes, ifindex, handle, parent, info.
@@ -211,20 +251,30 @@ impl Netlink {
             if word(4) != index || word(12) != TC_H_ROOT {
                 continue;
             }
-            let (mut is_netem, mut opts) = (false, None);
+            let (mut name, mut opts) = (Vec::new(), Vec::new());
             for nla in NlasIterator::new(&payload[20..]) {
                 let nla = nla.map_err(|e| err(format!("a qdisc attribute: {e}")))?;
                 match nla.kind() {
-                    TCA_KIND => is_netem = nla.value().starts_with(b"netem\0"),
-                    TCA_OPTIONS => opts = Some(nla.value().to_vec()),
+                    TCA_KIND => name = nla.value().to_vec(),
+                    TCA_OPTIONS => opts = nla.value().to_vec(),
                     _ => {}
                 }
             }
-            if is_netem {
-                return Ok(Some(decode(&opts.unwrap_or_default())?));
-            }
+            return match name.as_slice() {
+                b"netem\0" => Ok(Some(Root::Netem(decode(&opts)?))),
+                b"tbf\0" => Ok(Some(Root::Tbf(decode_tbf(&opts)?))),
+                _ => Ok(None),
+            };
         }
         Ok(None)
+    }
+}
+
+/// A spec asking for nothing but `rate`.
+fn rate_only(rate: u64) -> NetemSpec {
+    NetemSpec {
+        rate: Some(rate),
+        ..NetemSpec::default()
     }
 }
 
@@ -274,6 +324,53 @@ fn options(s: &NetemSpec) -> Vec<u8> {
     nlas.as_slice().emit(&mut tail);
     out.extend(tail);
     out
+}
+
+/// tbf's TCA_OPTIONS for `rate` bytes/s: a burst of 20 ms of the rate (two frames at
+/// least), a queue of 100 ms of it beyond the burst; the rate above 4 GB/s in RATE64.
+fn tbf_options(rate: u64) -> Vec<u8> {
+    let burst = (rate / 50).max(MIN_BURST).min(u64::from(u32::MAX));
+    let limit = (rate / 10 + burst).min(u64::from(u32::MAX)) as u32;
+    // struct tc_ratespec: cell_log, linklayer, overhead (u16), cell_align (i16), mpu (u16),
+    // rate (u32); the peak rate is left unset.
+    let mut qopt = vec![0, LINKLAYER_ETHERNET, 0, 0, 0, 0, 0, 0];
+    qopt.extend_from_slice(&(rate.min(u64::from(u32::MAX)) as u32).to_ne_bytes());
+    qopt.extend_from_slice(&[0; 12]);
+    for v in [limit, 0, 0] {
+        qopt.extend_from_slice(&v.to_ne_bytes());
+    }
+    let mut nlas = vec![
+        DefaultNla::new(TCA_TBF_PARMS, qopt),
+        DefaultNla::new(TCA_TBF_BURST, (burst as u32).to_ne_bytes().to_vec()),
+    ];
+    if rate > u64::from(u32::MAX) {
+        nlas.push(DefaultNla::new(TCA_TBF_RATE64, rate.to_ne_bytes().to_vec()));
+    }
+    let mut out = vec![0; nlas.as_slice().buffer_len()];
+    nlas.as_slice().emit(&mut out);
+    out
+}
+
+/// The rate (bytes/s) of tbf's options, as the kernel reports them.
+fn decode_tbf(opts: &[u8]) -> Result<u64, Error> {
+    let mut rate = None;
+    for nla in NlasIterator::new(opts) {
+        let nla = nla.map_err(|e| err(format!("a tbf attribute: {e}")))?;
+        let v = nla.value();
+        match nla.kind() {
+            TCA_TBF_PARMS if v.len() >= TBF_QOPT_LEN => {
+                let r = u32::from_ne_bytes(v[8..12].try_into().unwrap_or([0; 4]));
+                rate = rate.or(Some(u64::from(r)));
+            }
+            TCA_TBF_RATE64 => {
+                if let Some(r) = v.get(..8).and_then(|b| b.try_into().ok()) {
+                    rate = Some(u64::from_ne_bytes(r));
+                }
+            }
+            _ => {}
+        }
+    }
+    rate.ok_or_else(|| err("tbf options without a rate"))
 }
 
 /// What [`options`] wrote, as the kernel reports it back.
@@ -344,5 +441,9 @@ mod tests {
             assert_eq!(back.rate, spec.rate, "{text}");
         }
         assert!(decode(&[0; 10]).is_err());
+        for rate in [1, 125_000, 5_000_000_000] {
+            assert_eq!(decode_tbf(&tbf_options(rate)).unwrap(), rate);
+        }
+        assert!(decode_tbf(&[]).is_err());
     }
 }

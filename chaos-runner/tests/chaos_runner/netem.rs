@@ -48,3 +48,28 @@ fn netem_is_set_read_back_and_cleared_or_refused_where_the_kernel_has_none() {
     );
     assert!(!after.contains("qdisc netem"), "tc still sees one: {out}");
 }
+
+#[test]
+#[ignore = "needs root (a network namespace of its own) and iproute2; CI runs it (cargo test -- --include-ignored)"]
+fn a_rate_alone_is_limited_on_every_kernel_and_cleared() {
+    let o = in_namespace(
+        r#""$RUNNER" netem set 'rate=64kbit'; echo "set=$?"; tc qdisc show dev v0; "$RUNNER" netem clear; echo "clear=$?"; tc qdisc show dev v0"#,
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    println!("{out}{err}");
+    assert!(out.contains("set=0"), "{out}{err}");
+    // netem's own rate where the kernel has it, a token bucket where it has not; tc, on the
+    // same kernel, sees the one the applet read back.
+    let (ours, tcs) = if out.contains("v0: netem") {
+        ("v0: netem rate=64000bit", "qdisc netem")
+    } else {
+        ("v0: tbf rate=64000bit", "rate 64Kbit")
+    };
+    let (set, after) = out.split_once("clear=0").expect("clear succeeded");
+    assert!(set.contains(ours) && set.contains(tcs), "{out}");
+    assert!(
+        after.contains("noqueue") && !after.contains(tcs),
+        "left behind: {out}"
+    );
+}
