@@ -147,7 +147,9 @@ pub struct RunArgs {
     /// (ARG a shell command), docker (ARG a signal, SIGKILL by default), update (ARG
     /// KEY=VALUE;... and/or image=REF; order=, parallelism=, delay=, failure=, monitor=) or
     /// canary (as update but one replica: no parallelism= or delay=; plus hold= and
-    /// max_error_rate=). count= applies to http and docker. Node faults (need --node-driver
+    /// max_error_rate=). Container faults on --swarm-service's tasks (count=, for=): pause,
+    /// stop, signal (ARG a signal; for= sends SIGCONT after a stopping one), netem (ARG
+    /// delay=200ms;jitter=20ms;loss=5%;rate=1mbit, through a helper container). Node faults (need --node-driver
     /// and --swarm-service; ARG node names, `node-1;node-2`): node-stop (the machine dies),
     /// partition (its network is cut), drain (availability drain), manager-stop (ARG names
     /// or a number of managers); for=20s puts them back after that long, else at the end of

@@ -1,4 +1,4 @@
-//! Container faults: pause, stop or signal task containers of the service, each through the
+//! Container faults: pause, stop, signal or degrade the network of task containers of the service, each through the
 //! engine it runs on; what undoes a pause or a stopping signal is written to the journal
 //! before it is done, and handed back to be undone after `for=` or at the end of the run.
 
@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use super::spec::{signal, ContainerAction, ContainerFault};
 use super::undo::{Means, Resume, Undo};
 use super::Fired;
+use crate::journal::Entry;
 use crate::swarm::task_faults::Act;
 
 /// Fires a container fault on `count` task containers chosen at random.
@@ -29,6 +30,11 @@ pub async fn fire(
     let (act, resume, verb) = match &f.action {
         ContainerAction::Pause => (Act::Pause, Some(Resume::Unpause), "paused".to_string()),
         ContainerAction::Stop => (Act::Stop, None, "stopped".to_string()),
+        ContainerAction::Netem(n) => (
+            Act::Netem(n),
+            Some(Resume::NetemClear),
+            format!("set netem {n} on"),
+        ),
         ContainerAction::Signal(s) => (
             Act::Signal(s),
             signal::stops(s).then_some(Resume::Cont),
@@ -55,7 +61,13 @@ pub async fn fire(
                 hit.push(t.label.clone());
                 undos.extend(undo);
             }
-            Err(e) => errors.push(format!("{}: {e}", t.label)),
+            Err(e) => {
+                // Not made: nothing for an undo or `restore` to put back.
+                if let Some(u) = &undo {
+                    let _ = means.journal.commit_async(Entry::Undone(u.change())).await;
+                }
+                errors.push(format!("{}: {e}", t.label))
+            }
         }
     }
     let mut outcome = format!(

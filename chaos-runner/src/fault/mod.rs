@@ -51,10 +51,11 @@ pub enum Kind {
     Pause,
     Stop,
     Signal,
+    Netem,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Http,
         Kind::Cmd,
         Kind::Docker,
@@ -67,6 +68,7 @@ impl Kind {
         Kind::Pause,
         Kind::Stop,
         Kind::Signal,
+        Kind::Netem,
     ];
 
     /// The kind written in a spec (`http`, `docker`, ...).
@@ -88,12 +90,16 @@ impl Kind {
             Kind::Pause => "pause",
             Kind::Stop => "stop",
             Kind::Signal => "signal",
+            Kind::Netem => "netem",
         }
     }
 
     /// Faults that act on task containers through their engines (the Docker API).
     pub fn is_container(self) -> bool {
-        matches!(self, Kind::Docker | Kind::Pause | Kind::Stop | Kind::Signal)
+        matches!(
+            self,
+            Kind::Docker | Kind::Pause | Kind::Stop | Kind::Signal | Kind::Netem
+        )
     }
 
     /// Faults that act on whole nodes (through the node driver or the managers' API).
@@ -124,6 +130,7 @@ impl FaultKind {
                 ContainerAction::Pause => Kind::Pause,
                 ContainerAction::Stop => Kind::Stop,
                 ContainerAction::Signal(_) => Kind::Signal,
+                ContainerAction::Netem(_) => Kind::Netem,
             },
         }
     }
@@ -135,5 +142,23 @@ impl FaultKind {
             FaultKind::Container(c) => c.hold,
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::Kind;
+
+    #[test]
+    fn the_summary_schema_names_every_kind_of_fault() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/summary.schema.json")).unwrap();
+        let kinds = schema
+            .pointer("/properties/faults/items/properties/kind/enum")
+            .and_then(|k| k.as_array())
+            .expect("faults[].kind is an enum in the schema");
+        let named: Vec<&str> = kinds.iter().filter_map(|k| k.as_str()).collect();
+        let ours: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(named, ours);
     }
 }

@@ -14,6 +14,8 @@ pub enum Resume {
     Unpause,
     /// SIGCONT, after a stopping signal.
     Cont,
+    /// A helper container clears the netem (or tbf) root qdiscs in its network namespace.
+    NetemClear,
 }
 
 impl Resume {
@@ -21,6 +23,7 @@ impl Resume {
         match self {
             Resume::Unpause => "unpause",
             Resume::Cont => "SIGCONT",
+            Resume::NetemClear => "netem-clear",
         }
     }
 }
@@ -77,6 +80,7 @@ impl Undo {
                 resume: match undo.as_str() {
                     "unpause" => Resume::Unpause,
                     "SIGCONT" => Resume::Cont,
+                    "netem-clear" => Resume::NetemClear,
                     _ => return None,
                 },
             }),
@@ -123,6 +127,7 @@ async fn resume_container(
     let act = match resume {
         Resume::Unpause => Act::Unpause,
         Resume::Cont => Act::Signal("SIGCONT"),
+        Resume::NetemClear => Act::NetemClear,
     };
     let short: String = container.chars().take(12).collect();
     match sw.act_on(engine, container, act).await {

@@ -19,6 +19,8 @@ use super::{belongs_to, Killed, Swarm, SwarmError, SERVICE_LABEL};
 pub struct Engine {
     pub name: String,
     pub docker: Docker,
+    /// The same engine, for the calls made without bollard (`api`).
+    pub at: super::api::EngineAt,
 }
 
 /// Seconds an engine call may take before that engine counts as unreachable.
@@ -41,9 +43,12 @@ impl Engine {
             return Err(err("not unix:///PATH or tcp://HOST:PORT".into()));
         }
         .map_err(|e| err(e.to_string()))?;
+        let at = super::api::EngineAt::parse(url)
+            .ok_or_else(|| err("not unix:///PATH or tcp://HOST:PORT".into()))?;
         Ok(Self {
             name: node.into(),
             docker,
+            at,
         })
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! The Docker socket is opened only when the user asks for Docker faults, events or scaling.
 
+mod api;
 mod engines;
 pub mod events;
+mod netem_helper;
 pub mod nodes;
 pub mod plan;
 pub mod raw;
@@ -58,6 +60,10 @@ pub enum SwarmError {
     NotOurs(String),
     #[error("container {0} is gone")]
     Gone(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the netem helper in {target}'s network namespace {detail}")]
+    Helper { target: String, detail: String },
     #[error("--engine {node}={url}: {detail}")]
     Engine {
         node: String,
@@ -135,10 +141,21 @@ impl Swarm {
             })?;
         // Name the service as swarm does (the user may have given its id).
         let name = svc.spec.as_ref().and_then(|s| s.name.clone());
-        let own = docker.info().await?.name.unwrap_or_else(|| "local".into());
+        // The engine's name from /info, read as JSON: bollard's model of that answer is
+        // among its largest, for one field.
+        let at = api::EngineAt::local();
+        let own = match api::call(&at, hyper::Method::GET, "/info", None).await {
+            Ok((200, body)) => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("Name")?.as_str().map(str::to_string)),
+            Ok(_) => None,
+            Err(e) => return Err(raw::RawError::from(e).into()),
+        }
+        .unwrap_or_else(|| "local".into());
         let mut all = vec![Engine {
             name: own,
             docker: docker.clone(),
+            at,
         }];
         for (node, url) in engines {
             if all.iter().any(|e| &e.name == node) {

@@ -8,13 +8,6 @@
 //! without regard to case.
 
 use bollard::models::{HealthConfig, ServiceSpec};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
-
-use super::socket_path;
 
 /// What a service name or id keeps unencoded in the API's path: letters, digits, `-_.`.
 const SERVICE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -22,17 +15,11 @@ const SERVICE_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'_')
     .remove(b'.');
 
-/// Path of the Engine's socket, as bollard's local connection finds it.
 /// Why the health check could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
-    #[error("cannot reach {path}: {source}")]
-    Connect {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("HTTP exchange with the Engine failed: {0}")]
-    Http(#[from] hyper::Error),
+    #[error(transparent)]
+    Api(#[from] super::api::ApiError),
     #[error("the Engine answered {0} to GET /services/{1}")]
     Status(u16, String),
     #[error("unexpected service JSON: {0}")]
@@ -57,25 +44,14 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
 pub async fn inspect_json(
     service: &str,
 ) -> Result<(ServiceSpec, u64, serde_json::Value), RawError> {
-    let path = socket_path();
-    let stream = UnixStream::connect(&path)
-        .await
-        .map_err(|source| RawError::Connect {
-            path: path.clone(),
-            source,
-        })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
     let name = percent_encoding::utf8_percent_encode(service, SERVICE_NAME);
-    let req = Request::get(format!("/services/{name}"))
-        .header(hyper::header::HOST, "docker")
-        .body(Empty::<Bytes>::new())
-        .expect("a valid request");
-    let res = sender.send_request(req).await?;
-    let status = res.status().as_u16();
-    let body = res.into_body().collect().await?.to_bytes();
+    let (status, body) = super::api::call(
+        &super::api::EngineAt::local(),
+        hyper::Method::GET,
+        &format!("/services/{name}"),
+        None,
+    )
+    .await?;
     if status != 200 {
         return Err(RawError::Status(status, service.to_string()));
     }

@@ -1,9 +1,10 @@
 //! Container faults on the service's tasks, each through the engine its container runs on:
-//! pause and unpause, a graceful stop, a signal. Only containers labelled with the service's
+//! pause and unpause, a graceful stop, a signal, a degraded network (through a helper). Only containers labelled with the service's
 //! name and id are ever touched, also when an undo comes from a journal.
 
 use std::collections::HashMap;
 
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptions, StopContainerOptions,
 };
@@ -23,13 +24,17 @@ pub struct TaskContainer {
 }
 
 /// What a container fault does to one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act<'a> {
     Pause,
     Unpause,
     /// SIGTERM, then SIGKILL after the container's own stop grace period.
     Stop,
     Signal(&'a str),
+    /// Set this netem on its interfaces, through a helper container.
+    Netem(&'a crate::netem::NetemSpec),
+    /// Clear the netem (or tbf) a helper set.
+    NetemClear,
 }
 
 impl Swarm {
@@ -101,6 +106,21 @@ impl Swarm {
                 e.docker
                     .stop_container(id, None::<StopContainerOptions>)
                     .await?
+            }
+            Act::Netem(spec) => {
+                let image = listed[0].image_id.clone().unwrap_or_default();
+                let args = ["set".to_string(), spec.to_string()];
+                super::netem_helper::run(&e.at, id, &image, &args).await?;
+            }
+            // Its network namespace ended with its process: nothing left to clear.
+            Act::NetemClear
+                if !matches!(
+                    listed[0].state,
+                    Some(ContainerSummaryStateEnum::RUNNING | ContainerSummaryStateEnum::PAUSED)
+                ) => {}
+            Act::NetemClear => {
+                let image = listed[0].image_id.clone().unwrap_or_default();
+                super::netem_helper::run(&e.at, id, &image, &["clear".to_string()]).await?;
             }
             Act::Signal(signal) => {
                 e.docker

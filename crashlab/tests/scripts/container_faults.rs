@@ -295,3 +295,152 @@ fn pause_and_sigstop_take_hold_and_are_undone_after_for_on_interrupt_and_by_rest
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// What the applet (over netlink) and iproute2's `tc` see in each task container's network
+/// namespace, entered from the host.
+fn qdiscs(service: &str) -> Vec<String> {
+    tasks(service)
+        .iter()
+        .map(|id| {
+            let pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+            let o = Command::new("nsenter")
+                .args(["-t", &pid, "-n"])
+                .arg(repo().join("dist/image/chaos-runner"))
+                .args(["netem", "show"])
+                .output()
+                .expect("nsenter");
+            let tc = Command::new("nsenter")
+                .args(["-t", &pid, "-n", "tc", "qdisc", "show", "dev", "eth0"])
+                .output()
+                .expect("nsenter tc");
+            format!("{}{}", text(&o), text(&tc))
+        })
+        .collect()
+}
+
+fn degraded(service: &str) -> usize {
+    qdiscs(service)
+        .iter()
+        .filter(|q| q.contains("eth0: tbf rate=64000bit") || q.contains("eth0: netem"))
+        .count()
+}
+
+fn helpers() -> String {
+    docker(&["ps", "-a", "-q", "--filter", "label=crashlab.helper"])
+}
+
+#[test]
+#[ignore = "needs Docker and root (nsenter); CI runs it (cargo test -- --include-ignored)"]
+fn netem_degrades_one_task_through_a_helper_and_leaves_no_qdisc_and_no_helper() {
+    need("docker", &["info"]);
+    let _turn = docker_turn();
+    let b = Bench::new("netem");
+    let out = std::env::temp_dir().join(format!("crashlab-netem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(degraded(&b.service), 0, "{:?}", qdiscs(&b.service));
+
+    // A rate limit (netem's, or a token bucket where the kernel has no netem) from 1 s for
+    // 3 s; delay and loss where the kernel has netem, else a clear refusal.
+    let child = b
+        .run(
+            &out.join("for"),
+            "8s",
+            &[
+                "netem:rate=64kbit,at=1s,for=3s",
+                "netem:delay=100ms;loss=5%,at=5s,for=1s",
+            ],
+        )
+        .spawn()
+        .unwrap();
+    wait_until("a task's network degraded", Duration::from_secs(60), || {
+        degraded(&b.service) == 1
+    });
+    assert!(
+        helpers().is_empty(),
+        "the helper is removed once it has set it"
+    );
+    wait_until("put back after for=", Duration::from_secs(30), || {
+        degraded(&b.service) == 0
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = json(&out.join("for/summary.json"));
+    let faults = s["faults"].as_array().unwrap();
+    let rate = &faults[0];
+    assert_eq!(rate["ok"], true, "{rate}");
+    assert!(
+        rate["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("set netem rate=64000bit on 1 of 2"),
+        "{rate}"
+    );
+    let held = rate["restored_at_s"].as_f64().unwrap() - rate["at_s"].as_f64().unwrap();
+    assert!(held >= 3.0, "undone {held} s after firing: {rate}");
+    let delay = &faults[1];
+    let kernel_has_netem = delay["ok"] == true;
+    if !kernel_has_netem {
+        assert!(
+            delay["outcome"]
+                .as_str()
+                .unwrap()
+                .contains("this kernel has no netem qdisc"),
+            "{delay}"
+        );
+    }
+    println!("kernel has netem: {kernel_has_netem}; {}", delay["outcome"]);
+    assert!(helpers().is_empty(), "helpers left: {}", helpers());
+    let journal = std::fs::read_to_string(out.join("for/journal/run.jsonl")).unwrap();
+    assert!(journal.contains("\"undo\":\"netem-clear\""), "{journal}");
+    // Whatever was written down before it was tried is marked undone: made and put back,
+    // or refused by the kernel.
+    assert_eq!(
+        journal.matches("{\"change\":{\"container\":").count(),
+        journal.matches("{\"undone\":{\"container\":").count(),
+        "{journal}"
+    );
+
+    // Held to the end: an interrupted run clears it.
+    let child = b
+        .run(
+            &out.join("interrupted"),
+            "60s",
+            &["netem:rate=64kbit,at=1s"],
+        )
+        .spawn()
+        .unwrap();
+    wait_until("a task's network degraded", Duration::from_secs(60), || {
+        degraded(&b.service) == 1
+    });
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(degraded(&b.service), 0, "{:?}", qdiscs(&b.service));
+    assert!(helpers().is_empty(), "helpers left: {}", helpers());
+
+    // A killed runner leaves it; restore clears it.
+    let mut child = b
+        .run(&out.join("killed"), "60s", &["netem:rate=64kbit,at=1s"])
+        .spawn()
+        .unwrap();
+    wait_until("a task's network degraded", Duration::from_secs(60), || {
+        degraded(&b.service) == 1
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(degraded(&b.service), 1, "SIGKILL runs no clean-up");
+    let o = b
+        .runner()
+        .args(["restore", out.join("killed").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("netem-clear"), "{}", text(&o));
+    assert_eq!(degraded(&b.service), 0, "{:?}", qdiscs(&b.service));
+    assert!(helpers().is_empty(), "helpers left: {}", helpers());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -28,7 +28,7 @@ pub fn of(kind: Kind) -> &'static [&'static str] {
             "max_error_rate",
         ],
         Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => &["for"],
-        Kind::Pause | Kind::Signal => &["count", "for"],
+        Kind::Pause | Kind::Signal | Kind::Netem => &["count", "for"],
         Kind::Stop => &["count"],
     }
 }

@@ -45,10 +45,15 @@ pub fn build(
         Kind::NodeStop | Kind::Partition | Kind::Drain | Kind::ManagerStop => {
             FaultKind::Node(node_fault(kind, &needed()?, opts).map_err(bad)?)
         }
-        Kind::Pause | Kind::Stop | Kind::Signal => {
+        Kind::Pause | Kind::Stop | Kind::Signal | Kind::Netem => {
             let action = match kind {
                 Kind::Pause => ContainerAction::Pause,
                 Kind::Stop => ContainerAction::Stop,
+                Kind::Netem => ContainerAction::Netem(
+                    needed()?
+                        .parse()
+                        .map_err(|e: crate::netem::NetemSpecError| bad(e.to_string()))?,
+                ),
                 _ => {
                     let sig = needed()?;
                     ContainerAction::Signal(normalise_signal(&sig).ok_or_else(|| {

@@ -76,8 +76,8 @@ pub enum FaultKind {
     },
     /// Stop, cut off or drain whole nodes; put them back after `hold` or at the end.
     Node(NodeFault),
-    /// Pause, stop or signal task containers of the target swarm service; undo (unpause,
-    /// SIGCONT) after `hold` or at the end.
+    /// Pause, stop, signal or degrade the network of task containers of the target swarm
+    /// service; undo (unpause, SIGCONT, clear) after `hold` or at the end.
     Container(ContainerFault),
 }
 
@@ -90,7 +90,7 @@ pub struct ContainerFault {
 }
 
 /// What a container fault does to a task container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ContainerAction {
     /// Freeze its processes (the cgroup freezer, `docker pause`); undone by unpausing.
     Pause,
@@ -98,6 +98,9 @@ pub enum ContainerAction {
     Stop,
     /// This signal (`SIGSTOP`, ...); a stopping signal is undone by SIGCONT.
     Signal(String),
+    /// Degrade its network (delay, jitter, loss, rate) from inside its network namespace,
+    /// through a helper container; undone by a second helper that clears it.
+    Netem(crate::netem::NetemSpec),
 }
 
 impl ContainerAction {
@@ -107,6 +110,7 @@ impl ContainerAction {
             ContainerAction::Pause => true,
             ContainerAction::Stop => false,
             ContainerAction::Signal(s) => signal::stops(s),
+            ContainerAction::Netem(_) => true,
         }
     }
 }

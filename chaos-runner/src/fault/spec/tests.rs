@@ -75,7 +75,7 @@ fn rejects_bad_specs_with_reasons() {
     );
     assert_eq!(
             p("http:/kill,evry=3s").unwrap_err().to_string(),
-            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http, docker, stop also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate; node-stop, partition, drain, manager-stop also for; pause, signal also count, for)"
+            "unknown option 'evry' in fault 'http:/kill,evry=3s' (options: every, at, poisson, seed; http, docker, stop also count; update also image, order, parallelism, delay, failure, monitor; canary also image, order, failure, monitor, hold, max_error_rate; node-stop, partition, drain, manager-stop also for; pause, signal, netem also count, for)"
         );
     assert!(
         matches!(p("docker,every=1s,cuont=2"), Err(SpecError::UnknownKey { key, .. }) if key == "cuont")
@@ -113,7 +113,7 @@ fn rejects_bad_specs_with_reasons() {
         );
     assert_eq!(
             p("nuke:/x,every=1s").unwrap_err().to_string(),
-            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary, node-stop, partition, drain, manager-stop, pause, stop, signal)"
+            "unknown fault kind 'nuke' in 'nuke:/x,every=1s' (kinds: http, cmd, docker, update, canary, node-stop, partition, drain, manager-stop, pause, stop, signal, netem)"
         );
 }
 
@@ -292,7 +292,22 @@ fn container_faults_parse_and_only_what_can_be_undone_takes_for() {
         "signal:SIGNOPE,at=1s",
         "stop,at=1s,for=5s",
         "pause,at=1s,for=0s",
+        "netem,at=1s",
+        "netem:delay=fast,at=1s",
+        "netem:colour=red,at=1s",
     ] {
         assert!(p(bad).is_err(), "{bad} accepted");
     }
+    let f = p("netem:delay=200ms;loss=5%,at=5s,for=20s,count=2").unwrap();
+    let FaultKind::Container(ContainerFault {
+        action: ContainerAction::Netem(n),
+        hold,
+    }) = &f.kind
+    else {
+        panic!("{:?}", f.kind)
+    };
+    assert_eq!(n.delay, Duration::from_millis(200));
+    assert!((n.loss - 0.05).abs() < 1e-12);
+    assert_eq!(*hold, Some(Duration::from_secs(20)));
+    assert_eq!(f.count, 2);
 }
