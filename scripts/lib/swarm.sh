@@ -206,6 +206,9 @@ run_runner() {
         fi
         say "live view: http://127.0.0.1:$live_port/ (open it in a browser; it follows each run)"
     fi
+    # The run's token reaches http faults (/kill, /chaos) through the environment, never the
+    # command line.
+    [ -z "${kill_token:-}" ] || export KILL_TOKEN="$kill_token"
     if [ "$mode" = host ]; then
         "$runner" run "$target" --out "$out/$dir" ${live[@]+"${live[@]}"} "$@"
         return
@@ -218,7 +221,7 @@ run_runner() {
     gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
     host_dir=$(cd "$out/$dir" && pwd)
     docker run --rm --name "$runner_name" --network "$network" ${publish[@]+"${publish[@]}"} \
-        --user "$uid" --group-add "$gid" \
+        --user "$uid" --group-add "$gid" ${kill_token:+-e KILL_TOKEN} \
         -v /var/run/docker.sock:/var/run/docker.sock \
         -v "$host_dir:/run-out" \
         --entrypoint /usr/local/bin/chaos-runner "$image" \
