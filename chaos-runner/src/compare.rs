@@ -49,6 +49,42 @@ fn access_paths(runs: &[&Summary]) -> String {
     }
 }
 
+/// What each run did and what happened, then which did best, in words.
+fn story(runs: &[&Summary]) -> Section {
+    use crate::report::story;
+    let mut lines: Vec<String> = runs
+        .iter()
+        .map(|s| {
+            let done = story::done(s);
+            let done = done.strip_prefix("What was done: ").unwrap_or(&done);
+            let happened = story::happened(s).join(" ");
+            format!("`{}`: {done} {happened}", s.run.setup.label)
+        })
+        .collect();
+    let failed = |s: &&&Summary| s.counts.failed;
+    if let (Some(best), Some(worst)) = (
+        runs.iter().min_by_key(failed),
+        runs.iter().max_by_key(failed),
+    ) {
+        if runs.len() > 1 && best.counts.failed != worst.counts.failed {
+            lines.push(format!(
+                "In short: `{}` lost the fewest requests ({} failed, {} of those scheduled succeeded), `{}` the most ({} failed, {}).",
+                best.run.setup.label,
+                best.counts.failed,
+                crate::report::tables::pct(best.availability.scheduled),
+                worst.run.setup.label,
+                worst.counts.failed,
+                crate::report::tables::pct(worst.availability.scheduled),
+            ));
+        }
+    }
+    Section {
+        title: "What was compared, what happened".into(),
+        lines,
+        ..Default::default()
+    }
+}
+
 pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for d in dirs {
@@ -100,6 +136,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             "Share of scheduled requests that succeeded, per bucket, with the first run's faults marked".into(),
             svg,
         )],
+        ..Default::default()
     };
     let recovery = Section {
         title: "Recovery".into(),
@@ -110,7 +147,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         out,
         "compare",
         "chaos-runner comparison",
-        &[runs_section, recovery],
+        &[story(&summaries), runs_section, recovery],
     )?;
 
     let cmp = Comparison {

@@ -49,6 +49,17 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
     writeln!(w, "# {title}\n")?;
     for s in sections {
         writeln!(w, "## {}\n", s.title)?;
+        if !s.tiles.is_empty() {
+            let (names, values): (Vec<String>, Vec<String>) = s.tiles.iter().cloned().unzip();
+            table(
+                &mut w,
+                &Table {
+                    head: names,
+                    rows: vec![values],
+                },
+            )?;
+            writeln!(w)?;
+        }
         for l in &s.lines {
             writeln!(w, "{l}\n")?;
         }

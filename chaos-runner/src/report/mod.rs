@@ -7,6 +7,7 @@ pub mod markdown;
 mod marks;
 mod node_sections;
 pub mod sections;
+pub mod story;
 pub mod tables;
 
 use std::fs::File;

@@ -8,7 +8,7 @@ pub fn sections(s: &Summary) -> Vec<Section> {
     let mut out = Vec::new();
     for add in [
         incomplete,
-        run,
+        story,
         headline,
         counts,
         faults,
@@ -20,6 +20,8 @@ pub fn sections(s: &Summary) -> Vec<Section> {
         updates,
         versions,
         slo,
+        run,
+        glossary,
     ] {
         add(s, &mut out);
     }
@@ -47,6 +49,11 @@ fn incomplete(s: &Summary, out: &mut Vec<Section>) {
         table: None,
         ..Default::default()
     });
+}
+
+/// What was done, what happened, the verdict.
+fn story(s: &Summary, out: &mut Vec<Section>) {
+    out.push(super::story::section(s));
 }
 
 /// How the run was set up: target, access path, load, machine, swarm.
@@ -109,30 +116,65 @@ fn run(s: &Summary, out: &mut Vec<Section>) {
         }
     }
     out.push(Section {
-        title: "Run".into(),
+        title: "Set-up".into(),
         lines,
         table: None,
         ..Default::default()
     });
 }
 
-/// The figures that matter, with what they mean.
+/// The figures that matter, one row (the charts go with it).
 fn headline(s: &Summary, out: &mut Vec<Section>) {
-    let r = &s.run.setup;
     out.push(Section {
         title: HEADLINE.into(),
-        lines: vec![format!(
-            "Availability is the share of scheduled requests that were answered with success (ok / scheduled: a request the schedule could not send counts as unanswered; ok / sent was {}). \
-Availability (time) is the share of {:.0} ms buckets in which at least {:.1}% of scheduled requests succeeded. \
-Downtime is the time during which no request succeeded (windows shorter than {:.0} ms are counted as glitches: {}).",
-            pct(s.availability.requests),
-            r.bucket_ms,
-            s.availability.bucket_threshold * 100.0,
-            s.downtime.min_window_ms,
-            s.downtime.glitches
-        )],
+        lines: vec![],
         table: t(&HEADLINE_HEAD, vec![headline_row(s)]),
-            ..Default::default()
+        ..Default::default()
+    });
+}
+
+/// What the words on the page mean, with the run's own figures where they matter.
+fn glossary(s: &Summary, out: &mut Vec<Section>) {
+    let r = &s.run.setup;
+    let per_bucket = r.rate.map(|rate| rate * r.bucket_ms / 1000.0);
+    let threshold = s.availability.bucket_threshold;
+    let bucket = match per_bucket {
+        Some(n) if n > 0.0 => {
+            let allowed = (n * (1.0 - threshold) + 1e-9).floor();
+            format!(
+                " At {} requests/s a bucket holds about {n:.0} requests, so {}.",
+                r.rate.unwrap_or_default(),
+                if allowed < 1.0 {
+                    "a single failure in a bucket fails it".to_string()
+                } else {
+                    format!("a bucket passes with up to {allowed:.0} failures")
+                }
+            )
+        }
+        _ => String::new(),
+    };
+    out.push(Section {
+        title: "Glossary".into(),
+        lines: vec![
+            format!(
+                "Availability: the share of scheduled requests answered with success (ok / scheduled: a request the schedule could not send counts as unanswered; ok / sent was {}).",
+                pct(s.availability.requests)
+            ),
+            format!(
+                "Availability (time): the share of {:.0} ms buckets in which at least {:.1}% of scheduled requests succeeded.{bucket}",
+                r.bucket_ms,
+                threshold * 100.0,
+            ),
+            format!(
+                "Outage (a downtime window): a stretch in which no request succeeded; downtime is their total. Stretches shorter than {:.0} ms are glitches, not outages ({} in this run).",
+                s.downtime.min_window_ms, s.downtime.glitches
+            ),
+            "MTTR: the mean, over faults that caused an outage which ended, of the time from the fault to the first success that ended it. An outage still under way at the end gets no figure.".into(),
+            "Latency: from each request's intended send time (no coordinated omission); p99 is the latency 99 % of successes beat.".into(),
+            "Failure classes: refused (connection refused), reset (connection reset), timeout (no answer within the timeout), dns (the name did not resolve: no task behind it), http_5xx and http_4xx (answered with an error), other.".into(),
+            "\"-\": not applicable (nothing happened that the figure would measure).".into(),
+        ],
+        ..Default::default()
     });
 }
 

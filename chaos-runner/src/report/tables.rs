@@ -16,6 +16,8 @@ pub struct Section {
     pub table: Option<Table>,
     /// Charts shown after the table (HTML only): caption and SVG.
     pub figures: Vec<(String, String)>,
+    /// Figures shown large before the lines (name, value): the page's first glance.
+    pub tiles: Vec<(String, String)>,
 }
 
 /// The title of the section the report's charts belong to.
@@ -51,6 +53,10 @@ pub fn mttr(s: &Summary) -> String {
 
 /// A fault's recovery: seconds, or that it had not ended.
 pub fn recovery(f: &crate::summary::FaultResult) -> String {
+    if f.failures == 0 {
+        // Nothing failed: nothing to recover from.
+        return "-".into();
+    }
     match (f.recovery_s, f.not_recovered_after_s) {
         (Some(r), _) => secs(r),
         (None, Some(n)) => format!("not recovered (>= {n:.3})"),
