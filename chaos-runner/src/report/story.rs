@@ -142,7 +142,7 @@ pub fn happened(s: &Summary) -> Vec<String> {
         .filter(|(k, v)| !k.is_ok() && **v > 0)
         .map(|(k, v)| (k.name(), *v))
         .collect();
-    classes.sort_by(|a, b| b.1.cmp(&a.1));
+    classes.sort_by_key(|c| std::cmp::Reverse(c.1));
     let kinds = if classes.is_empty() {
         String::new()
     } else {
