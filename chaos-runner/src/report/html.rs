@@ -24,12 +24,12 @@ fn inline(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}code{background:#f3f3f3;padding:0 3px}\
+th{background:#f3f3f3;font-size:13px}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}code{background:#f3f3f3;padding:0 3px}\
 .wide{overflow-x:auto}figure{margin:1em 0}svg{width:100%;height:auto}.missed{color:#b00}\
 .tiles{display:flex;flex-wrap:wrap;gap:8px;margin:.5em 0 1em}.tile{border:1px solid #ccc;border-radius:4px;padding:6px 12px;min-width:8em}\
 .tile b{display:block;font-size:22px;font-variant-numeric:tabular-nums}.tile span{font-size:13px;color:#555}\
 @media print{body{max-width:none;margin:0;font-size:12px}.wide{overflow:visible}table{font-size:10px;width:100%;table-layout:auto}\
-th,td{padding:2px 4px;overflow-wrap:anywhere}td:first-child,td.n{white-space:normal}h2{break-after:avoid}figure,tr,.tiles{break-inside:avoid}}\
+th,td{padding:2px 4px}td{overflow-wrap:anywhere}td.n{white-space:normal}h2{break-after:avoid}figure,tr,.tiles{break-inside:avoid}}\
 @page{size:A4 portrait;margin:12mm}";
 
 /// Whether a cell holds a figure (right-aligned) rather than text (left-aligned): a
