@@ -68,7 +68,8 @@ def row(fault, health, n, s):
         return head + [f"fault not made: {reason}", "", "", ""] + clients
     sw = f.get("swarm") or {}
     watched = sw.get("watched_s")
-    never = "never" + (f" ({watched:.0f} s watched)" if watched is not None else "")
+    # A summary written before the run recorded how long it watched says nothing of "never".
+    never = "-" if watched is None else f"never ({watched:.0f} s watched)"
     noticed = sw.get("noticed_s")
     how = []
     if sw.get("unhealthy_s") is not None:
