@@ -344,7 +344,7 @@ fn replicas(s: &Summary, out: &mut Vec<Section>) {
     out.push(Section {
         title: "Replicas seen".into(),
         lines: vec![format!(
-            "{} distinct `X-Instance` ids; {} first seen after the first fault (restarts and replacements).",
+            "{} distinct `X-Instance` ids; {} restarts or replacements (first answered after the first fault, in a container the engine did not see start before it).",
             s.instances.len(),
             s.restarts_seen
         )],

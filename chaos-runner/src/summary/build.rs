@@ -54,6 +54,35 @@ fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
 
+/// Replicas that first answered after the first fault (at `after_s`) and were started after
+/// it: a replica whose container the engine saw start before the fault, and that is the first
+/// process seen in that container, is one that was slow to answer, not a replacement.
+fn restarts(
+    instances: &[Instance],
+    after_s: f64,
+    events: &[crate::swarm::events::SwarmEvent],
+) -> u64 {
+    use crate::swarm::events::ContainerAction;
+    let started_before = |host: &str| {
+        !host.is_empty()
+            && events.iter().any(|e| {
+                e.action == ContainerAction::Start
+                    && e.at_s < after_s
+                    && e.container.starts_with(host)
+            })
+    };
+    let host = |id: &str| id.rsplit_once('-').map_or("", |(h, _)| h).to_string();
+    instances
+        .iter()
+        .enumerate()
+        .filter(|(n, x)| {
+            let h = host(&x.id);
+            let first_in_container = !instances[..*n].iter().any(|y| host(&y.id) == h);
+            x.first_seen_s > after_s && !(first_in_container && started_before(&h))
+        })
+        .count() as u64
+}
+
 pub fn build(i: Inputs<'_>) -> Summary {
     let rec = i.recorded;
     let counts = counts(rec);
@@ -78,8 +107,9 @@ pub fn build(i: Inputs<'_>) -> Summary {
         .collect();
     let mttr_s = (!outages.is_empty()).then(|| outages.iter().sum::<f64>() / outages.len() as f64);
     // Kept in order of first sight: their positions are the indexes in timeline.csv.
+    let events = i.swarm.as_ref().map_or(&[][..], |sw| &sw.events[..]);
     let restarts_seen = match faults.first() {
-        Some(f) => instances.iter().filter(|x| x.first_seen_s > f.at_s).count() as u64,
+        Some(f) => restarts(&instances, f.at_s, events),
         None => 0,
     };
     let total_down: u64 = windows.iter().map(|w| w.duration_us()).sum();
@@ -265,5 +295,58 @@ fn figures(s: &Summary) -> Figures {
         downtime_s: s.downtime.total_s,
         mttr_s: s.mttr_s,
         unrecovered: s.faults.iter().any(|f| f.not_recovered_after_s.is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::events::{ContainerAction, SwarmEvent};
+
+    fn instance(id: &str, first_seen_s: f64) -> Instance {
+        Instance {
+            id: id.into(),
+            version: "v".into(),
+            first_seen_s,
+            last_seen_s: first_seen_s + 1.0,
+            requests: 1,
+        }
+    }
+
+    fn start(container: &str, at_s: f64) -> SwarmEvent {
+        SwarmEvent {
+            at_s,
+            node: "n".into(),
+            action: ContainerAction::Start,
+            container: format!("{container}0123456789abcdef"),
+            task: "t".into(),
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn a_replica_started_before_the_fault_that_answered_late_is_no_restart() {
+        // The committed partition run: 9cbedd4f45f2 started 0.9 s before the run, first
+        // answered at 34 s; two replacements started 21.5 s after the cut.
+        let instances = [
+            instance("852c9ac973ff-fb07d3bb", 0.0),
+            instance("9cbedd4f45f2-b7f619f1", 34.07),
+            instance("80bd9d1649b7-29383435", 22.0),
+            instance("316e7b1f451b-94439e11", 22.1),
+        ];
+        let events = [
+            start("9cbedd4f45f2", -0.9),
+            start("80bd9d1649b7", 21.5),
+            start("316e7b1f451b", 21.5),
+        ];
+        assert_eq!(restarts(&instances, 10.0, &events), 2);
+        // Without the engine's events, every late first answer counts, as before.
+        assert_eq!(restarts(&instances, 10.0, &[]), 3);
+        // A second process in a container started before the fault is a restart.
+        let again = [
+            instance("9cbedd4f45f2-b7f619f1", 1.0),
+            instance("9cbedd4f45f2-00000001", 12.0),
+        ];
+        assert_eq!(restarts(&again, 10.0, &events), 1);
     }
 }
