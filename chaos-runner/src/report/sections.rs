@@ -216,7 +216,7 @@ fn faults(s: &Summary, out: &mut Vec<Section>) {
             .enumerate()
             .map(|(i, f)| {
                 let sw = f.swarm.as_ref();
-                vec![
+                let mut row = vec![
                     (i + 1).to_string(),
                     secs(f.at_s),
                     f.kind.name().to_string(),
@@ -234,11 +234,20 @@ fn faults(s: &Summary, out: &mut Vec<Section>) {
                     recovery(f),
                     opt_secs(f.last_failure_s),
                     noticed(sw),
-                    died(sw),
-                    opt_secs(sw.and_then(|w| w.started_s)),
-                    opt_secs(sw.and_then(|w| w.healthy_s)),
-                    f.outcome.clone(),
-                ]
+                ];
+                // A node fault's container events are its old tasks' clean-up when the node
+                // comes back, not a repair: the managers' view is in Node faults.
+                if f.node.is_some() {
+                    row.extend(["see Node faults".to_string(), "-".into(), "-".into()]);
+                } else {
+                    row.extend([
+                        died(sw),
+                        opt_secs(sw.and_then(|w| w.started_s)),
+                        opt_secs(sw.and_then(|w| w.healthy_s)),
+                    ]);
+                }
+                row.extend([f.outcome.clone()]);
+                row
             })
             .collect();
         out.push(Section {
