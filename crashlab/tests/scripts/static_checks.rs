@@ -305,3 +305,37 @@ fn the_spectrum_table_prints_each_runs_own_figures() {
     assert_eq!(cells[10], format!("{avail:.2} %"), "{row}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn benchmarks_md_calls_a_goal_inconclusive_when_its_rounds_straddle_it() {
+    let dir = std::env::temp_dir().join(format!("crashlab-bench-md-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("bench")).unwrap();
+    let raw = repo().join("results/bench/benchmarks.json");
+    std::fs::copy(&raw, dir.join("bench/benchmarks.json")).unwrap();
+    let o = sh(Command::new("python3")
+        .args(["scripts/bench.py", "--render-only", "--out"])
+        .arg(&dir));
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(dir.join("benchmarks.md")).unwrap();
+    let r = json(&raw);
+    let oha = &r["load_tools"]["ratio_vs_oha"];
+    let (lo, hi) = (oha["min"].as_f64().unwrap(), oha["max"].as_f64().unwrap());
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| chaos-runner / oha requests/s >= 1.05 |"))
+        .unwrap();
+    assert!(row.contains(&format!("({lo:.3} to {hi:.3})")), "{row}");
+    let want = if lo >= 1.05 {
+        "| met |"
+    } else if hi < 1.05 {
+        "| NOT met |"
+    } else {
+        "| inconclusive"
+    };
+    assert!(row.contains(want), "{row}");
+    assert!(
+        md.contains("measures the load tool as much as the server"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
