@@ -176,14 +176,14 @@ pub fn final_frame(
     };
     tile(
         &mut html,
-        &format!("downtime in {} window(s)", s.downtime.windows.len()),
+        &format!("downtime in {} outage(s)", s.downtime.windows.len()),
         &format!("{:.3} s", s.downtime.total_s),
         down,
     );
     tile(
         &mut html,
         "MTTR",
-        &s.mttr_s.map_or("n/a".into(), |m| format!("{m:.3} s")),
+        &s.mttr_s.map_or("-".into(), |m| format!("{m:.3} s")),
         "",
     );
     tile(
@@ -191,7 +191,7 @@ pub fn final_frame(
         "p99 latency",
         &s.latency_ms
             .p99
-            .map_or("n/a".into(), |p| format!("{p:.1} ms")),
+            .map_or("-".into(), |p| format!("{p:.1} ms")),
         "",
     );
     tile(

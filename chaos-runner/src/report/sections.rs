@@ -293,7 +293,7 @@ fn died(sw: Option<&crate::summary::SwarmRecovery>) -> String {
 /// Stretches in which nothing succeeded.
 fn downtime(s: &Summary, out: &mut Vec<Section>) {
     out.push(Section {
-        title: "Downtime windows".into(),
+        title: "Outages".into(),
         lines: if s.downtime.windows.is_empty() {
             vec!["None: some request succeeded in every stretch of the run.".into()]
         } else {
@@ -446,7 +446,7 @@ fn slo(s: &Summary, out: &mut Vec<Section>) {
                         vec![
                             c.what.name().to_string(),
                             format!("{}", c.limit),
-                            c.actual.map_or("n/a".into(), |a| format!("{a:.4}")),
+                            c.actual.map_or("-".into(), |a| format!("{a:.4}")),
                             if c.passed { "yes".into() } else { "no".into() },
                         ]
                     })

@@ -24,7 +24,7 @@ pub struct Section {
 pub const HEADLINE: &str = "Headline";
 
 pub fn pct(v: Option<f64>) -> String {
-    v.map_or("n/a".into(), |v| format!("{:.3}%", v * 100.0))
+    v.map_or("-".into(), |v| format!("{:.3}%", v * 100.0))
 }
 
 pub fn secs(v: f64) -> String {
@@ -35,19 +35,19 @@ pub fn opt_secs(v: Option<f64>) -> String {
     v.map_or("-".into(), secs)
 }
 
-/// Milliseconds with `digits` decimals, or n/a where nothing was measured.
+/// Milliseconds with `digits` decimals, or - where nothing was measured.
 pub fn opt_ms(v: Option<f64>, digits: usize) -> String {
-    v.map_or("n/a".into(), |v| format!("{v:.digits$}"))
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-/// MTTR in words: n/a says why.
+/// MTTR in words: - says why there is none.
 pub fn mttr(s: &Summary) -> String {
     match s.mttr_s {
         Some(m) => format!("{m:.3} s"),
         None if s.faults.iter().any(|f| f.not_recovered_after_s.is_some()) => {
-            "n/a (the outage had not ended when the run did)".into()
+            "- (the outage had not ended when the run did)".into()
         }
-        None => "n/a (no fault caused an outage)".into(),
+        None => "- (no fault caused an outage)".into(),
     }
 }
 
@@ -98,7 +98,7 @@ pub fn headline_row(s: &Summary) -> Vec<String> {
             if open { " (still down at end)" } else { "" }
         ),
         s.downtime.windows.len().to_string(),
-        s.mttr_s.map_or("n/a".into(), secs),
+        s.mttr_s.map_or("-".into(), secs),
         opt_ms(s.latency_ms.p50, 2),
         opt_ms(s.latency_ms.p99, 2),
         s.counts.scheduled.to_string(),
@@ -113,7 +113,7 @@ pub const HEADLINE_HEAD: [&str; 12] = [
     "availability",
     "availability (time)",
     "downtime (s)",
-    "windows",
+    "outages",
     "MTTR (s)",
     "p50 (ms)",
     "p99 (ms)",

@@ -78,7 +78,7 @@ fn every_report_file_is_written_and_says_what_was_measured() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("Access path: direct: loopback address"));
     assert!(md.contains("| scheduled | sent | dropped |"));
-    assert!(md.contains("## Downtime windows"));
+    assert!(md.contains("## Outages"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 3, "three charts");
     assert!(!html.contains("<script"), "self-contained, no scripts");
