@@ -65,6 +65,8 @@ def row(fault, health, n, s):
     if not f["ok"]:
         reason = f["outcome"].split("not reached: ")[-1]
         reason = re.sub(r"^[0-9a-f]{12} \([^)]*\): ", "", reason)
+        reason = re.sub(r"^the netem helper in .*? exited \d+: chaos-runner netem: ", "", reason)
+        reason = re.sub(r" \(CONFIG_NET_SCH_NETEM;.*", " (CONFIG_NET_SCH_NETEM unset)", reason)
         return head + [f"fault not made: {reason}", "", "", ""] + clients
     sw = f.get("swarm") or {}
     watched = sw.get("watched_s")
