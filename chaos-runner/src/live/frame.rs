@@ -100,6 +100,7 @@ fn marks(feed: &Feed, snap: &Snapshot, f: &Figures, events: &[LiveEvent]) -> Mar
             .map(|e| e.at_s)
             .collect(),
         windows: Vec::new(),
+        held: Vec::new(),
         lane_versions: lanes.iter().map(|i| i.version.clone()).collect(),
         versions,
     }

@@ -15,6 +15,8 @@ const H: u32 = 320;
 const OK: RGBColor = RGBColor(46, 139, 87);
 const FAIL: RGBColor = RGBColor(200, 40, 40);
 const FAULT: RGBColor = RGBColor(40, 40, 40);
+/// The band of a fault in force (from firing to being put back).
+const HELD: RGBColor = RGBColor(120, 120, 200);
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -126,6 +128,7 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
                 Rectangle::new([(a.max(x_min), 0.0), (b, y_max)], FAIL.mix(0.12).filled())
             }))
             .map_err(err)?;
+        held_bands(&mut chart, m, x_min, y_max)?;
         let pts = |f: &dyn Fn(&Bucket) -> u64| {
             steps_from(timeline, x_min, bs, &|b| Some(f(b) as f64 / bs))
         };
@@ -165,6 +168,27 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     Ok(out)
 }
 
+/// A band along the top of the chart for each fault in force (firing to put back), labelled.
+fn held_bands<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    m: &Marks,
+    x_min: f64,
+    y_top: f64,
+) -> Result<(), String> {
+    if m.held.is_empty() {
+        return Ok(());
+    }
+    let y_band = y_top * 0.96;
+    chart
+        .draw_series(m.held.iter().map(|&(a, b)| {
+            Rectangle::new([(a.max(x_min), y_band), (b, y_top)], HELD.mix(0.6).filled())
+        }))
+        .map_err(err)?
+        .label("fault in force")
+        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], HELD.mix(0.6).filled()));
+    Ok(())
+}
+
 /// One lane per replica id, filled where it answered: restarts show as a lane ending and a
 /// new one starting.
 /// Lanes are coloured by the version the replica reported.
@@ -184,16 +208,23 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
         let pos = m.versions.iter().position(|x| x == v).unwrap_or(0);
         PALETTE[pos % PALETTE.len()]
     };
-    let height = (110 + 24 * n as u32).min(1000);
+    // The versions' key is a row of its own between the caption and the lanes: a legend
+    // inside the chart would cover the lanes' first seconds.
+    const KEY_ROW: u32 = 26;
+    let height = (110 + KEY_ROW + 24 * n as u32).min(1000 + KEY_ROW);
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
+        let below = root
+            .margin(10, 0, 0, 0)
+            .titled(
                 "Which replica answered, over time (a lane per process start, coloured by version)",
                 CAPTION,
             )
+            .map_err(err)?;
+        let (key, body) = below.split_vertically(KEY_ROW);
+        let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -237,6 +268,7 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
                 PathElement::new(vec![(t, -0.5), (t, n as f64 - 0.5)], FAULT.stroke_width(1))
             }))
             .map_err(err)?;
+        let (mut x, y) = (80, 8);
         for (i, v) in m.versions.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
             let label = if v.is_empty() {
@@ -244,14 +276,11 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             } else {
                 format!("version {v}")
             };
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
-        }
-        if !m.versions.is_empty() {
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+            key.draw(&Rectangle::new([(x, y), (x + 14, y + 10)], c.filled()))
+                .map_err(err)?;
+            key.draw(&Text::new(label.clone(), (x + 20, y - 2), AXIS))
+                .map_err(err)?;
+            x += 40 + 9 * label.chars().count() as i32;
         }
         root.present().map_err(err)?;
     }

@@ -12,6 +12,8 @@ pub struct Marks {
     pub until_s: f64,
     pub faults: Vec<f64>,
     pub windows: Vec<(f64, f64)>,
+    /// Faults with a duration: from firing to being put back (s).
+    pub held: Vec<(f64, f64)>,
     /// Each replica's version, by lane (index in order of first answer).
     pub lane_versions: Vec<String>,
     /// Versions in order of first appearance (the lanes' colours).
@@ -29,6 +31,11 @@ impl Marks {
                 .windows
                 .iter()
                 .map(|w| (w.start_s, w.end_s))
+                .collect(),
+            held: s
+                .faults
+                .iter()
+                .filter_map(|f| f.restored_at_s.map(|r| (f.at_s, r)))
                 .collect(),
             lane_versions: s.instances.iter().map(|i| i.version.clone()).collect(),
             versions: s.versions.iter().map(|v| v.version.clone()).collect(),
