@@ -92,7 +92,6 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.1).collect();
-    let faults: Vec<f64> = summaries[0].faults.iter().map(|f| f.at_s).collect();
     let series: Vec<_> = runs
         .iter()
         .map(|(_, s, tl)| {
@@ -100,10 +99,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
                 s.run.setup.label.clone(),
                 tl.clone(),
                 (s.run.setup.bucket_ms * 1000.0).round() as u64,
+                charts::Marks::of(s),
             )
         })
         .collect();
-    let svg = charts::compare_availability(&series, &faults).map_err(anyhow::Error::msg)?;
+    let svg = charts::compare_availability(&series).map_err(anyhow::Error::msg)?;
     let runs_section = Section {
         title: "Runs".into(),
         lines: vec![
@@ -133,7 +133,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             rows: summaries.iter().map(|s| headline_row(s)).collect(),
         }),
         figures: vec![(
-            "Share of scheduled requests that succeeded, per bucket, with the first run's faults marked".into(),
+            "Each run's share of scheduled requests that succeeded, per bucket, with its own faults (lines), faults in force (band along the top) and outages (shaded)".into(),
             svg,
         )],
         ..Default::default()

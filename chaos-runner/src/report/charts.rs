@@ -341,62 +341,78 @@ pub fn percentiles(h: &Histogram<u64>) -> Res {
     Ok(out)
 }
 
-/// Success share (ok / scheduled) per bucket of several runs, on one time axis: an outage
-/// as deep as it was, starting in the bucket where it started.
-pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64)], faults: &[f64]) -> Res {
-    let mut series = Vec::new();
-    let mut x_max: f64 = 1.0;
-    for (label, tl, bucket_us) in runs {
-        let bs = *bucket_us as f64 / 1e6;
-        let pts = steps(tl, bs, &|b| {
-            (b.scheduled() > 0).then(|| 100.0 * b.ok() as f64 / b.scheduled() as f64)
-        });
-        x_max = x_max.max(tl.len() as f64 * bs);
-        series.push((label.clone(), pts));
-    }
+/// Small multiples, one panel per run with its own faults, faults in force and outages: the
+/// share of scheduled requests that succeeded per bucket, on an axis that starts just below
+/// the run's lowest bucket so the action fills the panel.
+pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64, Marks)]) -> Res {
+    const PANEL: u32 = 170;
+    let x_max = runs
+        .iter()
+        .map(|(_, tl, bu, m)| (tl.len() as f64 * *bu as f64 / 1e6).max(m.until_s))
+        .fold(1.0, f64::max);
     let bucket_ms = runs.first().map_or(100.0, |r| r.2 as f64 / 1e3);
+    let height = 40 + PANEL * runs.len().max(1) as u32;
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Share of scheduled requests that succeeded, per {bucket_ms:.0} ms bucket (faults marked)"),
+        let body = root
+            .margin(10, 0, 0, 0)
+            .titled(
+                &format!("Share of scheduled requests that succeeded, per {bucket_ms:.0} ms bucket: one panel per run, each with its own faults"),
                 CAPTION,
             )
-            .margin(10)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, 0f64..105f64)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since start")
-            .y_desc("% ok")
-            .label_style(TICKS)
-            .axis_desc_style(AXIS)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(
-                faults
-                    .iter()
-                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, 105.0)], FAULT.mix(0.4))),
-            )
-            .map_err(err)?;
-        for (i, (label, pts)) in series.into_iter().enumerate() {
+        let panels = body.split_evenly((runs.len().max(1), 1));
+        for (i, ((label, tl, bucket_us, m), area)) in runs.iter().zip(panels.iter()).enumerate() {
+            let bs = *bucket_us as f64 / 1e6;
+            let share = |b: &Bucket| {
+                (b.scheduled() > 0).then(|| 100.0 * b.ok() as f64 / b.scheduled() as f64)
+            };
+            let lowest = tl.iter().filter_map(share).fold(100.0, f64::min);
+            let y_lo = ((lowest / 10.0).floor() * 10.0 - 5.0).clamp(-5.0, 90.0);
             let c = PALETTE[i % PALETTE.len()];
+            let mut chart = ChartBuilder::on(area)
+                .caption(label, AXIS)
+                .margin(6)
+                .x_label_area_size(30)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..x_max, y_lo..101f64)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .y_desc("% ok")
+                .label_style(TICKS)
+                .axis_desc_style(AXIS)
+                .x_label_formatter(&tick)
+                .y_labels(4)
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(m.windows.iter().map(|&(a, b)| {
+                    Rectangle::new([(a, y_lo), (b, 101.0)], FAIL.mix(0.12).filled())
+                }))
+                .map_err(err)?;
+            chart
+                .draw_series(
+                    m.held.iter().map(|&(a, b)| {
+                        Rectangle::new([(a, 99.0), (b, 101.0)], HELD.mix(0.6).filled())
+                    }),
+                )
+                .map_err(err)?;
+            chart
+                .draw_series(
+                    m.faults.iter().map(|&t| {
+                        PathElement::new(vec![(t, y_lo), (t, 101.0)], FAULT.stroke_width(1))
+                    }),
+                )
+                .map_err(err)?;
+            let pts: Vec<(f64, f64)> = steps(tl, bs, &|b| share(b).map(|v| v.max(y_lo)));
             chart
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)

@@ -184,70 +184,97 @@ pub fn happened(s: &Summary) -> Vec<String> {
     out
 }
 
-/// What swarm did after the faults it could have seen (those with its events recorded).
+/// What swarm did after the faults: node faults from the managers' view, the others from
+/// the engines' container events. Nothing is said where the run did not record it.
 fn orchestrator(s: &Summary) -> Option<String> {
-    let seen: Vec<_> = s
+    let mut parts = Vec::new();
+    let nodes: Vec<_> = s
         .faults
         .iter()
         .filter(|f| f.ok)
-        .filter_map(|f| f.swarm.as_ref())
+        .filter_map(|f| f.node.as_ref())
         .collect();
-    if seen.is_empty() {
-        return None;
-    }
-    let n = seen.len();
-    let noticed: Vec<f64> = seen.iter().filter_map(|w| w.noticed_s).collect();
-    let started: Vec<f64> = seen.iter().filter_map(|w| w.started_s).collect();
-    let of = |k: usize| {
-        if n == 1 {
-            String::new()
-        } else {
-            format!(" after {k} of {n} faults")
-        }
-    };
-    let mut parts = Vec::new();
-    if noticed.is_empty() {
-        let watched = seen.iter().filter_map(|w| w.watched_s).fold(0.0, f64::max);
-        parts.push(format!(
-            "swarm never noticed anything wrong (it watched {watched:.0} s after each fault): no task was replaced"
-        ));
-    } else {
-        let how = match seen.as_slice() {
-            [w] => {
-                let mut signs = Vec::new();
-                if w.unhealthy_s.is_some() {
-                    signs.push("a failed health check".to_string());
-                }
-                if w.oom {
-                    signs.push("out of memory".into());
-                }
-                if let Some(code) = w.exit_code {
-                    signs.push(format!("the container died, exit {code}"));
-                }
-                if signs.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", signs.join(", "))
-                }
-            }
-            _ => String::new(),
-        };
-        parts.push(format!(
-            "swarm noticed trouble{} after {}{how}",
-            of(noticed.len()),
-            median_words(&noticed)
-        ));
-        parts.push(if started.is_empty() {
-            "but started no replacement while the run watched".to_string()
-        } else {
-            format!(
-                "and started a replacement{} after {}",
-                of(started.len()),
-                median_words(&started)
-            )
+    if !nodes.is_empty() {
+        let down: Vec<f64> = nodes.iter().filter_map(|n| n.down_s).collect();
+        let answered: Vec<f64> = nodes
+            .iter()
+            .filter_map(|n| n.replacement_answered_s)
+            .collect();
+        parts.push(match (down.is_empty(), answered.is_empty()) {
+            (true, true) => "the managers never declared a node down and no replacement answered while the run watched".to_string(),
+            (false, true) => format!("the managers declared the node down after {}, but no replacement answered while the run watched", median_words(&down)),
+            (true, false) => format!("a replacement answered clients after {} (the managers never declared the node down)", median_words(&answered)),
+            (false, false) => format!("the managers declared the node down after {} and a replacement answered clients after {}", median_words(&down), median_words(&answered)),
         });
     }
-    Some(format!("What the orchestrator did: {}.", parts.join(" ")))
+    let seen: Vec<_> = s
+        .faults
+        .iter()
+        .filter(|f| f.ok && f.node.is_none())
+        .filter_map(|f| f.swarm.as_ref())
+        .collect();
+    if !seen.is_empty() {
+        let n = seen.len();
+        // Summaries from before `noticed_s` was recorded: a death is the first sign.
+        let noticed: Vec<f64> = seen
+            .iter()
+            .filter_map(|w| w.noticed_s.or(w.died_s))
+            .collect();
+        let started: Vec<f64> = seen.iter().filter_map(|w| w.started_s).collect();
+        let watched: Vec<f64> = seen.iter().filter_map(|w| w.watched_s).collect();
+        let of = |k: usize| {
+            if n == 1 {
+                String::new()
+            } else {
+                format!(" after {k} of {n} faults")
+            }
+        };
+        if noticed.is_empty() && !watched.is_empty() {
+            let watched = watched.iter().copied().fold(f64::INFINITY, f64::min);
+            parts.push(format!(
+                "swarm never noticed anything wrong (it watched at least {watched:.0} s after each fault): no task was replaced"
+            ));
+        } else if !noticed.is_empty() {
+            let how = match seen.as_slice() {
+                [w] => signs(w),
+                _ => String::new(),
+            };
+            parts.push(format!(
+                "swarm noticed trouble{} after {}{how}",
+                of(noticed.len()),
+                median_words(&noticed)
+            ));
+            parts.push(if started.is_empty() {
+                "but started no replacement while the run watched".to_string()
+            } else {
+                format!(
+                    "and started a replacement{} after {}",
+                    of(started.len()),
+                    median_words(&started)
+                )
+            });
+        }
+    }
+    (!parts.is_empty()).then(|| format!("What the orchestrator did: {}.", parts.join(" ")))
+}
+
+/// The signs of trouble the engine reported after one fault, in words.
+fn signs(w: &crate::summary::SwarmRecovery) -> String {
+    let mut signs = Vec::new();
+    if w.unhealthy_s.is_some() {
+        signs.push("a failed health check".to_string());
+    }
+    if w.oom {
+        signs.push("out of memory".into());
+    }
+    if let Some(code) = w.exit_code {
+        signs.push(format!("the container died, exit {code}"));
+    }
+    if signs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", signs.join(", "))
+    }
 }
 
 /// `1.23 s`, or the median and range of several.
@@ -389,6 +416,34 @@ mod tests {
             text.contains("At 200 requests/s a bucket holds about 20 requests, so a single failure in a bucket fails it."),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_orchestrators_side_is_said_only_as_far_as_the_run_recorded_it() {
+        // The demo's summary predates `noticed_s`: its deaths are what swarm noticed.
+        let s = demo();
+        let said = orchestrator(&s).unwrap();
+        assert!(
+            said.contains("swarm noticed trouble after 5 of 5 faults"),
+            "{said}"
+        );
+        assert!(!said.contains("never"), "{said}");
+        // A partition: the managers' view, not the old tasks' clean-up.
+        let p: Summary = serde_json::from_str(include_str!(
+            "../../../results/multi-node/partition/summary.json"
+        ))
+        .unwrap();
+        let said = orchestrator(&p).unwrap();
+        let n = p.faults[0].node.as_ref().unwrap();
+        assert!(
+            said.contains(&format!(
+                "the managers declared the node down after {:.2} s and a replacement answered clients after {:.2} s",
+                n.down_s.unwrap(),
+                n.replacement_answered_s.unwrap()
+            )),
+            "{said}"
+        );
+        assert!(!said.contains("never"), "{said}");
     }
 
     #[test]
