@@ -132,9 +132,13 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Option<crate::summary::Incomplete>
         write_all(dir, &s, &rec)?;
         return Ok(s.incomplete);
     }
-    let s = read_summary(dir)?;
+    let mut s = read_summary(dir)?;
     let timeline = read_timeline(dir)?;
     let bucket_us = (s.run.setup.bucket_ms * 1000.0).round() as u64;
+    // Summaries from before it was recorded: the same figure, from the same timeline.
+    if s.downtime.degraded_s.is_none() {
+        s.downtime.degraded_s = Some(crate::summary::degraded_s(&timeline, bucket_us));
+    }
     let (ok, failed) = match crate::record::hlog::read_totals(&dir.join("latency.hlog")) {
         Ok(h) => h,
         Err(e) => {

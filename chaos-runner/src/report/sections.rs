@@ -169,6 +169,7 @@ fn glossary(s: &Summary, out: &mut Vec<Section>) {
                 "Outage (a downtime window): a stretch in which no request succeeded; downtime is their total. Stretches shorter than {:.0} ms are glitches, not outages ({} in this run).",
                 s.downtime.min_window_ms, s.downtime.glitches
             ),
+            "Degraded: the time in buckets in which some requests failed and some succeeded (not counted as downtime).".into(),
             "MTTR: the mean, over faults that caused an outage which ended, of the time from the fault to the first success that ended it. An outage still under way at the end gets no figure.".into(),
             "Latency: from each request's intended send time (no coordinated omission); p99 is the latency 99 % of successes beat.".into(),
             "Failure classes: refused (connection refused), reset (connection reset), timeout (no answer within the timeout), dns (the name did not resolve: no task behind it), http_5xx and http_4xx (answered with an error), other.".into(),

@@ -156,8 +156,14 @@ pub fn happened(s: &Summary) -> Vec<String> {
         pct(s.availability.scheduled)
     ));
     let w = &s.downtime.windows;
+    let degraded = match s.downtime.degraded_s {
+        Some(d) if d > 0.0 => {
+            format!(" Degraded (some requests failed, some succeeded) for {d:.1} s.")
+        }
+        _ => String::new(),
+    };
     out.push(if w.is_empty() {
-        "No outage: some request succeeded in every stretch of the run.".into()
+        format!("No outage: some request succeeded in every stretch of the run.{degraded}")
     } else {
         let longest = w.iter().map(|w| w.duration_s).fold(0.0, f64::max);
         let open = if w.iter().any(|w| w.open) {
@@ -167,13 +173,13 @@ pub fn happened(s: &Summary) -> Vec<String> {
         };
         if w.len() == 1 {
             format!(
-                "1 outage, in which no request succeeded, of {:.2} s{open}; MTTR {}.",
+                "1 outage, in which no request succeeded, of {:.2} s{open}; MTTR {}.{degraded}",
                 s.downtime.total_s,
                 mttr(s)
             )
         } else {
             format!(
-                "{} outages, in which no request succeeded, {:.2} s in all, the longest {longest:.2} s{open}; MTTR {}.",
+                "{} outages, in which no request succeeded, {:.2} s in all, the longest {longest:.2} s{open}; MTTR {}.{degraded}",
                 w.len(),
                 s.downtime.total_s,
                 mttr(s)
@@ -335,6 +341,12 @@ fn tiles(s: &Summary) -> Vec<(String, String)> {
             ),
         ),
         ("outages".into(), s.downtime.windows.len().to_string()),
+        (
+            "degraded".into(),
+            s.downtime
+                .degraded_s
+                .map_or("-".into(), |d| format!("{d:.1} s")),
+        ),
         (
             "MTTR".into(),
             s.mttr_s.map_or("-".into(), |m| format!("{m:.2} s")),

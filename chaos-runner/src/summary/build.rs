@@ -83,6 +83,16 @@ fn restarts(
         .count() as u64
 }
 
+/// Time in buckets where some requests failed and some succeeded (s).
+pub fn degraded_s(timeline: &[crate::record::Bucket], bucket_us: u64) -> f64 {
+    timeline
+        .iter()
+        .filter(|b| b.ok() > 0 && b.failed() > 0)
+        .count() as f64
+        * bucket_us as f64
+        / 1e6
+}
+
 pub fn build(i: Inputs<'_>) -> Summary {
     let rec = i.recorded;
     let counts = counts(rec);
@@ -141,6 +151,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
             windows: windows.iter().map(window).collect(),
             glitches,
             min_window_ms: i.min_window_us as f64 / 1e3,
+            degraded_s: Some(degraded_s(&rec.timeline, rec.bucket_us)),
         },
         faults: fault_results,
         mttr_s,
@@ -322,6 +333,27 @@ mod tests {
             task: "t".into(),
             exit_code: None,
         }
+    }
+
+    #[test]
+    fn degraded_is_the_time_in_buckets_with_both_answers_and_failures() {
+        use crate::record::{Bucket, Class};
+        let bucket = |ok: u64, failed: u64| {
+            let mut b = Bucket::default();
+            b.counts[Class::Ok.index()] = ok;
+            b.counts[Class::Timeout.index()] = failed;
+            b
+        };
+        // Up, degraded, down, degraded, up: two degraded buckets of 100 ms.
+        let tl = [
+            bucket(5, 0),
+            bucket(3, 2),
+            bucket(0, 5),
+            bucket(1, 4),
+            bucket(5, 0),
+        ];
+        assert!((degraded_s(&tl, 100_000) - 0.2).abs() < 1e-12);
+        assert_eq!(degraded_s(&[], 100_000), 0.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub use crate::analysis::orchestrator::SwarmRecovery;
 use crate::record::Class;
 pub use crate::slo::SloResult;
 use crate::swarm::events::SwarmEvent;
-pub use build::{build, Inputs};
+pub use build::{build, degraded_s, Inputs};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -165,6 +165,11 @@ pub struct Downtime {
     /// Windows shorter than `min_window_ms`, left out of `windows` and `total_s`.
     pub glitches: u64,
     pub min_window_ms: f64,
+    /// Time in buckets where some requests failed and some succeeded (s): degraded, not down.
+    /// None in summaries written before it was recorded (a re-render computes it from the
+    /// timeline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
