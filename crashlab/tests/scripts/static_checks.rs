@@ -263,12 +263,14 @@ fn spectrum_refuses_bad_input_before_it_touches_the_engine() {
         assert!(text(&o).contains(said), "{args:?}: {}", text(&o));
         assert!(!text(&o).contains("building the image"), "{}", text(&o));
     }
+    need("python3", &["--version"]);
     let o = sh(Command::new("python3").args(["scripts/spectrum-table.py", "/nonexistent"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 #[test]
 fn the_spectrum_table_prints_each_runs_own_figures() {
+    need("python3", &["--version"]);
     // A committed run (1 replica, SIGKILL), laid out as spectrum.sh lays out its cells.
     let dir = std::env::temp_dir().join(format!("crashlab-spectrum-{}", std::process::id()));
     let cell = dir.join("kill/health-off/1-replica");
@@ -308,6 +310,7 @@ fn the_spectrum_table_prints_each_runs_own_figures() {
 
 #[test]
 fn benchmarks_md_calls_a_goal_inconclusive_when_its_rounds_straddle_it() {
+    need("python3", &["--version"]);
     let dir = std::env::temp_dir().join(format!("crashlab-bench-md-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("bench")).unwrap();
     let raw = repo().join("results/bench/benchmarks.json");
