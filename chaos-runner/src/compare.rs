@@ -191,6 +191,8 @@ fn recovery_table(summaries: &[&Summary]) -> Table {
             "swarm: median died (s)",
             "median started (s)",
             "median healthy (s)",
+            "node faults: median down after (s)",
+            "median replacement answered (s)",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -198,14 +200,28 @@ fn recovery_table(summaries: &[&Summary]) -> Table {
         rows: summaries
             .iter()
             .map(|s| {
-                let med = |f: &dyn Fn(&crate::summary::SwarmRecovery) -> Option<f64>| {
-                    let mut v: Vec<f64> = s
-                        .faults
-                        .iter()
-                        .filter_map(|x| x.swarm.as_ref().and_then(f))
-                        .collect();
+                let median = |mut v: Vec<f64>| {
                     v.sort_by(f64::total_cmp);
                     (!v.is_empty()).then(|| v[v.len() / 2])
+                };
+                // Container events of a node fault are its old tasks' clean-up: node faults
+                // are read from the managers' view instead.
+                let med = |f: &dyn Fn(&crate::summary::SwarmRecovery) -> Option<f64>| {
+                    median(
+                        s.faults
+                            .iter()
+                            .filter(|x| x.node.is_none())
+                            .filter_map(|x| x.swarm.as_ref().and_then(f))
+                            .collect(),
+                    )
+                };
+                let node = |f: &dyn Fn(&crate::analysis::nodes::NodeRecovery) -> Option<f64>| {
+                    median(
+                        s.faults
+                            .iter()
+                            .filter_map(|x| x.node.as_ref().and_then(f))
+                            .collect(),
+                    )
                 };
                 vec![
                     s.run.setup.label.clone(),
@@ -219,8 +235,37 @@ fn recovery_table(summaries: &[&Summary]) -> Table {
                     opt_secs(med(&|r| r.died_s)),
                     opt_secs(med(&|r| r.started_s)),
                     opt_secs(med(&|r| r.healthy_s)),
+                    opt_secs(node(&|n| n.down_s)),
+                    opt_secs(node(&|n| n.replacement_answered_s)),
                 ]
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    #[test]
+    fn a_node_faults_recovery_is_the_managers_view_not_the_old_tasks_clean_up() {
+        let p: Summary = serde_json::from_str(include_str!(
+            "../../results/multi-node/partition/summary.json"
+        ))
+        .unwrap();
+        let t = recovery_table(&[&p]);
+        let col = |name: &str| t.head.iter().position(|h| h == name).unwrap();
+        let row = &t.rows[0];
+        // Its container deaths (about 42 s: node-1's old tasks removed when it came back).
+        assert_eq!(row[col("swarm: median died (s)")], "-");
+        let n = p.faults[0].node.as_ref().unwrap();
+        assert_eq!(
+            row[col("node faults: median down after (s)")],
+            opt_secs(n.down_s)
+        );
+        assert_eq!(
+            row[col("median replacement answered (s)")],
+            opt_secs(n.replacement_answered_s)
+        );
     }
 }
