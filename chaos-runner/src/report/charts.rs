@@ -81,6 +81,32 @@ fn steps_from(
         .collect()
 }
 
+/// [`steps_from`] cut where `f` gives nothing: one step line per stretch of buckets with a value.
+fn segments(
+    timeline: &[Bucket],
+    from_s: f64,
+    bs: f64,
+    f: &dyn Fn(&Bucket) -> Option<f64>,
+) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current = Vec::new();
+    for (i, b) in timeline.iter().enumerate() {
+        match f(b) {
+            Some(v) => {
+                let t = from_s + i as f64 * bs;
+                current.push((t, v));
+                current.push((t + bs, v));
+            }
+            None if !current.is_empty() => out.push(std::mem::take(&mut current)),
+            None => {}
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Requests per second that succeeded and failed, per bucket.
 pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
@@ -163,6 +189,153 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Failed requests per second by class, per bucket: what kind of failure, when.
+pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
+    use crate::record::class::Class;
+    let bs = bucket_us as f64 / 1e6;
+    let x_min = m.from_s;
+    let x_max = (x_min + timeline.len() as f64 * bs)
+        .max(m.until_s)
+        .max(x_min + 1.0);
+    let classes: Vec<Class> = Class::ALL
+        .into_iter()
+        .filter(|c| !c.is_ok() && timeline.iter().any(|b| b.counts[c.index()] > 0))
+        .collect();
+    let y_max = timeline
+        .iter()
+        .flat_map(|b| classes.iter().map(|c| b.counts[c.index()]))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        / bs
+        * 1.1;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "Failed requests per second by class, over {:.0} ms buckets",
+                    bs * 1e3
+                ),
+                CAPTION,
+            )
+            .margin(10)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("failed/s")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(err)?;
+        held_bands(&mut chart, m, x_min, y_max)?;
+        for (i, c) in classes.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let pts = steps_from(timeline, x_min, bs, &|b| {
+                Some(b.counts[c.index()] as f64 / bs)
+            });
+            chart
+                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+                .map_err(err)?
+                .label(c.name())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .draw_series(
+                m.faults
+                    .iter()
+                    .filter(|t| **t >= x_min)
+                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
+            )
+            .map_err(err)?
+            .label("fault")
+            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// The mean and the slowest latency of the successes in each bucket (ms): when answers
+/// slowed down.
+pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
+    let bs = bucket_us as f64 / 1e6;
+    let x_min = m.from_s;
+    let x_max = (x_min + timeline.len() as f64 * bs)
+        .max(m.until_s)
+        .max(x_min + 1.0);
+    let mean = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_sum_us as f64 / b.ok() as f64 / 1e3);
+    let max = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_max_us as f64 / 1e3);
+    let y_max = timeline.iter().filter_map(max).fold(1.0, f64::max) * 1.1;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("Latency of successes over {:.0} ms buckets: mean and slowest (from intended send time)", bs * 1e3),
+                CAPTION,
+            )
+            .margin(10)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("ms")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .draw()
+            .map_err(err)?;
+        held_bands(&mut chart, m, x_min, y_max)?;
+        // Buckets without a success are gaps, not lines drawn across them.
+        chart
+            .draw_series(
+                segments(timeline, x_min, bs, &max)
+                    .into_iter()
+                    .map(|seg| PathElement::new(seg, FAIL.mix(0.6).stroke_width(1))),
+            )
+            .map_err(err)?
+            .label("slowest")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.mix(0.6)));
+        chart
+            .draw_series(
+                segments(timeline, x_min, bs, &mean)
+                    .into_iter()
+                    .map(|seg| PathElement::new(seg, OK.stroke_width(2))),
+            )
+            .map_err(err)?
+            .label("mean")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], OK.stroke_width(2)));
+        chart
+            .draw_series(
+                m.faults
+                    .iter()
+                    .filter(|t| **t >= x_min)
+                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
+            )
+            .map_err(err)?
+            .label("fault")
+            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -416,4 +589,25 @@ pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64, Marks)]) -> Res {
         root.present().map_err(err)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_without_a_value_cut_the_line() {
+        let tl: Vec<Bucket> = (0..5).map(|_| Bucket::default()).collect();
+        // Values in buckets 0, 1 and 4: two stretches.
+        let f = |b: &Bucket| Some(b.late as f64);
+        let mut tl2 = tl.clone();
+        tl2[2].late = 7;
+        tl2[3].late = 7;
+        let g = |b: &Bucket| (b.late == 0).then_some(1.0);
+        let segs = segments(&tl2, 0.0, 0.1, &g);
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].len(), 4);
+        assert!((segs[1][0].0 - 0.4).abs() < 1e-9);
+        assert_eq!(segments(&tl, 0.0, 0.1, &f).len(), 1);
+    }
 }

@@ -45,7 +45,7 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
     let title = format!("chaos-runner report: {}", s.run.setup.label);
     let mut sections = sections::sections(s);
     let marks = charts::Marks::of(s);
-    let charts = vec![
+    let mut charts = vec![
         (
             "Throughput and failures over time".to_string(),
             charts::throughput(&marks, &rec.timeline, rec.bucket_us).map_err(anyhow::Error::msg)?,
@@ -59,6 +59,21 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
             charts::percentiles(&rec.ok).map_err(anyhow::Error::msg)?,
         ),
     ];
+    if s.counts.failed > 0 {
+        charts.insert(
+            1,
+            (
+                "Failures by class over time".to_string(),
+                charts::failures_by_class(&marks, &rec.timeline, rec.bucket_us)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+        );
+    }
+    charts.push((
+        "Latency over time".to_string(),
+        charts::latency_over_time(&marks, &rec.timeline, rec.bucket_us)
+            .map_err(anyhow::Error::msg)?,
+    ));
     // The charts go with the headline, found by its title.
     if let Some(h) = sections.iter_mut().find(|x| x.title == tables::HEADLINE) {
         h.figures = charts;
