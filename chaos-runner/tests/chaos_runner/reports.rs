@@ -80,7 +80,10 @@ fn every_report_file_is_written_and_says_what_was_measured() {
     assert!(md.contains("| scheduled | sent | dropped |"));
     assert!(md.contains("## Outages"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 3, "three charts");
+    // Throughput, failures by class (this run has an outage), replicas, latency by
+    // percentile, latency over time.
+    assert_eq!(html.matches("<svg").count(), 5, "five charts");
+    assert!(html.contains("Failed requests per second by class"));
     assert!(!html.contains("<script"), "self-contained, no scripts");
     let hgrm = std::fs::read_to_string(out.join("latency.hgrm")).unwrap();
     assert!(hgrm.contains("Percentile") && hgrm.contains("#[Max"));
