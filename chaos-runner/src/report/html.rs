@@ -50,10 +50,34 @@ fn is_figure(c: &str) -> bool {
     c.replace(',', "").parse::<f64>().is_ok_and(f64::is_finite)
 }
 
+/// What a column means, shown on hover (the glossary at the end of the page says it too).
+fn definition(head: &str) -> Option<&'static str> {
+    Some(match head {
+        "availability" => "ok / scheduled: the share of the requests the schedule asked for that succeeded",
+        "availability (time)" => "the share of buckets in which at least the threshold of scheduled requests succeeded",
+        "downtime (s)" | "downtime" => "the total length of the outages: stretches in which no request succeeded",
+        "outages" => "stretches in which no request succeeded (shorter ones are glitches)",
+        "MTTR (s)" | "MTTR" => "mean time from a fault to the first success that ended its outage; only outages that ended",
+        "p50 (ms)" => "the latency half of the successes beat, from the intended send time",
+        "p99 (ms)" | "p99 latency" => "the latency 99 % of the successes beat, from the intended send time",
+        "restarts seen" => "replicas that first answered after the first fault, in containers started after it",
+        "degraded" => "time in buckets in which some requests failed and some succeeded",
+        "recovery (s)" => "from the fault to the first success that ended its outage",
+        "last failure (s)" => "from the fault to the last request it made fail",
+        "swarm: noticed (s)" => "from the fault to the engine's first sign: unhealthy, out of memory or a death",
+        "late" => "sent more than 1 ms after the intended time",
+        "dropped" => "never sent",
+        _ => return None,
+    })
+}
+
 fn table<W: Write>(w: &mut W, t: &Table) -> io::Result<()> {
     write!(w, "<div class=\"wide\"><table><thead><tr>")?;
     for h in &t.head {
-        write!(w, "<th>{}</th>", escape(h))?;
+        match definition(h) {
+            Some(d) => write!(w, "<th title=\"{}\">{}</th>", escape(d), escape(h))?,
+            None => write!(w, "<th>{}</th>", escape(h))?,
+        }
     }
     writeln!(w, "</tr></thead><tbody>")?;
     for r in &t.rows {
@@ -78,9 +102,12 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
         if !s.tiles.is_empty() {
             write!(w, "<div class=\"tiles\">")?;
             for (name, value) in &s.tiles {
+                let tip = definition(name)
+                    .map(|d| format!(" title=\"{}\"", escape(d)))
+                    .unwrap_or_default();
                 write!(
                     w,
-                    "<div class=\"tile\"><b>{}</b><span>{}</span></div>",
+                    "<div class=\"tile\"{tip}><b>{}</b><span>{}</span></div>",
                     escape(value),
                     escape(name)
                 )?;
@@ -107,6 +134,27 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headline_columns_say_what_they_mean_on_hover() {
+        let t = Table {
+            head: crate::report::tables::HEADLINE_HEAD
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows: vec![],
+        };
+        let mut out = Vec::new();
+        table(&mut out, &t).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        // Every figure's column but the run's label, the counts and the failures.
+        for h in ["availability", "outages", "MTTR (s)", "p99 (ms)", "restarts seen"] {
+            assert!(
+                html.contains(&format!("\">{h}</th>")) && html.contains("title="),
+                "{h}: {html}"
+            );
+        }
+    }
 
     #[test]
     fn figures_go_right_and_text_left() {
