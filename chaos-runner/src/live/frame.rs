@@ -101,6 +101,7 @@ fn marks(feed: &Feed, snap: &Snapshot, f: &Figures, events: &[LiveEvent]) -> Mar
             .collect(),
         windows: Vec::new(),
         held: Vec::new(),
+        lane_labels: Vec::new(),
         lane_versions: lanes.iter().map(|i| i.version.clone()).collect(),
         versions,
     }

@@ -397,10 +397,18 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             )
             .map_err(err)?;
         let (key, body) = below.split_vertically(KEY_ROW);
+        // Room for the longest lane name (`#12 node-1, slot 3`) beside the axis title.
+        let longest = m
+            .lane_labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(3);
+        let label_w = (40 + 9 * longest as u32).max(70);
         let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
-            .y_label_area_size(70)
+            .y_label_area_size(label_w)
             .build_cartesian_2d(x_min..x_max, -0.5f64..n as f64 - 0.5)
             .map_err(err)?;
         // One label per lane, on its centre (every few lanes past 40).
@@ -414,7 +422,11 @@ pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             .y_labels((n + 1).min(41))
             .y_label_formatter(&|v| {
                 if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
-                    format!("#{}", v.round() as usize + 1)
+                    let i = v.round() as usize;
+                    m.lane_labels
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", i + 1))
                 } else {
                     String::new()
                 }

@@ -148,7 +148,13 @@ mod tests {
         table(&mut out, &t).unwrap();
         let html = String::from_utf8(out).unwrap();
         // Every figure's column but the run's label, the counts and the failures.
-        for h in ["availability", "outages", "MTTR (s)", "p99 (ms)", "restarts seen"] {
+        for h in [
+            "availability",
+            "outages",
+            "MTTR (s)",
+            "p99 (ms)",
+            "restarts seen",
+        ] {
             assert!(
                 html.contains(&format!("\">{h}</th>")) && html.contains("title="),
                 "{h}: {html}"
