@@ -74,6 +74,8 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
         };
         if let Wake::Undo = wake {
             let (_, i, u) = due.remove(0);
+            let began = start.elapsed().as_secs_f64();
+            out.events[i].restore_began_s.get_or_insert(began);
             let r = tokio::select! {
                 r = undo::undo(&u, ctx.means()) => r,
                 _ = stop.wait_for(|s| *s) => { out.pending.push((i, u)); break }
@@ -128,6 +130,7 @@ fn event(index: usize, spec: &FaultSpec, start: Instant, fired: Instant, f: Fire
         outcome: f.outcome,
         targets: f.targets,
         restored_at_s: None,
+        restore_began_s: None,
         restore: None,
     };
     if ev.ok {

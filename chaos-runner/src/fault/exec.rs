@@ -38,6 +38,9 @@ pub struct FaultEvent {
     /// none when that happened after the load ended, or never.
     #[serde(default)]
     pub restored_at_s: Option<f64>,
+    /// When putting it back began (seconds from the start of the load); none as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_began_s: Option<f64>,
     /// Node faults: how they were put back (or why not).
     #[serde(default)]
     pub restore: Option<String>,

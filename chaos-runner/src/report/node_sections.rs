@@ -27,7 +27,7 @@ pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
                 opt_secs(n.replacement_answered_s),
                 f.failures.to_string(),
                 recovery(f),
-                opt_secs(f.restored_at_s.map(|r| r - f.at_s)),
+                put_back(f),
                 opt_secs(n.ready_again_s),
                 cp,
             ]
@@ -39,7 +39,7 @@ pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
     out.push(Section {
         title: "Node faults".into(),
         lines: vec![
-            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when putting the node back was done (- when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A stopped or partitioned node's tasks cannot be reached: clients time out on them until the overlay's own failure detection (gossip) drops them from the service's DNS; the managers declare the node down and reschedule its tasks on their own clock (the dispatcher heartbeat), which restores capacity, not the clients' view. Every time in this table is from the fault. The managers' task states are polled, so a replacement may answer clients slightly before it is reported running.".into(),
+            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when putting the node back began and when it was done (- when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A stopped or partitioned node's tasks cannot be reached: clients time out on them until the overlay's own failure detection (gossip) drops them from the service's DNS; the managers declare the node down and reschedule its tasks on their own clock (the dispatcher heartbeat), which restores capacity, not the clients' view. Every time in this table is from the fault. The managers' task states are polled, so a replacement may answer clients slightly before it is reported running.".into(),
         ],
         table: t(
             &[
@@ -153,5 +153,18 @@ mod tests {
         let t = faults.table.as_ref().unwrap();
         let died = t.head.iter().position(|h| h == "died (s)").unwrap();
         assert_eq!(t.rows[0][died], "see Node faults");
+    }
+
+    #[test]
+    fn putting_back_shows_when_it_began_and_when_it_was_done() {
+        let mut s = partition();
+        let f = &mut s.faults[0];
+        f.restore_began_s = Some(f.at_s + 30.0);
+        f.restored_at_s = Some(f.at_s + 30.9);
+        assert_eq!(super::put_back(f), "30.000 to 30.900");
+        f.restore_began_s = None;
+        assert_eq!(super::put_back(f), "30.900");
+        f.restored_at_s = None;
+        assert_eq!(super::put_back(f), "-");
     }
 }

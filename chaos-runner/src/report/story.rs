@@ -69,10 +69,15 @@ fn fault_words(faults: &[FaultResult]) -> String {
                     format!("{n} times, about every {gap:.0} s from {:.1} s", fs[0].at_s)
                 }
             };
-            let held = f
-                .restored_at_s
-                .map(|r| format!(", put back {:.1} s later", r - f.at_s))
-                .unwrap_or_default();
+            let held = match (f.restore_began_s, f.restored_at_s) {
+                (Some(b), Some(d)) if d - b >= 0.05 => format!(
+                    ", put back {:.1} s later (done {:.1} s after it)",
+                    b - f.at_s,
+                    d - f.at_s
+                ),
+                (_, Some(d)) => format!(", put back {:.1} s later", d - f.at_s),
+                _ => String::new(),
+            };
             format!("{} (`{}`) {when}{held}", what(f), f.spec)
         })
         .collect();

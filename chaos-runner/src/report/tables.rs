@@ -51,6 +51,18 @@ pub fn mttr(s: &Summary) -> String {
     }
 }
 
+/// When putting a fault back began and was done, from the fault (s): `30.001 to 30.912`;
+/// one figure where the run recorded only the end, or both were one moment.
+pub fn put_back(f: &crate::summary::FaultResult) -> String {
+    match (f.restore_began_s, f.restored_at_s) {
+        (Some(b), Some(d)) if d - b >= 0.0005 => {
+            format!("{} to {}", secs(b - f.at_s), secs(d - f.at_s))
+        }
+        (_, Some(d)) => secs(d - f.at_s),
+        (_, None) => "-".into(),
+    }
+}
+
 /// A fault's recovery: seconds, or that it had not ended.
 pub fn recovery(f: &crate::summary::FaultResult) -> String {
     if f.failures == 0 {

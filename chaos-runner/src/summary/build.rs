@@ -261,6 +261,7 @@ fn fault_results(
                     )
                 }),
                 restored_at_s: f.restored_at_s,
+                restore_began_s: f.restore_began_s,
                 restore: f.restore.clone(),
             }
         })

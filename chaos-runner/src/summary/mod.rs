@@ -224,6 +224,10 @@ pub struct FaultResult {
     /// happened after the load ended.
     #[serde(default)]
     pub restored_at_s: Option<f64>,
+    /// When putting it back began (s from the start): an undo takes time (a node's engine
+    /// starting, a helper container running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_began_s: Option<f64>,
     /// Node faults: how they were put back, or why not.
     #[serde(default)]
     pub restore: Option<String>,
