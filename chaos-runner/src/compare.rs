@@ -49,6 +49,26 @@ fn access_paths(runs: &[&Summary]) -> String {
     }
 }
 
+/// `to` as seen from directory `from` (both made absolute), `/`-separated: how a page in
+/// `from` links to a file in `to`.
+fn relative(from: &Path, to: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (from, to) = (abs(from), abs(to));
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut parts: Vec<String> = vec!["..".into(); ups];
+    parts.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
 /// What each run did and what happened, then which did best, in words.
 fn story(runs: &[&Summary]) -> Section {
     use crate::report::story;
@@ -147,7 +167,22 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
         out,
         "compare",
         "chaos-runner comparison",
-        &[story(&summaries), runs_section, recovery],
+        &[
+            Section {
+                links: runs
+                    .iter()
+                    .map(|(d, s, _)| {
+                        (
+                            format!("{}: its report", s.run.setup.label),
+                            relative(out, &d.join("report.html")),
+                        )
+                    })
+                    .collect(),
+                ..story(&summaries)
+            },
+            runs_section,
+            recovery,
+        ],
     )?;
 
     let cmp = Comparison {
@@ -246,6 +281,21 @@ fn recovery_table(summaries: &[&Summary]) -> Table {
 #[cfg(test)]
 mod recovery_tests {
     use super::*;
+
+    #[test]
+    fn each_run_is_linked_relative_to_the_comparison() {
+        assert_eq!(
+            relative(
+                Path::new("results/multi-node/compare-replicas"),
+                Path::new("results/multi-node/1-replica/report.html")
+            ),
+            "../1-replica/report.html"
+        );
+        assert_eq!(
+            relative(Path::new("/tmp/a/b"), Path::new("/tmp/c/report.html")),
+            "../../c/report.html"
+        );
+    }
 
     #[test]
     fn a_node_faults_recovery_is_the_managers_view_not_the_old_tasks_clean_up() {

@@ -117,6 +117,18 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
         for l in &s.lines {
             writeln!(w, "<p>{}</p>", inline(l))?;
         }
+        if !s.links.is_empty() {
+            write!(w, "<ul>")?;
+            for (text, href) in &s.links {
+                write!(
+                    w,
+                    "<li><a href=\"{}\">{}</a></li>",
+                    escape(href),
+                    escape(text)
+                )?;
+            }
+            writeln!(w, "</ul>")?;
+        }
         if let Some(t) = &s.table {
             table(&mut w, t)?;
         }

@@ -63,6 +63,16 @@ pub fn write<W: Write>(mut w: W, title: &str, sections: &[Section]) -> io::Resul
         for l in &s.lines {
             writeln!(w, "{l}\n")?;
         }
+        for (text, href) in &s.links {
+            // A Markdown page links to the Markdown beside the HTML it names.
+            let href = href
+                .strip_suffix(".html")
+                .map_or_else(|| href.clone(), |h| format!("{h}.md"));
+            writeln!(w, "- [{}]({})", cell(text), href.replace(' ', "%20"))?;
+        }
+        if !s.links.is_empty() {
+            writeln!(w)?;
+        }
         if let Some(t) = &s.table {
             table(&mut w, t)?;
             writeln!(w)?;

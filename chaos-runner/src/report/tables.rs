@@ -18,6 +18,8 @@ pub struct Section {
     pub figures: Vec<(String, String)>,
     /// Figures shown large before the lines (name, value): the page's first glance.
     pub tiles: Vec<(String, String)>,
+    /// Links after the lines (text, relative address), e.g. each compared run's report.
+    pub links: Vec<(String, String)>,
 }
 
 /// The title of the section the report's charts belong to.
