@@ -153,7 +153,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
             rows: summaries.iter().map(|s| headline_row(s)).collect(),
         }),
         figures: vec![(
-            "Each run's share of scheduled requests that succeeded, per bucket, with its own faults (lines), faults in force (band along the top) and outages (shaded)".into(),
+            "Each run's share of scheduled requests that succeeded, per bucket, with its own faults (lines), faults in force (band along the top), outages (shaded) and the swarm's own states (band along the bottom: a node down, the managers' API lost, an update or rollback under way; named on each run's page)".into(),
             svg,
         )],
         ..Default::default()

@@ -102,6 +102,7 @@ fn marks(feed: &Feed, snap: &Snapshot, f: &Figures, events: &[LiveEvent]) -> Mar
         windows: Vec::new(),
         held: Vec::new(),
         lane_labels: Vec::new(),
+        states: Vec::new(),
         lane_versions: lanes.iter().map(|i| i.version.clone()).collect(),
         versions,
     }

@@ -15,6 +15,8 @@ const H: u32 = 320;
 const OK: RGBColor = RGBColor(46, 139, 87);
 const FAIL: RGBColor = RGBColor(200, 40, 40);
 const FAULT: RGBColor = RGBColor(40, 40, 40);
+/// The swarm's own states on the comparison's panels (one colour: each run's page names them).
+const STATE: RGBColor = RGBColor(120, 60, 20);
 /// The band of a fault in force (from firing to being put back).
 const HELD: RGBColor = RGBColor(120, 120, 200);
 const PALETTE: [RGBColor; 6] = [
@@ -155,6 +157,7 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             }))
             .map_err(err)?;
         held_bands(&mut chart, m, x_min, y_max)?;
+        state_bands(&mut chart, m, x_min, y_max)?;
         let pts = |f: &dyn Fn(&Bucket) -> u64| {
             steps_from(timeline, x_min, bs, &|b| Some(f(b) as f64 / bs))
         };
@@ -339,6 +342,43 @@ pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
         root.present().map_err(err)?;
     }
     Ok(out)
+}
+
+/// Bands along the bottom of the chart for the swarm's own states (a node down, the
+/// managers' API lost, an update or a rollback under way), one colour and legend entry each.
+fn state_bands<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    m: &Marks,
+    x_min: f64,
+    y_top: f64,
+) -> Result<(), String> {
+    use super::marks::SwarmState;
+    let colour = |st: SwarmState| match st {
+        SwarmState::NodeDown => RGBColor(120, 60, 20),
+        SwarmState::ControlPlaneLost => RGBColor(200, 0, 120),
+        SwarmState::Updating => RGBColor(0, 140, 160),
+        SwarmState::RollingBack => RGBColor(220, 150, 0),
+    };
+    for st in SwarmState::ALL {
+        let bands: Vec<_> = m.states.iter().filter(|s| s.2 == st).collect();
+        if bands.is_empty() {
+            continue;
+        }
+        let c = colour(st);
+        chart
+            .draw_series(bands.iter().map(|&&(a, b, _)| {
+                Rectangle::new(
+                    [(a.max(x_min), 0.0), (b, y_top * 0.04)],
+                    c.mix(0.7).filled(),
+                )
+            }))
+            .map_err(err)?
+            .label(st.name())
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 4), (x + 18, y + 4)], c.mix(0.7).filled())
+            });
+    }
+    Ok(())
 }
 
 /// A band along the top of the chart for each fault in force (firing to put back), labelled.
@@ -585,6 +625,12 @@ pub fn compare_availability(runs: &[(String, Vec<Bucket>, u64, Marks)]) -> Res {
                         Rectangle::new([(a, 99.0), (b, 101.0)], HELD.mix(0.6).filled())
                     }),
                 )
+                .map_err(err)?;
+            let band = (101.0 - y_lo) * 0.05;
+            chart
+                .draw_series(m.states.iter().map(|&(a, b, _)| {
+                    Rectangle::new([(a, y_lo), (b, y_lo + band)], STATE.mix(0.7).filled())
+                }))
                 .map_err(err)?;
             chart
                 .draw_series(

@@ -14,6 +14,9 @@ pub struct Marks {
     pub windows: Vec<(f64, f64)>,
     /// Faults with a duration: from firing to being put back (s).
     pub held: Vec<(f64, f64)>,
+    /// The swarm's own states over time: a node down, the managers' API lost, an update or
+    /// a rollback under way (from, until, what).
+    pub states: Vec<(f64, f64, SwarmState)>,
     /// Each replica's version, by lane (index in order of first answer).
     pub lane_versions: Vec<String>,
     /// Each lane's name (`#3 node-1, slot 2`), where the engine's events name its task; the
@@ -42,9 +45,97 @@ impl Marks {
                 .collect(),
             lane_versions: s.instances.iter().map(|i| i.version.clone()).collect(),
             lane_labels: lane_labels(s),
+            states: swarm_states(s),
             versions: s.versions.iter().map(|v| v.version.clone()).collect(),
         }
     }
+}
+
+/// A state of the swarm worth a band on the time charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwarmState {
+    NodeDown,
+    ControlPlaneLost,
+    Updating,
+    RollingBack,
+}
+
+impl SwarmState {
+    pub const ALL: [SwarmState; 4] = [
+        SwarmState::NodeDown,
+        SwarmState::ControlPlaneLost,
+        SwarmState::Updating,
+        SwarmState::RollingBack,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SwarmState::NodeDown => "a node down",
+            SwarmState::ControlPlaneLost => "managers' API lost",
+            SwarmState::Updating => "update under way",
+            SwarmState::RollingBack => "rollback under way",
+        }
+    }
+}
+
+/// When each state held, from the managers' reports; one still holding at the end runs to
+/// the end of the run.
+fn swarm_states(s: &Summary) -> Vec<(f64, f64, SwarmState)> {
+    let Some(sw) = s.swarm.as_ref() else {
+        return Vec::new();
+    };
+    let end = s.run.setup.elapsed_s;
+    let mut out = Vec::new();
+    // Each node's down stretches: from a report of `down` to its next report otherwise.
+    let mut names: Vec<&str> = sw.nodes.nodes.iter().map(|e| e.node.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let mut since = None;
+        for e in sw.nodes.nodes.iter().filter(|e| e.node == name) {
+            match (e.state == "down", since) {
+                (true, None) => since = Some(e.at_s),
+                (false, Some(from)) => {
+                    out.push((from, e.at_s, SwarmState::NodeDown));
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(from) = since {
+            out.push((from, end.max(from), SwarmState::NodeDown));
+        }
+    }
+    let mut lost = None;
+    for c in &sw.nodes.control_plane {
+        match (c.available, lost) {
+            (false, None) => lost = Some(c.at_s),
+            (true, Some(from)) => {
+                out.push((from, c.at_s, SwarmState::ControlPlaneLost));
+                lost = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = lost {
+        out.push((from, end.max(from), SwarmState::ControlPlaneLost));
+    }
+    let mut current: Option<(f64, SwarmState)> = None;
+    for u in &sw.updates {
+        let next = match u.state.as_str() {
+            "updating" => Some(SwarmState::Updating),
+            "rollback_started" => Some(SwarmState::RollingBack),
+            _ => None,
+        };
+        if let Some((from, st)) = current.take() {
+            out.push((from, u.at_s, st));
+        }
+        current = next.map(|st| (u.at_s, st));
+    }
+    if let Some((from, st)) = current {
+        out.push((from, end.max(from), st));
+    }
+    out
 }
 
 /// `#N node, slot S` for each replica whose container (the `X-Instance` id's host part) the
@@ -94,9 +185,48 @@ mod tests {
             .position(|x| x.id.starts_with("556ca47c02d4"))
             .unwrap();
         assert_eq!(labels[i], format!("#{} node-0, slot 3", i + 1));
+        // The cut node was reported down, and stayed down in the managers' view until the
+        // run ended (they report it ready again only after the run).
+        let states = swarm_states(&s);
+        assert!(
+            states
+                .iter()
+                .any(|(a, _, st)| *st == SwarmState::NodeDown && *a > 10.0),
+            "{states:?}"
+        );
         // No events: the lane number alone.
         let mut bare = s.clone();
         bare.swarm = None;
         assert_eq!(lane_labels(&bare)[0], "#1");
+    }
+
+    #[test]
+    fn updates_and_a_lost_control_plane_are_bands() {
+        let u: Summary = serde_json::from_str(include_str!(
+            "../../../results/upgrades/stop-first-1/summary.json"
+        ))
+        .unwrap();
+        let states = swarm_states(&u);
+        let updating: Vec<_> = states
+            .iter()
+            .filter(|s| s.2 == SwarmState::Updating)
+            .collect();
+        assert_eq!(updating.len(), 1, "{states:?}");
+        let sw = u.swarm.as_ref().unwrap();
+        assert_eq!(updating[0].0, sw.updates[0].at_s);
+        assert_eq!(updating[0].1, sw.updates[1].at_s);
+        let m: Summary = serde_json::from_str(include_str!(
+            "../../../results/multi-node/manager-stop-2/summary.json"
+        ))
+        .unwrap();
+        let lost: Vec<_> = swarm_states(&m)
+            .into_iter()
+            .filter(|s| s.2 == SwarmState::ControlPlaneLost)
+            .collect();
+        let cp = &m.swarm.as_ref().unwrap().nodes.control_plane;
+        assert_eq!(
+            lost,
+            vec![(cp[1].at_s, cp[2].at_s, SwarmState::ControlPlaneLost)]
+        );
     }
 }
