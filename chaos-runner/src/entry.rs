@@ -146,8 +146,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 
 fn print_outcome(o: &crate::run::Outcome) {
     let s = &o.summary;
-    let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.3}%", v * 100.0));
-    let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2} ms"));
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.3}%", v * 100.0));
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
     let c = &s.counts;
     println!(
         "{}: scheduled {} sent {} ok {} failed {} dropped {}; availability {} (time {}); downtime {:.3} s in {} window(s); MTTR {}; p50 {} p99 {}; {} replica id(s) seen, {} after faults{}",
