@@ -81,7 +81,10 @@ impl Live {
             .find(|&i| text.is_char_boundary(i))
             .unwrap_or(0);
         text.truncate(cut);
-        e.push_back(LiveEvent { at_s, kind, text });
+        // In order of when they happened, not of when they were told: a fault is told once
+        // it has fired (a kill takes a few hundred ms), after the engine reported its kill.
+        let pos = e.iter().rposition(|x| x.at_s <= at_s).map_or(0, |p| p + 1);
+        e.insert(pos, LiveEvent { at_s, kind, text });
     }
 
     /// The events kept, oldest first.
@@ -109,5 +112,17 @@ mod tests {
         assert_eq!(e.len(), EVENTS);
         assert_eq!(e[0].at_s, 50.0);
         assert!(e.iter().all(|x| x.text.len() <= 300));
+    }
+
+    #[test]
+    fn a_fault_told_after_its_own_kill_is_listed_before_it() {
+        let l = Live::default();
+        // The engine reports the kill (10.03 s) and the death (10.05 s) before the fault,
+        // fired at 10.00 s, has returned and is told.
+        l.event(10.03, EventKind::Container, "kill");
+        l.event(10.05, EventKind::Container, "die");
+        l.event(10.00, EventKind::Fault, "docker");
+        let order: Vec<String> = l.events().into_iter().map(|e| e.text).collect();
+        assert_eq!(order, ["docker", "kill", "die"]);
     }
 }
