@@ -204,6 +204,11 @@ pub fn final_frame(
         "",
     );
     html.push_str("</div>");
+    // The story the run's report opens with: what was done, what happened, the verdict.
+    let story = crate::report::story::section(s);
+    for line in &story.lines {
+        let _ = write!(html, "<p class=\"story\">{}</p>", escape(line));
+    }
     charts_html(&mut html, &Marks::of(s), &rec.timeline, rec.bucket_us);
     html.push_str("<h2>Faults</h2><table class=\"events\">");
     for f in &s.faults {

@@ -143,6 +143,10 @@ fn frames_stream_during_the_run_end_with_the_final_figures_and_hold_no_token() {
         "{end:.300}"
     );
     assert!(
+        end.contains("What was done:") && end.contains("Verdict:"),
+        "the final frame tells the story: {end:.600}"
+    );
+    assert!(
         stream.contains("http:/kill"),
         "the fault is listed as it fires"
     );
