@@ -73,6 +73,56 @@ pub fn read_totals_until(
     read_intervals(path, Some(until))
 }
 
+/// One interval's percentiles (ms), for the latency-over-time chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalPercentiles {
+    /// From the log's start (s), and how long it covers.
+    pub start_s: f64,
+    pub length_s: f64,
+    /// Successes' p50 and p99; failures' p99 (None when none of that kind).
+    pub ok_p50_ms: Option<f64>,
+    pub ok_p99_ms: Option<f64>,
+    pub failed_p99_ms: Option<f64>,
+}
+
+/// Each interval of the log with its percentiles, ok and failed merged by start.
+pub fn read_percentiles(path: &Path) -> anyhow::Result<Vec<IntervalPercentiles>> {
+    let data = std::fs::read(path)?;
+    let mut out: Vec<IntervalPercentiles> = Vec::new();
+    for entry in IntervalLogIterator::new(&data) {
+        let entry = entry
+            .map_err(|e| anyhow::anyhow!("{}: malformed interval log: {e:?}", path.display()))?;
+        let LogEntry::Interval(h) = entry else {
+            continue;
+        };
+        let hist = decode(h.encoded_histogram())
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+        let q = |p: f64| (!hist.is_empty()).then(|| hist.value_at_quantile(p) as f64 / 1e3);
+        let start_s = h.start_timestamp().as_secs_f64();
+        let at = match out.iter().position(|i| (i.start_s - start_s).abs() < 1e-6) {
+            Some(i) => i,
+            None => {
+                out.push(IntervalPercentiles {
+                    start_s,
+                    length_s: h.duration().as_secs_f64(),
+                    ok_p50_ms: None,
+                    ok_p99_ms: None,
+                    failed_p99_ms: None,
+                });
+                out.len() - 1
+            }
+        };
+        if h.tag().is_some_and(|t| t.as_str() == "failed") {
+            out[at].failed_p99_ms = q(0.99);
+        } else {
+            out[at].ok_p50_ms = q(0.5);
+            out[at].ok_p99_ms = q(0.99);
+        }
+    }
+    out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    Ok(out)
+}
+
 fn read_intervals(
     path: &Path,
     until: Option<std::time::Duration>,
@@ -117,6 +167,30 @@ fn read_intervals(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_per_second_show_when_a_replica_was_slowed() {
+        // The committed spectrum run: one of 3 replicas 300 ms slower from 5 s to 20 s.
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../results/failure-spectrum/slow/health-off/3-replicas/latency.hlog");
+        let intervals = read_percentiles(&p).unwrap();
+        assert!(intervals.len() >= 29, "{}", intervals.len());
+        for i in &intervals {
+            let p99 = i.ok_p99_ms.unwrap();
+            let p50 = i.ok_p50_ms.unwrap();
+            if i.start_s >= 6.0 && i.start_s + i.length_s <= 19.5 {
+                assert!(p99 >= 300.0, "{i:?}");
+            }
+            if i.start_s + i.length_s <= 4.9 || i.start_s >= 21.0 {
+                assert!(p99 < 100.0, "{i:?}");
+            }
+            assert!(
+                p50 < 100.0,
+                "a third of the answers slowed leaves the median: {i:?}"
+            );
+            assert_eq!(i.failed_p99_ms, None, "nothing failed: {i:?}");
+        }
+    }
     use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
     use hdrhistogram::serialization::V2DeflateSerializer;
     use std::time::Duration;

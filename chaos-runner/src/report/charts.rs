@@ -83,6 +83,110 @@ fn steps_from(
         .collect()
 }
 
+/// p50 and p99 of the successes and p99 of the failures, per interval of the latency log
+/// (one second), from each request's intended send time: when answers slowed, and how long
+/// failures took to fail.
+pub fn percentiles_over_time(
+    m: &Marks,
+    intervals: &[crate::record::hlog::IntervalPercentiles],
+) -> Res {
+    let x_min = m.from_s;
+    let x_max = intervals
+        .iter()
+        .map(|i| i.start_s + i.length_s)
+        .fold(m.until_s, f64::max)
+        .max(x_min + 1.0);
+    let y_max = intervals
+        .iter()
+        .flat_map(|i| [i.ok_p99_ms, i.failed_p99_ms])
+        .flatten()
+        .fold(1.0, f64::max)
+        * 1.1;
+    // Each interval's value held over it; an interval without that kind is a gap.
+    let lines = |f: &dyn Fn(&crate::record::hlog::IntervalPercentiles) -> Option<f64>| {
+        let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+        let mut cur: Vec<(f64, f64)> = Vec::new();
+        for i in intervals {
+            match f(i) {
+                Some(v) => {
+                    cur.push((i.start_s, v));
+                    cur.push((i.start_s + i.length_s, v));
+                }
+                None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+                None => {}
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    };
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Latency over time, per second (from intended send time)",
+                CAPTION,
+            )
+            .margin(10)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("ms")
+            .label_style(TICKS)
+            .axis_desc_style(AXIS)
+            .x_label_formatter(&tick)
+            .draw()
+            .map_err(err)?;
+        held_bands(&mut chart, m, x_min, y_max)?;
+        let series: [(
+            &str,
+            RGBColor,
+            u32,
+            &dyn Fn(&crate::record::hlog::IntervalPercentiles) -> Option<f64>,
+        ); 3] = [
+            ("failures p99", FAIL, 1, &|i| i.failed_p99_ms),
+            ("successes p99", PALETTE[0], 2, &|i| i.ok_p99_ms),
+            ("successes p50", OK, 2, &|i| i.ok_p50_ms),
+        ];
+        for (name, colour, width, f) in series {
+            let segs = lines(f);
+            if segs.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(
+                    segs.into_iter()
+                        .map(move |s| PathElement::new(s, colour.stroke_width(width))),
+                )
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(width))
+                });
+        }
+        chart
+            .draw_series(
+                m.faults
+                    .iter()
+                    .filter(|t| **t >= x_min)
+                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
+            )
+            .map_err(err)?
+            .label("fault")
+            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
 /// [`steps_from`] cut where `f` gives nothing: one step line per stretch of buckets with a value.
 fn segments(
     timeline: &[Bucket],

@@ -69,10 +69,15 @@ pub fn render(dir: &Path, s: &Summary, rec: &Recorded) -> anyhow::Result<()> {
             ),
         );
     }
+    // Percentiles per second from the latency log where it reads back; else the buckets'
+    // mean and slowest.
+    let over_time = match crate::record::hlog::read_percentiles(&dir.join("latency.hlog")) {
+        Ok(intervals) if !intervals.is_empty() => charts::percentiles_over_time(&marks, &intervals),
+        _ => charts::latency_over_time(&marks, &rec.timeline, rec.bucket_us),
+    };
     charts.push((
         "Latency over time".to_string(),
-        charts::latency_over_time(&marks, &rec.timeline, rec.bucket_us)
-            .map_err(anyhow::Error::msg)?,
+        over_time.map_err(anyhow::Error::msg)?,
     ));
     // The charts go with the headline, found by its title.
     if let Some(h) = sections.iter_mut().find(|x| x.title == tables::HEADLINE) {
