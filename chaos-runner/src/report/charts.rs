@@ -83,6 +83,9 @@ fn steps_from(
         .collect()
 }
 
+/// Which figure of an interval a line of the percentiles chart draws.
+type Pick = dyn Fn(&crate::record::hlog::IntervalPercentiles) -> Option<f64>;
+
 /// p50 and p99 of the successes and p99 of the failures, per interval of the latency log
 /// (one second), from each request's intended send time: when answers slowed, and how long
 /// failures took to fail.
@@ -103,7 +106,7 @@ pub fn percentiles_over_time(
         .fold(1.0, f64::max)
         * 1.1;
     // Each interval's value held over it; an interval without that kind is a gap.
-    let lines = |f: &dyn Fn(&crate::record::hlog::IntervalPercentiles) -> Option<f64>| {
+    let lines = |f: &Pick| {
         let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
         let mut cur: Vec<(f64, f64)> = Vec::new();
         for i in intervals {
@@ -145,12 +148,7 @@ pub fn percentiles_over_time(
             .draw()
             .map_err(err)?;
         held_bands(&mut chart, m, x_min, y_max)?;
-        let series: [(
-            &str,
-            RGBColor,
-            u32,
-            &dyn Fn(&crate::record::hlog::IntervalPercentiles) -> Option<f64>,
-        ); 3] = [
+        let series: [(&str, RGBColor, u32, &Pick); 3] = [
             ("failures p99", FAIL, 1, &|i| i.failed_p99_ms),
             ("successes p99", PALETTE[0], 2, &|i| i.ok_p99_ms),
             ("successes p50", OK, 2, &|i| i.ok_p50_ms),
