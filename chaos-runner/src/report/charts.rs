@@ -460,6 +460,7 @@ fn state_bands<'a, DB: DrawingBackend + 'a>(
         SwarmState::ControlPlaneLost => RGBColor(200, 0, 120),
         SwarmState::Updating => RGBColor(0, 140, 160),
         SwarmState::RollingBack => RGBColor(220, 150, 0),
+        SwarmState::Unhealthy => RGBColor(230, 90, 0),
     };
     for st in SwarmState::ALL {
         let bands: Vec<_> = m.states.iter().filter(|s| s.2 == st).collect();

@@ -58,10 +58,13 @@ pub enum SwarmState {
     ControlPlaneLost,
     Updating,
     RollingBack,
+    /// A task's health check failing (unhealthy until healthy again or its container died).
+    Unhealthy,
 }
 
 impl SwarmState {
-    pub const ALL: [SwarmState; 4] = [
+    pub const ALL: [SwarmState; 5] = [
+        SwarmState::Unhealthy,
         SwarmState::NodeDown,
         SwarmState::ControlPlaneLost,
         SwarmState::Updating,
@@ -74,6 +77,7 @@ impl SwarmState {
             SwarmState::ControlPlaneLost => "managers' API lost",
             SwarmState::Updating => "update under way",
             SwarmState::RollingBack => "rollback under way",
+            SwarmState::Unhealthy => "a task unhealthy",
         }
     }
 }
@@ -105,6 +109,30 @@ fn swarm_states(s: &Summary) -> Vec<(f64, f64, SwarmState)> {
         if let Some(from) = since {
             out.push((from, end.max(from), SwarmState::NodeDown));
         }
+    }
+    // Each container's unhealthy stretches, from the engines' health events.
+    {
+        use crate::swarm::events::ContainerAction as A;
+        let mut since: Vec<(&str, f64)> = Vec::new();
+        for e in &sw.events {
+            match e.action {
+                A::Unhealthy if !since.iter().any(|(c, _)| *c == e.container) => {
+                    since.push((&e.container, e.at_s));
+                }
+                A::Healthy | A::Die => {
+                    if let Some(i) = since.iter().position(|(c, _)| *c == e.container) {
+                        let (_, from) = since.remove(i);
+                        out.push((from, e.at_s, SwarmState::Unhealthy));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend(
+            since
+                .into_iter()
+                .map(|(_, from)| (from, end.max(from), SwarmState::Unhealthy)),
+        );
     }
     let mut lost = None;
     for c in &sw.nodes.control_plane {
@@ -198,6 +226,29 @@ mod tests {
         let mut bare = s.clone();
         bare.swarm = None;
         assert_eq!(lane_labels(&bare)[0], "#1");
+    }
+
+    #[test]
+    fn an_unhealthy_task_is_a_band_until_its_container_died() {
+        let s: Summary = serde_json::from_str(include_str!(
+            "../../../results/failure-spectrum/sigstop/health-on/1-replica/summary.json"
+        ))
+        .unwrap();
+        let f = &s.faults[0];
+        let w = f.swarm.as_ref().unwrap();
+        let bands: Vec<_> = swarm_states(&s)
+            .into_iter()
+            .filter(|b| b.2 == SwarmState::Unhealthy)
+            .collect();
+        assert_eq!(bands.len(), 1, "{bands:?}");
+        assert!(
+            (bands[0].0 - (f.at_s + w.unhealthy_s.unwrap())).abs() < 0.01,
+            "{bands:?}"
+        );
+        assert!(
+            (bands[0].1 - (f.at_s + w.died_s.unwrap())).abs() < 0.01,
+            "{bands:?}"
+        );
     }
 
     #[test]
