@@ -48,21 +48,6 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
-/// The series' legend, framed, at `pos`.
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    pos: SeriesLabelPosition,
-) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(pos)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(AXIS)
-        .draw()
-        .map_err(err)
-}
-
 /// A bucket's value held flat over the bucket (a step line): a change shows where its bucket
 /// starts, never before. Buckets where `f` gives nothing are left out.
 fn steps(timeline: &[Bucket], bs: f64, f: &dyn Fn(&Bucket) -> Option<f64>) -> Vec<(f64, f64)> {
@@ -124,15 +109,30 @@ pub fn percentiles_over_time(
         }
         out
     };
+    let mut keys = band_keys(m, false);
+    let present = |f: &Pick| intervals.iter().any(|i| f(i).is_some());
+    if present(&|i| i.failed_p99_ms) {
+        keys.push(("failures p99".into(), Swatch::Line(FAIL.to_rgba(), 1)));
+    }
+    if present(&|i| i.ok_p99_ms) {
+        keys.push((
+            "successes p99".into(),
+            Swatch::Line(PALETTE[0].to_rgba(), 2),
+        ));
+        keys.push(("successes p50".into(), Swatch::Line(OK.to_rgba(), 2)));
+    }
+    keys.push(("fault".into(), Swatch::Tick(FAULT.to_rgba())));
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut out, (W, H + key_height(&keys))).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Latency over time, per second (from intended send time)",
-                CAPTION,
-            )
+        let body = with_key(
+            &root,
+            "Latency over time, per second (from intended send time)",
+            &keys,
+        )?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -179,7 +179,6 @@ pub fn percentiles_over_time(
             .map_err(err)?
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -226,18 +225,26 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
         .max(1) as f64
         / bs
         * 1.1;
+    let mut keys = band_keys(m, true);
+    keys.push(("ok/s".into(), Swatch::Line(OK.to_rgba(), 2)));
+    keys.push(("failed/s".into(), Swatch::Line(FAIL.to_rgba(), 2)));
+    if timeline.iter().any(|b| b.dropped > 0) {
+        keys.push(("dropped/s".into(), Swatch::Line(FAIL.mix(0.5), 1)));
+    }
+    if !m.windows.is_empty() {
+        keys.push(("outage".into(), Swatch::Band(FAIL.mix(0.12))));
+    }
+    keys.push(("fault".into(), Swatch::Tick(FAULT.to_rgba())));
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut out, (W, H + key_height(&keys))).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
+        let body = with_key(&root, &format!(
                     "Requests per second over {:.0} ms buckets: succeeded and failed (faults marked, downtime shaded)",
                     bs * 1e3
-                ),
-                CAPTION,
-            )
+                ), &keys)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -293,7 +300,6 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
             .map_err(err)?
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -319,18 +325,28 @@ pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
         .max(1) as f64
         / bs
         * 1.1;
+    let mut keys = band_keys(m, false);
+    keys.extend(classes.iter().enumerate().map(|(i, c)| {
+        (
+            c.name().to_string(),
+            Swatch::Line(PALETTE[i % PALETTE.len()].to_rgba(), 2),
+        )
+    }));
+    keys.push(("fault".into(), Swatch::Tick(FAULT.to_rgba())));
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut out, (W, H + key_height(&keys))).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "Failed requests per second by class, over {:.0} ms buckets",
-                    bs * 1e3
-                ),
-                CAPTION,
-            )
+        let body = with_key(
+            &root,
+            &format!(
+                "Failed requests per second by class, over {:.0} ms buckets",
+                bs * 1e3
+            ),
+            &keys,
+        )?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -370,7 +386,6 @@ pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
             .map_err(err)?
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -387,15 +402,17 @@ pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
     let mean = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_sum_us as f64 / b.ok() as f64 / 1e3);
     let max = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_max_us as f64 / 1e3);
     let y_max = timeline.iter().filter_map(max).fold(1.0, f64::max) * 1.1;
+    let mut keys = band_keys(m, false);
+    keys.push(("slowest".into(), Swatch::Line(FAIL.mix(0.6), 1)));
+    keys.push(("mean".into(), Swatch::Line(OK.to_rgba(), 2)));
+    keys.push(("fault".into(), Swatch::Tick(FAULT.to_rgba())));
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut out, (W, H + key_height(&keys))).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("Latency of successes over {:.0} ms buckets: mean and slowest (from intended send time)", bs * 1e3),
-                CAPTION,
-            )
+        let body = with_key(&root, &format!("Latency of successes over {:.0} ms buckets: mean and slowest (from intended send time)", bs * 1e3), &keys)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(10)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -440,10 +457,113 @@ pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
             .map_err(err)?
             .label("fault")
             .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
+}
+
+/// How a key entry is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Swatch {
+    Line(RGBAColor, u32),
+    Band(RGBAColor),
+    Tick(RGBAColor),
+}
+
+/// The key's rows: entries laid out left to right, wrapping at the chart's width.
+fn key_rows(keys: &[(String, Swatch)]) -> Vec<Vec<(i32, usize)>> {
+    let mut rows: Vec<Vec<(i32, usize)>> = vec![Vec::new()];
+    let mut x = 80;
+    for (i, (label, _)) in keys.iter().enumerate() {
+        let w = 40 + 9 * label.chars().count() as i32;
+        if x + w > W as i32 - 10 && !rows.last().is_some_and(Vec::is_empty) {
+            rows.push(Vec::new());
+            x = 80;
+        }
+        rows.last_mut().expect("a row").push((x, i));
+        x += w;
+    }
+    rows
+}
+
+const KEY_LINE: u32 = 22;
+
+fn key_height(keys: &[(String, Swatch)]) -> u32 {
+    if keys.is_empty() {
+        0
+    } else {
+        KEY_LINE * key_rows(keys).len() as u32 + 4
+    }
+}
+
+/// The caption, then the key in rows of its own, then the area for the chart: a key never
+/// covers the data.
+fn with_key<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    keys: &[(String, Swatch)],
+) -> Result<DrawingArea<DB, plotters::coord::Shift>, String> {
+    let below = root
+        .margin(10, 0, 0, 0)
+        .titled(caption, CAPTION)
+        .map_err(err)?;
+    let (key, body) = below.split_vertically(key_height(keys));
+    for (row, entries) in key_rows(keys).into_iter().enumerate() {
+        let y = 6 + KEY_LINE as i32 * row as i32;
+        for (x, i) in entries {
+            let (label, swatch) = &keys[i];
+            match *swatch {
+                Swatch::Line(c, w) => key.draw(&PathElement::new(
+                    vec![(x, y + 6), (x + 18, y + 6)],
+                    c.stroke_width(w),
+                )),
+                Swatch::Band(c) => {
+                    key.draw(&Rectangle::new([(x, y + 1), (x + 18, y + 11)], c.filled()))
+                }
+                Swatch::Tick(c) => key.draw(&PathElement::new(
+                    vec![(x + 9, y - 1), (x + 9, y + 13)],
+                    c.stroke_width(1),
+                )),
+            }
+            .map_err(err)?;
+            key.draw(&Text::new(label.clone(), (x + 24, y - 2), AXIS))
+                .map_err(err)?;
+        }
+    }
+    Ok(body)
+}
+
+/// The key entries of the bands a time chart draws: faults in force, and (where drawn) the
+/// swarm's own states that occurred.
+fn band_keys(m: &Marks, states: bool) -> Vec<(String, Swatch)> {
+    use super::marks::SwarmState;
+    let mut keys = Vec::new();
+    if !m.held.is_empty() {
+        keys.push(("fault in force".to_string(), Swatch::Band(HELD.mix(0.6))));
+    }
+    if states {
+        for st in SwarmState::ALL {
+            if m.states.iter().any(|s| s.2 == st) {
+                keys.push((
+                    st.name().to_string(),
+                    Swatch::Band(state_colour(st).mix(0.7)),
+                ));
+            }
+        }
+    }
+    keys
+}
+
+/// Each swarm state's colour on a run's time charts.
+fn state_colour(st: super::marks::SwarmState) -> RGBColor {
+    use super::marks::SwarmState;
+    match st {
+        SwarmState::NodeDown => RGBColor(120, 60, 20),
+        SwarmState::ControlPlaneLost => RGBColor(200, 0, 120),
+        SwarmState::Updating => RGBColor(0, 140, 160),
+        SwarmState::RollingBack => RGBColor(220, 150, 0),
+        SwarmState::Unhealthy => RGBColor(230, 90, 0),
+    }
 }
 
 /// Bands along the bottom of the chart for the swarm's own states (a node down, the
@@ -455,13 +575,7 @@ fn state_bands<'a, DB: DrawingBackend + 'a>(
     y_top: f64,
 ) -> Result<(), String> {
     use super::marks::SwarmState;
-    let colour = |st: SwarmState| match st {
-        SwarmState::NodeDown => RGBColor(120, 60, 20),
-        SwarmState::ControlPlaneLost => RGBColor(200, 0, 120),
-        SwarmState::Updating => RGBColor(0, 140, 160),
-        SwarmState::RollingBack => RGBColor(220, 150, 0),
-        SwarmState::Unhealthy => RGBColor(230, 90, 0),
-    };
+    let colour = state_colour;
     for st in SwarmState::ALL {
         let bands: Vec<_> = m.states.iter().filter(|s| s.2 == st).collect();
         if bands.is_empty() {

@@ -18,7 +18,7 @@ pub mod update;
 use std::time::Duration;
 
 use bollard::models::{ContainerSummary, ServiceSpec};
-use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
+use bollard::query_parameters::UpdateServiceOptions;
 use bollard::Docker;
 pub use engines::Engine;
 use thiserror::Error;
@@ -39,7 +39,7 @@ pub enum SwarmError {
     #[error("no swarm service named '{service}': {source}")]
     NoService {
         service: String,
-        source: bollard::errors::Error,
+        source: raw::RawError,
     },
     #[error("Docker API call failed: {0}")]
     Api(#[from] bollard::errors::Error),
@@ -132,15 +132,23 @@ impl Swarm {
             socket: socket_description(),
             source,
         })?;
-        let svc = docker
-            .inspect_service(service, None::<InspectServiceOptions>)
+        // Read as JSON: bollard's model of a whole service is large, for two fields.
+        let svc = raw::service_json(service)
             .await
             .map_err(|source| SwarmError::NoService {
                 service: service.into(),
                 source,
             })?;
         // Name the service as swarm does (the user may have given its id).
-        let name = svc.spec.as_ref().and_then(|s| s.name.clone());
+        let name = svc
+            .pointer("/Spec/Name")
+            .and_then(|n| n.as_str())
+            .map(str::to_string);
+        let service_id = svc
+            .get("ID")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string();
         // The engine's name from /info, read as JSON: bollard's model of that answer is
         // among its largest, for one field.
         let at = api::EngineAt::local();
@@ -166,7 +174,7 @@ impl Swarm {
         Ok(Self {
             docker,
             service: name.unwrap_or_else(|| service.into()),
-            service_id: svc.id.unwrap_or_default(),
+            service_id,
             engines: all,
         })
     }

@@ -40,10 +40,8 @@ pub async fn inspect(service: &str) -> Result<(ServiceSpec, u64), RawError> {
     Ok((spec, version))
 }
 
-/// [`inspect`], and the service's JSON as the engine answered it.
-pub async fn inspect_json(
-    service: &str,
-) -> Result<(ServiceSpec, u64, serde_json::Value), RawError> {
+/// The service's JSON as the engine answers `GET /services/NAME` (name or id).
+pub async fn service_json(service: &str) -> Result<serde_json::Value, RawError> {
     let name = percent_encoding::utf8_percent_encode(service, SERVICE_NAME);
     let (status, body) = super::api::call(
         &super::api::EngineAt::local(),
@@ -55,7 +53,14 @@ pub async fn inspect_json(
     if status != 200 {
         return Err(RawError::Status(status, service.to_string()));
     }
-    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// [`inspect`], and the service's JSON as the engine answered it.
+pub async fn inspect_json(
+    service: &str,
+) -> Result<(ServiceSpec, u64, serde_json::Value), RawError> {
+    let json = service_json(service).await?;
     let version = json
         .pointer("/Version/Index")
         .and_then(serde_json::Value::as_u64);

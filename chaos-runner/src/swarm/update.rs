@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use bollard::models::{
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum as FailureAction,
-    ServiceSpecUpdateConfigOrderEnum as Order, ServiceUpdateStatusStateEnum as State,
+    ServiceSpecUpdateConfigOrderEnum as Order,
 };
-use bollard::query_parameters::InspectServiceOptions;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -104,21 +103,17 @@ impl Swarm {
 
     /// The service's update state now, if an update ever ran.
     pub async fn update_state(&self) -> Result<Option<(String, String)>, SwarmError> {
-        let svc = self
-            .docker
-            .inspect_service(&self.service, None::<InspectServiceOptions>)
-            .await?;
-        Ok(svc.update_status.map(|u| {
-            let state = match u.state {
-                Some(State::UPDATING) => "updating",
-                Some(State::PAUSED) => "paused",
-                Some(State::COMPLETED) => "completed",
-                Some(State::ROLLBACK_STARTED) => "rollback_started",
-                Some(State::ROLLBACK_PAUSED) => "rollback_paused",
-                Some(State::ROLLBACK_COMPLETED) => "rollback_completed",
-                _ => "",
+        // Read as JSON: the engine spells the states as reported (`updating`, `completed`,
+        // `rollback_started`, ...), and bollard's model of a whole service is large.
+        let svc = super::raw::service_json(&self.service).await?;
+        Ok(svc.get("UpdateStatus").filter(|u| !u.is_null()).map(|u| {
+            let text = |k: &str| {
+                u.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
             };
-            (state.to_string(), u.message.unwrap_or_default())
+            (text("State"), text("Message"))
         }))
     }
 }
