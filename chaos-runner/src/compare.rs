@@ -108,7 +108,9 @@ fn story(runs: &[&Summary]) -> Section {
 pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for d in dirs {
-        runs.push((d.clone(), read_summary(d)?, read_timeline(d)?));
+        let (mut s, timeline) = (read_summary(d)?, read_timeline(d)?);
+        report::brought_up_to_date(&mut s, &timeline);
+        runs.push((d.clone(), s, timeline));
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.1).collect();

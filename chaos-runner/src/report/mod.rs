@@ -140,6 +140,20 @@ pub fn read_timeline(dir: &Path) -> anyhow::Result<Vec<Bucket>> {
         .map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
 }
 
+/// A summary written by an earlier version, with the figures this version derives otherwise
+/// derived again from the same data: degraded time (from the timeline) and restarts (not a
+/// replica that was slow to first answer: from the instances, faults and engine events).
+pub fn brought_up_to_date(s: &mut Summary, timeline: &[Bucket]) {
+    let bucket_us = (s.run.setup.bucket_ms * 1000.0).round() as u64;
+    if s.downtime.degraded_s.is_none() {
+        s.downtime.degraded_s = Some(crate::summary::degraded_s(timeline, bucket_us));
+    }
+    if let Some(f) = s.faults.first() {
+        let events = s.swarm.as_ref().map_or(&[][..], |sw| &sw.events[..]);
+        s.restarts_seen = crate::summary::restarts(&s.instances, f.at_s, events);
+    }
+}
+
 /// `chaos-runner report DIR`: re-renders a run's pages from its data; for a run whose
 /// runner died (a journal, no summary.json), first rebuilds its summary and timeline from
 /// the journal. What the summary covers, when the run did not finish.
@@ -155,10 +169,7 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Option<crate::summary::Incomplete>
     let mut s = read_summary(dir)?;
     let timeline = read_timeline(dir)?;
     let bucket_us = (s.run.setup.bucket_ms * 1000.0).round() as u64;
-    // Summaries from before it was recorded: the same figure, from the same timeline.
-    if s.downtime.degraded_s.is_none() {
-        s.downtime.degraded_s = Some(crate::summary::degraded_s(&timeline, bucket_us));
-    }
+    brought_up_to_date(&mut s, &timeline);
     let (ok, failed) = match crate::record::hlog::read_totals(&dir.join("latency.hlog")) {
         Ok(h) => h,
         Err(e) => {

@@ -156,6 +156,14 @@ mod tests {
     }
 
     #[test]
+    fn a_rerender_counts_restarts_as_this_version_does() {
+        let mut s = partition();
+        assert_eq!(s.restarts_seen, 3, "as the run wrote it");
+        super::super::brought_up_to_date(&mut s, &[]);
+        assert_eq!(s.restarts_seen, 2, "9cbedd4f45f2 started before the cut");
+    }
+
+    #[test]
     fn putting_back_shows_when_it_began_and_when_it_was_done() {
         let mut s = partition();
         let f = &mut s.faults[0];

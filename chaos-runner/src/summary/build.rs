@@ -57,7 +57,7 @@ fn secs(us: u64) -> f64 {
 /// Replicas that first answered after the first fault (at `after_s`) and were started after
 /// it: a replica whose container the engine saw start before the fault, and that is the first
 /// process seen in that container, is one that was slow to answer, not a replacement.
-fn restarts(
+pub fn restarts(
     instances: &[Instance],
     after_s: f64,
     events: &[crate::swarm::events::SwarmEvent],
