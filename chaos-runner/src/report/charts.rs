@@ -91,36 +91,21 @@ pub fn percentiles_over_time(
         .fold(1.0, f64::max)
         * 1.1;
     // Each interval's value held over it; an interval without that kind is a gap.
-    let lines = |f: &Pick| {
-        let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
-        let mut cur: Vec<(f64, f64)> = Vec::new();
-        for i in intervals {
-            match f(i) {
-                Some(v) => {
-                    cur.push((i.start_s, v));
-                    cur.push((i.start_s + i.length_s, v));
-                }
-                None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
-                None => {}
-            }
-        }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-        out
-    };
+    let lines = |f: &Pick| step_segments(intervals.iter().map(|i| (i.start_s, i.length_s, f(i))));
+    let series: [(&str, RGBColor, u32, &Pick); 3] = [
+        ("failures p99", FAIL, 1, &|i| i.failed_p99_ms),
+        ("successes p99", PALETTE[0], 2, &|i| i.ok_p99_ms),
+        ("successes p50", OK, 2, &|i| i.ok_p50_ms),
+    ];
+    let drawn: Vec<_> = series
+        .into_iter()
+        .map(|(name, colour, width, f)| (name, colour, width, lines(f)))
+        .filter(|(_, _, _, segs)| !segs.is_empty())
+        .collect();
     let mut keys = band_keys(m, false);
-    let present = |f: &Pick| intervals.iter().any(|i| f(i).is_some());
-    if present(&|i| i.failed_p99_ms) {
-        keys.push(("failures p99".into(), Swatch::Line(FAIL.to_rgba(), 1)));
-    }
-    if present(&|i| i.ok_p99_ms) {
-        keys.push((
-            "successes p99".into(),
-            Swatch::Line(PALETTE[0].to_rgba(), 2),
-        ));
-        keys.push(("successes p50".into(), Swatch::Line(OK.to_rgba(), 2)));
-    }
+    keys.extend(drawn.iter().map(|(name, colour, width, _)| {
+        (name.to_string(), Swatch::Line(colour.to_rgba(), *width))
+    }));
     keys.push(("fault".into(), Swatch::Tick(FAULT.to_rgba())));
     let mut out = String::new();
     {
@@ -148,37 +133,15 @@ pub fn percentiles_over_time(
             .draw()
             .map_err(err)?;
         held_bands(&mut chart, m, x_min, y_max)?;
-        let series: [(&str, RGBColor, u32, &Pick); 3] = [
-            ("failures p99", FAIL, 1, &|i| i.failed_p99_ms),
-            ("successes p99", PALETTE[0], 2, &|i| i.ok_p99_ms),
-            ("successes p50", OK, 2, &|i| i.ok_p50_ms),
-        ];
-        for (name, colour, width, f) in series {
-            let segs = lines(f);
-            if segs.is_empty() {
-                continue;
-            }
+        for (_, colour, width, segs) in drawn {
             chart
                 .draw_series(
                     segs.into_iter()
                         .map(move |s| PathElement::new(s, colour.stroke_width(width))),
                 )
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(width))
-                });
+                .map_err(err)?;
         }
-        chart
-            .draw_series(
-                m.faults
-                    .iter()
-                    .filter(|t| **t >= x_min)
-                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
-            )
-            .map_err(err)?
-            .label("fault")
-            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        fault_lines(&mut chart, m, x_min, y_max)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -191,14 +154,24 @@ fn segments(
     bs: f64,
     f: &dyn Fn(&Bucket) -> Option<f64>,
 ) -> Vec<Vec<(f64, f64)>> {
+    step_segments(
+        timeline
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (from_s + i as f64 * bs, bs, f(b))),
+    )
+}
+
+/// Values held flat over their spans (start, length, value), one line per stretch of spans
+/// with a value: a span without one is a gap, not a line drawn across it.
+fn step_segments(spans: impl Iterator<Item = (f64, f64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
     let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut current = Vec::new();
-    for (i, b) in timeline.iter().enumerate() {
-        match f(b) {
+    for (t, len, v) in spans {
+        match v {
             Some(v) => {
-                let t = from_s + i as f64 * bs;
                 current.push((t, v));
-                current.push((t + bs, v));
+                current.push((t + len, v));
             }
             None if !current.is_empty() => out.push(std::mem::take(&mut current)),
             None => {}
@@ -210,13 +183,36 @@ fn segments(
     out
 }
 
+/// Where a time chart's x axis ends: the timeline's end or the run's, at least a second in.
+fn x_end(m: &Marks, timeline: &[Bucket], bs: f64) -> f64 {
+    (m.from_s + timeline.len() as f64 * bs)
+        .max(m.until_s)
+        .max(m.from_s + 1.0)
+}
+
+/// A line at each fault's firing, across the chart.
+fn fault_lines<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    m: &Marks,
+    x_min: f64,
+    y_top: f64,
+) -> Result<(), String> {
+    chart
+        .draw_series(
+            m.faults
+                .iter()
+                .filter(|t| **t >= x_min)
+                .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_top)], FAULT.stroke_width(1))),
+        )
+        .map_err(err)?;
+    Ok(())
+}
+
 /// Requests per second that succeeded and failed, per bucket.
 pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
     let x_min = m.from_s;
-    let x_max = (x_min + timeline.len() as f64 * bs)
-        .max(m.until_s)
-        .max(x_min + 1.0);
+    let x_max = x_end(m, timeline, bs);
     let y_max = timeline
         .iter()
         .map(|b| b.sent() + b.dropped)
@@ -272,34 +268,19 @@ pub fn throughput(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
         };
         chart
             .draw_series(LineSeries::new(pts(&|b| b.ok()), OK.stroke_width(2)))
-            .map_err(err)?
-            .label("ok/s")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], OK.stroke_width(2)));
+            .map_err(err)?;
         chart
             .draw_series(LineSeries::new(pts(&|b| b.failed()), FAIL.stroke_width(2)))
-            .map_err(err)?
-            .label("failed/s")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.stroke_width(2)));
+            .map_err(err)?;
         if timeline.iter().any(|b| b.dropped > 0) {
             chart
                 .draw_series(LineSeries::new(
                     pts(&|b| b.dropped),
                     FAIL.mix(0.5).stroke_width(1),
                 ))
-                .map_err(err)?
-                .label("dropped/s")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.mix(0.5)));
+                .map_err(err)?;
         }
-        chart
-            .draw_series(
-                m.faults
-                    .iter()
-                    .filter(|t| **t >= x_min)
-                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
-            )
-            .map_err(err)?
-            .label("fault")
-            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        fault_lines(&mut chart, m, x_min, y_max)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -310,9 +291,7 @@ pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
     use crate::record::class::Class;
     let bs = bucket_us as f64 / 1e6;
     let x_min = m.from_s;
-    let x_max = (x_min + timeline.len() as f64 * bs)
-        .max(m.until_s)
-        .max(x_min + 1.0);
+    let x_max = x_end(m, timeline, bs);
     let classes: Vec<Class> = Class::ALL
         .into_iter()
         .filter(|c| !c.is_ok() && timeline.iter().any(|b| b.counts[c.index()] > 0))
@@ -370,22 +349,9 @@ pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
             });
             chart
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
-                .map_err(err)?
-                .label(c.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+                .map_err(err)?;
         }
-        chart
-            .draw_series(
-                m.faults
-                    .iter()
-                    .filter(|t| **t >= x_min)
-                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
-            )
-            .map_err(err)?
-            .label("fault")
-            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+        fault_lines(&mut chart, m, x_min, y_max)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -396,9 +362,7 @@ pub fn failures_by_class(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
 pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
     let x_min = m.from_s;
-    let x_max = (x_min + timeline.len() as f64 * bs)
-        .max(m.until_s)
-        .max(x_min + 1.0);
+    let x_max = x_end(m, timeline, bs);
     let mean = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_sum_us as f64 / b.ok() as f64 / 1e3);
     let max = |b: &Bucket| (b.ok() > 0).then(|| b.ok_latency_max_us as f64 / 1e3);
     let y_max = timeline.iter().filter_map(max).fold(1.0, f64::max) * 1.1;
@@ -435,28 +399,15 @@ pub fn latency_over_time(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res 
                     .into_iter()
                     .map(|seg| PathElement::new(seg, FAIL.mix(0.6).stroke_width(1))),
             )
-            .map_err(err)?
-            .label("slowest")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], FAIL.mix(0.6)));
+            .map_err(err)?;
         chart
             .draw_series(
                 segments(timeline, x_min, bs, &mean)
                     .into_iter()
                     .map(|seg| PathElement::new(seg, OK.stroke_width(2))),
             )
-            .map_err(err)?
-            .label("mean")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], OK.stroke_width(2)));
-        chart
-            .draw_series(
-                m.faults
-                    .iter()
-                    .filter(|t| **t >= x_min)
-                    .map(|&t| PathElement::new(vec![(t, 0.0), (t, y_max)], FAULT.stroke_width(1))),
-            )
-            .map_err(err)?
-            .label("fault")
-            .legend(|(x, y)| PathElement::new(vec![(x + 9, y - 6), (x + 9, y + 6)], FAULT));
+            .map_err(err)?;
+        fault_lines(&mut chart, m, x_min, y_max)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -589,11 +540,7 @@ fn state_bands<'a, DB: DrawingBackend + 'a>(
                     c.mix(0.7).filled(),
                 )
             }))
-            .map_err(err)?
-            .label(st.name())
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 4), (x + 18, y + 4)], c.mix(0.7).filled())
-            });
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -613,9 +560,7 @@ fn held_bands<'a, DB: DrawingBackend + 'a>(
         .draw_series(m.held.iter().map(|&(a, b)| {
             Rectangle::new([(a.max(x_min), y_band), (b, y_top)], HELD.mix(0.6).filled())
         }))
-        .map_err(err)?
-        .label("fault in force")
-        .legend(|(x, y)| Rectangle::new([(x, y - 4), (x + 18, y + 4)], HELD.mix(0.6).filled()));
+        .map_err(err)?;
     Ok(())
 }
 
@@ -625,9 +570,7 @@ fn held_bands<'a, DB: DrawingBackend + 'a>(
 pub fn replicas(m: &Marks, timeline: &[Bucket], bucket_us: u64) -> Res {
     let bs = bucket_us as f64 / 1e6;
     let x_min = m.from_s;
-    let x_max = (x_min + timeline.len() as f64 * bs)
-        .max(m.until_s)
-        .max(x_min + 1.0);
+    let x_max = x_end(m, timeline, bs);
     let n = m.lane_versions.len().max(1);
     let colour = |idx: u32| {
         let v = m
