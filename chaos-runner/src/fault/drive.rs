@@ -32,7 +32,14 @@ pub struct FaultRun {
 pub struct Driven {
     pub events: Vec<FaultEvent>,
     pub pending: Vec<(usize, Undo)>,
+    /// Firings abandoned when the load ended (index in `events`).
+    pub cut_short: Vec<usize>,
 }
+
+/// How long a firing under way when the load ends may still take.
+const CUT_SHORT_GRACE: Duration = Duration::from_secs(5);
+/// The outcome of a firing abandoned when the load ended.
+pub const CUT_SHORT: &str = "cut short: the load ended while it was being made";
 
 /// Why the loop woke.
 enum Wake {
@@ -90,9 +97,28 @@ pub async fn drive(index: usize, spec: FaultSpec, ctx: FaultContext, run: FaultR
             break;
         }
         let fired = Instant::now();
-        let (f, undos) = tokio::select! {
-            f = fire(&spec, &ctx, &mut rng) => f,
-            _ = stop.wait_for(|s| *s) => break,
+        let firing = fire(&spec, &ctx, &mut rng);
+        tokio::pin!(firing);
+        let done = tokio::select! {
+            f = &mut firing => Some(f),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        // The load ended mid-firing: let it finish for a while, so that what it made comes
+        // back with its undo; past that it is abandoned, and what it wrote down is put back
+        // at the end from the journal's open changes.
+        let done = match done {
+            Some(f) => Some(f),
+            None => tokio::time::timeout(CUT_SHORT_GRACE, &mut firing)
+                .await
+                .ok(),
+        };
+        let Some((f, undos)) = done else {
+            let f = Fired::new(false, CUT_SHORT.into(), vec![]);
+            let ev = event(index, &spec, start, fired, f);
+            journal.note(&crate::journal::Entry::Fault(ev.clone()));
+            out.events.push(ev);
+            out.cut_short.push(out.events.len() - 1);
+            break;
         };
         let ev = event(index, &spec, start, fired, f);
         crate::record::Live::bump(&live.faults);

@@ -22,6 +22,8 @@ struct Inner {
     failed: Mutex<Option<String>>,
     /// Rows written to buckets.csv.
     rows: std::sync::atomic::AtomicU64,
+    /// Node and container changes written down and not (yet) written as undone, in order.
+    open: Mutex<Vec<Change>>,
 }
 
 impl Journal {
@@ -43,6 +45,7 @@ impl Journal {
             buckets: Mutex::new(buckets),
             failed: Mutex::new(None),
             rows: std::sync::atomic::AtomicU64::new(0),
+            open: Mutex::new(Vec::new()),
         }))
     }
 
@@ -78,7 +81,26 @@ impl Journal {
         let j = &self.0;
         j.sync(&j.buckets)?;
         self.note(e);
-        j.sync(&j.entries)
+        j.sync(&j.entries)?;
+        match e {
+            Entry::Change(c @ (Change::Node { .. } | Change::Container { .. })) => {
+                j.open.lock().expect("journal lock").push(c.clone())
+            }
+            Entry::Undone(c) => {
+                let mut open = j.open.lock().expect("journal lock");
+                if let Some(i) = open.iter().position(|o| o == c) {
+                    open.remove(i);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The node and container changes this handle wrote down and has not written as undone
+    /// (a firing cut short, or an undo that failed), in the order they were made.
+    pub fn open_changes(&self) -> Vec<Change> {
+        self.0.open.lock().expect("journal lock").clone()
     }
 
     /// [`Journal::commit`] on a blocking thread: the disk's latency never stalls the

@@ -300,6 +300,28 @@ impl Experiment {
             crate::fault::drive::note_restore(&mut c.faults[i], None, r);
             self.journal.note(&Entry::Fault(c.faults[i].clone()));
         }
+        // What a firing cut short had written down, or an undo that failed during the
+        // load: tried (again) now, and named on a cut-short firing of its family.
+        for change in self.journal.open_changes() {
+            let Some(undo) = crate::fault::undo::Undo::of(&change) else {
+                continue;
+            };
+            let r = crate::fault::undo::undo(&undo, means).await;
+            match &r {
+                Ok(s) => eprintln!("chaos-runner: {change}, not put back during the load: now put back ({s})"),
+                Err(e) => eprintln!("chaos-runner: {change}, not put back during the load: could not put it back: {e}"),
+            }
+            let container = matches!(change, Change::Container { .. });
+            if let Some(&i) = c
+                .cut_short
+                .iter()
+                .find(|&&i| c.faults[i].kind.is_container() == container)
+            {
+                let r = r.map(|s| format!("{change}: {s} (after the load ended)"));
+                crate::fault::drive::note_restore(&mut c.faults[i], None, r);
+                self.journal.note(&Entry::Fault(c.faults[i].clone()));
+            }
+        }
     }
 
     async fn restore(&self) -> Restored {

@@ -35,6 +35,8 @@ pub(super) struct Collected {
     pub faults: Vec<FaultEvent>,
     /// What node faults left to put back: (index in `faults`, how).
     pub pending: Vec<(usize, Undo)>,
+    /// Firings abandoned when the load ended (index in `faults`).
+    pub cut_short: Vec<usize>,
     /// The swarm's nodes and tasks as the managers reported them.
     pub nodes: NodesSeen,
     /// The swarm's container events and update-status changes (with a swarm service).
@@ -224,10 +226,12 @@ impl Running {
         let _ = self.progress.await;
         let mut faults = Vec::new();
         let mut pending = Vec::new();
+        let mut cut_short = Vec::new();
         for f in self.faults {
             let d = f.await.context("a fault's task")?;
             let base = faults.len();
             pending.extend(d.pending.into_iter().map(|(i, u)| (base + i, u)));
+            cut_short.extend(d.cut_short.into_iter().map(|i| base + i));
             faults.extend(d.events);
         }
         let _ = self.collector_stop.send(());
@@ -254,6 +258,7 @@ impl Running {
             instances: self.shared.instances.snapshot(),
             faults,
             pending,
+            cut_short,
             nodes,
             swarm_events,
             updates,

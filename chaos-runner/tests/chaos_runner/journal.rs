@@ -239,3 +239,51 @@ fn a_full_disk_stops_the_load_at_once_and_what_was_written_stays_readable() {
     assert_reconciles(&s);
     assert!(s["counts"]["ok"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_firing_under_way_when_the_load_ends_is_let_finish_for_a_while_then_marked_cut_short() {
+    let (addr, _script) = scripted_server(Script::default());
+    let url = format!("http://{addr}/");
+    let out = tempdir("cut-short");
+    std::fs::create_dir_all(&out).unwrap();
+    let log = out.join("log");
+    // Both fire at 1 s; the load ends at 1.5 s. The first takes 2 s: within the 5 s a
+    // firing may still take, so it finishes and is reported. The second takes 30 s: it is
+    // abandoned (its command killed) and reported as cut short.
+    let quick = format!("cmd:sleep 2; echo quick >> {},at=1s", log.display());
+    let stuck = format!("cmd:sleep 30; echo stuck >> {},at=1s", log.display());
+    let started = Instant::now();
+    let o = run_into(
+        &out.join("run"),
+        &url,
+        &[
+            "--rate",
+            "20",
+            "--duration",
+            "1500ms",
+            "--fault",
+            &quick,
+            "--fault",
+            &stuck,
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(took < Duration::from_secs(25), "the run waited {took:?}");
+    let s = summary(&out.join("run"));
+    let f = s["faults"].as_array().unwrap();
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(f[0]["ok"], true, "{}", f[0]);
+    assert!(f[0]["took_ms"].as_f64().unwrap() >= 2000.0, "{}", f[0]);
+    assert_eq!(f[1]["ok"], false, "{}", f[1]);
+    assert!(
+        f[1]["outcome"].as_str().unwrap().starts_with("cut short"),
+        "{}",
+        f[1]
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "quick\n");
+    // The journal names both, as the report does.
+    let j = std::fs::read_to_string(out.join("run/journal/run.jsonl")).unwrap();
+    assert!(j.contains("cut short"), "{j}");
+}
