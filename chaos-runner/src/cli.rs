@@ -15,7 +15,7 @@ use crate::slo::Slo;
     version,
     about = "Hammer a replicated service while killing its replicas; measure availability, downtime, recovery and latency.",
     after_help = "Exit codes: 0 done (SLO met); 1 run-time failure; 2 invalid input (nothing was sent); \
-3 the run violated --slo; 4 (report) the run did not finish: its report was rebuilt from its journal and \
+3 the run violated --slo (experiment: a hypothesis was missed); 4 (report) the run did not finish: its report was rebuilt from its journal and \
 covers only part of it; 130 interrupted (report written, marked interrupted)."
 )]
 pub struct Cli {
@@ -78,6 +78,35 @@ pub enum Command {
     Netem {
         #[command(subcommand)]
         action: crate::netem::NetemAction,
+    },
+    /// Run an experiment file (TOML): a matrix of configurations, each run `trials` times
+    /// (interleaved), with statistics per configuration (mean, 95 % interval), Welch's test
+    /// between configurations that differ in one setting, and hypotheses (exit 3 when one is
+    /// missed). Writes experiment.json, experiment.md, experiment.html and every run's own
+    /// directory under --out; the service is put back as found at the end.
+    Experiment {
+        /// The experiment file (see experiments/ for examples).
+        file: PathBuf,
+        /// Where to write (default results/experiment-NAME). A directory that holds files
+        /// is refused unless --resume (the same experiment) or --force (an earlier one).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Trials per configuration, overriding the file's (1 to 1,000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        trials: Option<u32>,
+        /// Print the plan (configurations, trials, order, seeds, time) and exit.
+        #[arg(long)]
+        dry_run: bool,
+        /// Continue an interrupted experiment in --out: finished runs are kept, unfinished
+        /// ones put back and run again.
+        #[arg(long, conflicts_with = "force")]
+        resume: bool,
+        /// Write over an earlier experiment in --out.
+        #[arg(long)]
+        force: bool,
+        /// Longest wait for the service to take a configuration's settings and converge.
+        #[arg(long, default_value = "120s", value_parser = parse::positive_duration)]
+        converge_timeout: Duration,
     },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {

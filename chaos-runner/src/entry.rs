@@ -118,6 +118,25 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             .await
             .map(|()| exit::OK),
             Command::Netem { action } => Ok(crate::netem::applet(&action)),
+            Command::Experiment {
+                file,
+                out,
+                trials,
+                dry_run,
+                resume,
+                force,
+                converge_timeout,
+            } => crate::experiment::execute(crate::experiment::ExperimentArgs {
+                file,
+                out,
+                trials,
+                dry_run,
+                resume,
+                force,
+                converge_timeout,
+            })
+            .await
+            .map(|o| experiment_outcome(&o)),
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
                     "wrote {}/compare.md, compare.html, compare.json",
@@ -141,6 +160,50 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                 ExitCode::from(exit::RUNTIME)
             }
         }
+    }
+}
+
+/// Prints where the experiment's results are and what they say; its exit code.
+fn experiment_outcome(o: &crate::experiment::ExperimentOutcome) -> u8 {
+    use crate::experiment::TrialStatus;
+    let (Some(r), Some(out)) = (&o.result, &o.out) else {
+        return exit::OK;
+    };
+    let count = |s: TrialStatus| r.trials.iter().filter(|t| t.status == s).count();
+    println!(
+        "experiment '{}': {} of {} trials done, {} failed, {} pending; results in {}/experiment.html",
+        r.name,
+        count(TrialStatus::Done),
+        r.trials.len(),
+        count(TrialStatus::Failed),
+        count(TrialStatus::Pending) + count(TrialStatus::Interrupted),
+        out.display()
+    );
+    for v in r.hypotheses.iter() {
+        println!(
+            "hypothesis {} on cell {}: {} ({})",
+            v.slo,
+            v.cell,
+            match v.passed {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not judged",
+            },
+            v.detail
+        );
+    }
+    if let Some(s) = &r.service {
+        println!("service: {s}");
+    }
+    if r.interrupted {
+        println!("interrupted: `--resume` with the same file and --out runs the rest");
+        exit::INTERRUPTED
+    } else if count(TrialStatus::Failed) > 0 {
+        exit::RUNTIME
+    } else if r.missed() {
+        exit::SLO_VIOLATED
+    } else {
+        exit::OK
     }
 }
 

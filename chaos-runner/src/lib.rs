@@ -9,6 +9,7 @@ mod cli;
 mod compare;
 pub mod entry;
 mod exit;
+mod experiment;
 mod fault;
 mod http_get;
 mod journal;

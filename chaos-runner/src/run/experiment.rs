@@ -78,16 +78,14 @@ impl Experiment {
     /// Checks the inputs (usage errors before anything is sent), makes the output
     /// directory and connects to the swarm. The Docker socket is touched only when a
     /// swarm service is named (docker faults, events, scaling).
-    pub async fn prepare(args: RunArgs) -> anyhow::Result<Self> {
-        let interrupt = crate::signals::install();
+    pub async fn prepare(args: RunArgs, interrupt: watch::Receiver<bool>) -> anyhow::Result<Self> {
+        check(&args)?;
         let plan = plan_of(&args)?;
-        check_faults_fit(&args.faults, plan.planned_length())?;
         let target = Arc::new(
             Target::parse(&args.url)
                 .map_err(|e| UsageError(e.to_string()))?
                 .with_resolve_every(args.resolve_every),
         );
-        check_swarm_needs(&args)?;
         let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
         let unwritable = |e: std::io::Error| {
             UsageError(format!(
@@ -431,6 +429,14 @@ async fn connect(
     Ok((Arc::new(sw), base))
 }
 
+/// See [`super::check`].
+pub(super) fn check(a: &RunArgs) -> Result<(), UsageError> {
+    let plan = plan_of(a)?;
+    check_faults_fit(&a.faults, plan.planned_length())?;
+    Target::parse(&a.url).map_err(|e| UsageError(e.to_string()))?;
+    check_swarm_needs(a)
+}
+
 /// Faults that act on the swarm need its service; node faults also need a node driver
 /// (drain goes through the managers' API alone).
 fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
@@ -457,7 +463,7 @@ fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
 }
 
 /// This process's command line for the journal, with every secret replaced.
-fn redacted_command_line() -> Vec<String> {
+pub fn redacted_command_line() -> Vec<String> {
     let mut out = Vec::new();
     let mut secret_next = false;
     for a in std::env::args() {

@@ -292,7 +292,7 @@ fn instances(rec: &Recorded, seen: &[InstanceSeen]) -> Vec<Instance> {
 }
 
 /// What objectives are checked against.
-fn figures(s: &Summary) -> Figures {
+pub fn figures(s: &Summary) -> Figures {
     let l = &s.latency_ms;
     Figures {
         availability: s.availability.scheduled,

@@ -23,6 +23,11 @@ impl Baseline {
         self.json.clone()
     }
 
+    /// The spec as found.
+    pub fn spec(&self) -> &ServiceSpec {
+        &self.spec
+    }
+
     /// The baseline a journal holds.
     pub fn from_json(json: serde_json::Value) -> Result<Self, raw::RawError> {
         Ok(Self {
@@ -91,7 +96,7 @@ impl Swarm {
 
     /// Waits until no update or rollback is rolling: first (for up to 2 s) for the one just
     /// sent to show, then for it to end.
-    async fn wait_rolled_out(&self, timeout: Duration) -> Result<(), SwarmError> {
+    pub(crate) async fn wait_rolled_out(&self, timeout: Duration) -> Result<(), SwarmError> {
         let rolling = |s: Option<(String, String)>| {
             matches!(
                 s.as_ref().map(|(s, _)| s.as_str()),
@@ -176,6 +181,19 @@ pub fn differences(base: &ServiceSpec, now: &ServiceSpec) -> Vec<String> {
     }
     if base.update_config != now.update_config {
         out.push("update settings put back".into());
+    }
+    let task = |s: &ServiceSpec| s.task_template.clone().unwrap_or_default();
+    let (bt, nt) = (task(base), task(now));
+    let health = |t: &bollard::models::TaskSpec| {
+        t.container_spec
+            .as_ref()
+            .and_then(|c| c.health_check.clone())
+    };
+    if health(&bt) != health(&nt) {
+        out.push("health check put back".into());
+    }
+    if bt.restart_policy != nt.restart_policy {
+        out.push("restart policy put back".into());
     }
     out
 }

@@ -1,0 +1,469 @@
+//! `experiment.md` and `experiment.html`: the story first (what was done, what happened,
+//! the verdict), then each metric per cell with its interval and every trial as a dot, the
+//! differences along each axis, the hypotheses, and every trial with a link to its report.
+
+use std::path::Path;
+
+use crashlab_common::html::escape;
+
+use super::plan::Plan;
+use super::results::{AxisDifference, CellResult, ExperimentResult, Metric, Status};
+use super::stats::Stats;
+use crate::report::tables::{Section, Table};
+
+pub fn write(dir: &Path, plan: &Plan, r: &ExperimentResult) -> anyhow::Result<()> {
+    let sections = vec![
+        story(plan, r),
+        cells_section(r),
+        differences_section(r),
+        hypotheses_section(r),
+        trials_section(r),
+        reading(),
+    ];
+    crate::report::write_page(
+        dir,
+        "experiment",
+        &format!("Experiment: {}", r.name),
+        &sections,
+    )
+}
+
+/// "93.120 % (95 % CI 92.0 to 94.2 %, n = 5)", or why there is no interval.
+fn with_interval(m: Metric, s: &Stats) -> String {
+    match (s.mean, s.ci) {
+        (None, _) => "-".into(),
+        (Some(mean), Some((lo, hi))) => format!(
+            "{} (95 % CI {} to {}, n = {})",
+            m.show(mean),
+            m.show(lo),
+            m.show(hi),
+            s.n
+        ),
+        (Some(mean), None) => format!(
+            "{} (n = {}: too few trials for an interval)",
+            m.show(mean),
+            s.n
+        ),
+    }
+}
+
+fn signed(m: Metric, v: f64) -> String {
+    let s = match m {
+        Metric::Availability | Metric::TimeAvailability => format!("{:.3} points", v * 100.0),
+        _ => m.show(v),
+    };
+    if v > 0.0 {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+fn difference_words(d: &AxisDifference, r: &ExperimentResult) -> String {
+    let (a, b) = (&r.cells[d.a - 1], &r.cells[d.b - 1]);
+    let axis = d.axis.name().replace('_', " ");
+    let from = a.settings.get(&d.axis).cloned().unwrap_or_default();
+    let to = b.settings.get(&d.axis).cloned().unwrap_or_default();
+    let dd = &d.difference;
+    let what = format!(
+        "{axis} {from} -> {to}: {} {}",
+        d.metric.name(),
+        signed(d.metric, dd.diff)
+    );
+    match (dd.ci, dd.p, dd.significant()) {
+        (Some((lo, hi)), Some(p), Some(true)) => format!(
+            "{what} (95 % CI {} to {}, Welch p = {p:.4}): more than noise.",
+            signed(d.metric, lo),
+            signed(d.metric, hi)
+        ),
+        (Some((lo, hi)), Some(p), _) => format!(
+            "{what} (95 % CI {} to {}, Welch p = {p:.4}): the interval includes no difference; not shown at this number of trials.",
+            signed(d.metric, lo),
+            signed(d.metric, hi)
+        ),
+        _ => format!("{what} (no interval: fewer than 2 trials in a cell, or no spread in either)."),
+    }
+}
+
+fn story(plan: &Plan, r: &ExperimentResult) -> Section {
+    let done = r.trials.iter().filter(|t| t.status == Status::Done).count();
+    let total = r.trials.len();
+    let axes: Vec<String> = plan
+        .cells
+        .first()
+        .map(|c| {
+            c.settings
+                .iter()
+                .map(|(a, _)| {
+                    let values: Vec<String> = r
+                        .cells
+                        .iter()
+                        .filter_map(|c| c.settings.get(a).cloned())
+                        .fold(Vec::new(), |mut v, s| {
+                            if !v.contains(&s) {
+                                v.push(s);
+                            }
+                            v
+                        });
+                    format!("{} ({})", a.name().replace('_', " "), values.join(" or "))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut lines = vec![format!(
+        "What was done: {} configuration(s){} of {}, each run {} time(s) ({}); {done} of {total} trials done{}.",
+        r.cells.len(),
+        if axes.is_empty() { String::new() } else { format!(", varying {}", axes.join(" and ")) },
+        plan.swarm_service.as_deref().map_or("the target".to_string(), |s| format!("service `{s}`")),
+        r.trials_per_cell,
+        match r.order {
+            super::file::Order::Interleaved => "interleaved: every configuration once, then again",
+            super::file::Order::Blocked => "blocked: all of a configuration's trials, then the next",
+        },
+        if r.interrupted { " (INTERRUPTED: `--resume` runs the rest)" } else { "" }
+    )];
+    if !r.description.is_empty() {
+        lines.push(r.description.clone());
+    }
+    lines.push(
+        "The unit of replication is a trial (one whole run); every mean and interval below is over trials, never over requests. Intervals are 95 % confidence intervals for the mean (Student's t).".into(),
+    );
+    for c in &r.cells {
+        lines.push(format!(
+            "What happened, cell {} ({}): availability {}; downtime {}; failed {}.",
+            c.cell,
+            c.label,
+            with_interval(Metric::Availability, &c.stats[&Metric::Availability]),
+            with_interval(Metric::DowntimeS, &c.stats[&Metric::DowntimeS]),
+            with_interval(Metric::Failed, &c.stats[&Metric::Failed]),
+        ));
+    }
+    for d in r
+        .differences
+        .iter()
+        .filter(|d| d.metric == Metric::Availability)
+    {
+        lines.push(format!("Difference: {}", difference_words(d, r)));
+    }
+    let judged: Vec<_> = r.hypotheses.iter().filter(|v| v.passed.is_some()).collect();
+    let missed = judged.iter().filter(|v| v.passed == Some(false)).count();
+    if !r.hypotheses.is_empty() {
+        lines.push(format!(
+            "Verdict: {} of {} hypothesis check(s) met, {missed} missed{}.",
+            judged.len() - missed,
+            r.hypotheses.len(),
+            if judged.len() < r.hypotheses.len() {
+                format!(", {} not judged", r.hypotheses.len() - judged.len())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let mut tiles = vec![
+        ("configurations".to_string(), r.cells.len().to_string()),
+        ("trials done".to_string(), format!("{done} of {total}")),
+    ];
+    for c in &r.cells {
+        if let Some(m) = c.stats[&Metric::Availability].mean {
+            tiles.push((
+                format!("availability, cell {}", c.cell),
+                Metric::Availability.show(m),
+            ));
+        }
+    }
+    if !r.hypotheses.is_empty() {
+        tiles.push(("hypotheses missed".into(), missed.to_string()));
+    }
+    Section {
+        title: "What was done, what happened, the verdict".into(),
+        lines,
+        tiles,
+        ..Default::default()
+    }
+}
+
+fn cells_section(r: &ExperimentResult) -> Section {
+    let head = ["cell", "settings", "trials"]
+        .into_iter()
+        .map(String::from)
+        .chain(Metric::SHOWN.iter().map(|m| m.name().to_string()))
+        .collect();
+    let rows = r
+        .cells
+        .iter()
+        .map(|c| {
+            let mut row = vec![c.cell.to_string(), c.label.clone(), c.done.to_string()];
+            row.extend(Metric::SHOWN.iter().map(|m| short(*m, &c.stats[m])));
+            row
+        })
+        .collect();
+    Section {
+        title: "Each configuration: mean [95 % interval]".into(),
+        lines: vec!["Each figure is the mean over the configuration's trials, with its 95 % confidence interval in brackets (none below 2 trials). The charts show every trial as a dot, the interval as a bar and the mean as a tick.".into()],
+        table: Some(Table { head, rows }),
+        figures: Metric::SHOWN
+            .iter()
+            .filter(|m| r.cells.iter().any(|c| c.stats[*m].n > 0))
+            .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn short(m: Metric, s: &Stats) -> String {
+    match (s.mean, s.ci) {
+        (None, _) => "-".into(),
+        (Some(v), Some((lo, hi))) => format!("{} [{} to {}]", m.show(v), m.show(lo), m.show(hi)),
+        (Some(v), None) => m.show(v),
+    }
+}
+
+fn differences_section(r: &ExperimentResult) -> Section {
+    let rows: Vec<Vec<String>> = r
+        .differences
+        .iter()
+        .map(|d| {
+            let dd = &d.difference;
+            vec![
+                d.axis.name().replace('_', " "),
+                format!("cell {} -> cell {}", d.a, d.b),
+                d.metric.name().into(),
+                signed(d.metric, dd.diff),
+                dd.ci.map_or("-".into(), |(lo, hi)| {
+                    format!("{} to {}", signed(d.metric, lo), signed(d.metric, hi))
+                }),
+                dd.p.map_or("-".into(), |p| format!("{p:.4}")),
+                match dd.significant() {
+                    Some(true) => "more than noise".into(),
+                    Some(false) => "not shown".into(),
+                    None => "-".into(),
+                },
+            ]
+        })
+        .collect();
+    Section {
+        title: "Differences along each axis".into(),
+        lines: vec![if rows.is_empty() {
+            "No two configurations differ in one setting only: nothing to compare.".into()
+        } else {
+            "Between configurations that differ in one setting only: the second's mean minus the first's, Welch's 95 % interval for it and Welch's two-sided p-value. \"Not shown\" means the interval includes no difference at this number of trials, not that there is none.".into()
+        }],
+        table: (!rows.is_empty()).then(|| Table {
+            head: [
+                "axis",
+                "cells",
+                "metric",
+                "difference",
+                "95 % CI",
+                "p",
+                "reading",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            rows,
+        }),
+        ..Default::default()
+    }
+}
+
+fn hypotheses_section(r: &ExperimentResult) -> Section {
+    let rows: Vec<Vec<String>> = r
+        .hypotheses
+        .iter()
+        .map(|v| {
+            vec![
+                v.slo.clone(),
+                match v.on {
+                    super::file::On::EveryTrial => "every trial".into(),
+                    super::file::On::Mean => "the mean (95 %)".into(),
+                },
+                format!("{} ({})", v.cell, r.cells[v.cell - 1].label),
+                match v.passed {
+                    Some(true) => "met".into(),
+                    Some(false) => "MISSED".into(),
+                    None => "not judged".into(),
+                },
+                v.detail.clone(),
+            ]
+        })
+        .collect();
+    Section {
+        title: "Hypotheses".into(),
+        lines: vec![if rows.is_empty() {
+            "The experiment file states no hypothesis.".into()
+        } else {
+            "On every trial: each trial's run meets the objective. On the mean: the 95 % interval's worse end meets it (its lower end for availability, its upper end for times), so \"met\" is a claim made with 95 % confidence.".into()
+        }],
+        table: (!rows.is_empty()).then(|| Table {
+            head: ["objective", "on", "cell", "verdict", "detail"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            rows,
+        }),
+        ..Default::default()
+    }
+}
+
+fn trials_section(r: &ExperimentResult) -> Section {
+    let shown = [
+        Metric::Availability,
+        Metric::DowntimeS,
+        Metric::Failed,
+        Metric::MttrS,
+        Metric::P99Ms,
+    ];
+    let mut head: Vec<String> = ["cell", "trial", "seed", "status"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    head.extend(shown.iter().map(|m| m.name().to_string()));
+    let rows = r
+        .trials
+        .iter()
+        .map(|t| {
+            let mut row = vec![
+                t.cell.saturating_add(1).to_string(),
+                t.trial.to_string(),
+                t.seed.to_string(),
+                match t.status {
+                    Status::Done => "done".into(),
+                    Status::Interrupted => "interrupted".into(),
+                    Status::Failed => format!("failed: {}", t.error.as_deref().unwrap_or("")),
+                    Status::Pending => "pending".into(),
+                },
+            ];
+            row.extend(
+                shown
+                    .iter()
+                    .map(|m| t.metrics[m].map_or("-".into(), |v| m.show(v))),
+            );
+            row
+        })
+        .collect();
+    let paths: Vec<String> = r
+        .trials
+        .iter()
+        .filter_map(|t| t.access_path.clone())
+        .collect();
+    let mut lines = vec!["Every trial in the order run. Interrupted and failed trials are left out of the statistics.".to_string()];
+    if let Some(first) = paths.first() {
+        if paths.iter().all(|p| p == first) {
+            lines.push(format!("Access path (every trial): {first}."));
+        } else {
+            lines.push("Access paths differ between trials: see each run's report.".into());
+        }
+    }
+    Section {
+        title: "Every trial".into(),
+        lines,
+        table: Some(Table { head, rows }),
+        links: r
+            .trials
+            .iter()
+            .filter(|t| t.status != Status::Pending)
+            .map(|t| {
+                (
+                    format!("cell {} trial {}: its report", t.cell + 1, t.trial),
+                    format!("{}/report.html", t.dir),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn reading() -> Section {
+    Section {
+        title: "How to read this".into(),
+        lines: vec![
+            "A trial is one whole run of a configuration; a configuration (cell) is one combination of the matrix's values. Trials are interleaved by default, so a drift of the machine over time spreads over every configuration.".into(),
+            "mean: the average over the trials that had the figure (MTTR only exists in trials whose outages ended). 95 % CI: the range that covers the true mean in 95 % of experiments like this one (Student's t with n - 1 degrees of freedom); it narrows with more trials. Welch's test compares two configurations without assuming equal spread.".into(),
+            "availability: ok / scheduled in a run. downtime: the total length of its outages (stretches in which no request succeeded). failed: requests that failed. MTTR: mean time from a fault to the end of its outage.".into(),
+        ],
+        ..Default::default()
+    }
+}
+
+/// A forest plot: one row per cell, every trial a dot, the interval a bar, the mean a tick.
+fn forest(m: Metric, cells: &[CellResult]) -> String {
+    let (w, row, left, right) = (720.0, 30.0, 230.0, 20.0);
+    let h = row * cells.len() as f64 + 40.0;
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for c in cells {
+        let s = &c.stats[&m];
+        for v in s
+            .values
+            .iter()
+            .flatten()
+            .chain(s.ci.iter().flat_map(|(a, b)| [a, b]))
+        {
+            lo = lo.min(*v);
+            hi = hi.max(*v);
+        }
+    }
+    if !lo.is_finite() {
+        return String::new();
+    }
+    if hi - lo < 1e-12 {
+        let pad = if hi == 0.0 { 1.0 } else { hi.abs() * 0.01 };
+        lo -= pad;
+        hi += pad;
+    }
+    let pad = (hi - lo) * 0.05;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let x = |v: f64| left + (v - lo) / (hi - lo) * (w - left - right);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    for i in 0..=4 {
+        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+        let xv = x(v);
+        svg.push_str(&format!(
+            "<line x1=\"{xv:.1}\" y1=\"10\" x2=\"{xv:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{xv:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
+            h - 25.0,
+            h - 10.0,
+            escape(&m.show(v))
+        ));
+    }
+    for (i, c) in cells.iter().enumerate() {
+        let y = 25.0 + row * i as f64;
+        let s = &c.stats[&m];
+        let mut label = format!("{}. {}", c.cell, c.label);
+        if label.chars().count() > 34 {
+            label = label.chars().take(33).collect::<String>() + "…";
+        }
+        svg.push_str(&format!(
+            "<text x=\"4\" y=\"{:.1}\" fill=\"#222\"><title>{}</title>{}</text>",
+            y + 4.0,
+            escape(&c.label),
+            escape(&label)
+        ));
+        if let Some((a, b)) = s.ci {
+            svg.push_str(&format!(
+                "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#4a7ab5\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>",
+                x(a),
+                x(b)
+            ));
+        }
+        for v in s.values.iter().flatten() {
+            svg.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"#222\" fill-opacity=\"0.6\"><title>{}</title></circle>",
+                x(*v),
+                escape(&m.show(*v))
+            ));
+        }
+        if let Some(mean) = s.mean {
+            let xm = x(mean);
+            svg.push_str(&format!(
+                "<line x1=\"{xm:.1}\" y1=\"{:.1}\" x2=\"{xm:.1}\" y2=\"{:.1}\" stroke=\"#b00\" stroke-width=\"2\"/>",
+                y - 9.0,
+                y + 9.0
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}

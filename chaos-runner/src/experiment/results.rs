@@ -1,0 +1,410 @@
+//! What an experiment found: each trial's figures (read from its run's summary.json), each
+//! cell's statistics, the differences along each axis, and the hypotheses' verdicts:
+//! `experiment.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::file::{Axis, On, Order};
+use super::plan::{Hypothesis, Plan, Planned};
+use super::stats::{Difference, Stats};
+use crate::slo::{Figures, Quantiles, SloResult};
+use crate::summary::Summary;
+
+/// The version of `experiment.json`'s layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A figure taken from every trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// ok / scheduled.
+    Availability,
+    TimeAvailability,
+    DowntimeS,
+    Outages,
+    MttrS,
+    Failed,
+    P50Ms,
+    P90Ms,
+    P99Ms,
+    P999Ms,
+    MaxMs,
+    RestartsSeen,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 12] = [
+        Metric::Availability,
+        Metric::TimeAvailability,
+        Metric::DowntimeS,
+        Metric::Outages,
+        Metric::MttrS,
+        Metric::Failed,
+        Metric::P50Ms,
+        Metric::P90Ms,
+        Metric::P99Ms,
+        Metric::P999Ms,
+        Metric::MaxMs,
+        Metric::RestartsSeen,
+    ];
+
+    /// The ones the pages show and compare along each axis.
+    pub const SHOWN: [Metric; 7] = [
+        Metric::Availability,
+        Metric::TimeAvailability,
+        Metric::DowntimeS,
+        Metric::Outages,
+        Metric::MttrS,
+        Metric::Failed,
+        Metric::P99Ms,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Availability => "availability",
+            Metric::TimeAvailability => "time availability",
+            Metric::DowntimeS => "downtime",
+            Metric::Outages => "outages",
+            Metric::MttrS => "MTTR",
+            Metric::Failed => "failed",
+            Metric::P50Ms => "p50",
+            Metric::P90Ms => "p90",
+            Metric::P99Ms => "p99",
+            Metric::P999Ms => "p99.9",
+            Metric::MaxMs => "max",
+            Metric::RestartsSeen => "restarts seen",
+        }
+    }
+
+    /// The value as people read it.
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::Availability | Metric::TimeAvailability => format!("{:.3} %", v * 100.0),
+            Metric::DowntimeS | Metric::MttrS => format!("{v:.3} s"),
+            Metric::Outages | Metric::Failed | Metric::RestartsSeen => {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            }
+            _ => format!("{v:.1} ms"),
+        }
+    }
+
+    fn of(self, s: &Summary) -> Option<f64> {
+        let l = &s.latency_ms;
+        match self {
+            Metric::Availability => s.availability.scheduled,
+            Metric::TimeAvailability => s.availability.time,
+            Metric::DowntimeS => Some(s.downtime.total_s),
+            Metric::Outages => Some(s.downtime.windows.len() as f64),
+            Metric::MttrS => s.mttr_s,
+            Metric::Failed => Some(s.counts.failed as f64),
+            Metric::P50Ms => l.p50,
+            Metric::P90Ms => l.p90,
+            Metric::P99Ms => l.p99,
+            Metric::P999Ms => l.p999,
+            Metric::MaxMs => l.max,
+            Metric::RestartsSeen => Some(s.restarts_seen as f64),
+        }
+    }
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Done,
+    /// Stopped by Ctrl-C: its figures cover part of the run and are left out.
+    Interrupted,
+    /// The run failed (see `error`): no figures.
+    Failed,
+    /// Not run (yet).
+    Pending,
+}
+
+/// One trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub cell: usize,
+    pub trial: u32,
+    pub seed: u64,
+    pub dir: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub access_path: Option<String>,
+    pub metrics: BTreeMap<Metric, Option<f64>>,
+    /// An outage was still open at the end (it has no recovery time).
+    pub unrecovered: bool,
+    #[serde(skip)]
+    pub figures: Option<Figures>,
+}
+
+impl Trial {
+    pub fn of(
+        p: &Planned,
+        status: Status,
+        error: Option<String>,
+        summary: Option<&Summary>,
+    ) -> Self {
+        Trial {
+            cell: p.cell,
+            trial: p.trial,
+            seed: p.seed,
+            dir: p.dir.display().to_string(),
+            status,
+            error,
+            access_path: summary.map(|s| s.access_path.clone()),
+            metrics: Metric::ALL
+                .iter()
+                .map(|m| (*m, summary.and_then(|s| m.of(s))))
+                .collect(),
+            unrecovered: summary.is_some_and(|s| s.downtime.windows.iter().any(|w| w.open)),
+            figures: summary.map(crate::summary::figures),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResult {
+    /// 1-based, as the pages number cells.
+    pub cell: usize,
+    pub label: String,
+    pub settings: BTreeMap<Axis, String>,
+    /// Trials done (with figures).
+    pub done: usize,
+    pub stats: BTreeMap<Metric, Stats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AxisDifference {
+    pub axis: Axis,
+    /// Cells (1-based): `b` minus `a`.
+    pub a: usize,
+    pub b: usize,
+    pub metric: Metric,
+    #[serde(flatten)]
+    pub difference: Difference,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub slo: String,
+    pub on: On,
+    pub cell: usize,
+    /// None when it cannot be judged (no trial done; below 2 trials for a mean).
+    pub passed: Option<bool>,
+    pub detail: String,
+}
+
+/// `experiment.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentResult {
+    pub schema_version: u32,
+    pub tool: String,
+    pub name: String,
+    pub description: String,
+    pub file: String,
+    /// Every trial done.
+    pub complete: bool,
+    pub interrupted: bool,
+    pub trials_per_cell: u32,
+    pub order: Order,
+    pub seed: u64,
+    pub unit_of_replication: &'static str,
+    pub confidence: f64,
+    pub cells: Vec<CellResult>,
+    pub trials: Vec<Trial>,
+    pub differences: Vec<AxisDifference>,
+    pub hypotheses: Vec<Verdict>,
+    /// What the experiment did to the service at its end.
+    pub service: Option<String>,
+}
+
+impl ExperimentResult {
+    pub fn of(plan: &Plan, trials: Vec<Trial>, interrupted: bool, service: Option<String>) -> Self {
+        let cells: Vec<CellResult> = plan
+            .cells
+            .iter()
+            .map(|c| {
+                let mine: Vec<&Trial> = trials
+                    .iter()
+                    .filter(|t| t.cell == c.index && t.status == Status::Done)
+                    .collect();
+                CellResult {
+                    cell: c.index + 1,
+                    label: c.label(),
+                    settings: c
+                        .settings
+                        .iter()
+                        .map(|(a, s)| (*a, s.to_string()))
+                        .collect(),
+                    done: mine.len(),
+                    stats: Metric::ALL
+                        .iter()
+                        .map(|m| (*m, Stats::of(mine.iter().map(|t| t.metrics[m]).collect())))
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut differences = Vec::new();
+        let axes: Vec<Axis> = plan
+            .cells
+            .first()
+            .map(|c| c.settings.iter().map(|(a, _)| *a).collect())
+            .unwrap_or_default();
+        for axis in axes {
+            for a in &plan.cells {
+                for b in plan.cells.iter().filter(|b| b.index > a.index) {
+                    if !a.differs_only_in(b, axis) {
+                        continue;
+                    }
+                    for m in Metric::SHOWN {
+                        if let Some(d) = Difference::between(
+                            &cells[a.index].stats[&m],
+                            &cells[b.index].stats[&m],
+                        ) {
+                            differences.push(AxisDifference {
+                                axis,
+                                a: a.index + 1,
+                                b: b.index + 1,
+                                metric: m,
+                                difference: d,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let hypotheses = plan
+            .hypotheses
+            .iter()
+            .flat_map(|h| {
+                plan.cells
+                    .iter()
+                    .filter(|c| h.applies_to(c))
+                    .map(|c| judge(h, c.index, &trials, &cells[c.index]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let complete = trials.iter().all(|t| t.status == Status::Done);
+        ExperimentResult {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("chaos-runner {}", env!("CARGO_PKG_VERSION")),
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            file: plan.file.display().to_string(),
+            complete,
+            interrupted,
+            trials_per_cell: plan.trials,
+            order: plan.order,
+            seed: plan.seed,
+            unit_of_replication: "a trial: one whole run of the cell's configuration; every statistic is over trials, never over requests",
+            confidence: super::stats::CONFIDENCE,
+            cells,
+            trials,
+            differences,
+            hypotheses,
+            service,
+        }
+    }
+
+    /// Whether a hypothesis was missed (exit 3).
+    pub fn missed(&self) -> bool {
+        self.hypotheses.iter().any(|v| v.passed == Some(false))
+    }
+
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let p = dir.join("experiment.json");
+        std::fs::write(&p, serde_json::to_vec_pretty(self)?)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))
+    }
+}
+
+fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> Verdict {
+    let mine: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| t.cell == cell && t.status == Status::Done)
+        .collect();
+    let verdict = |passed: Option<bool>, detail: String| Verdict {
+        slo: h.slo.text.clone(),
+        on: h.on,
+        cell: cell + 1,
+        passed,
+        detail,
+    };
+    if mine.is_empty() {
+        return verdict(None, "no trial done".into());
+    }
+    match h.on {
+        On::EveryTrial => {
+            let results: Vec<SloResult> = mine
+                .iter()
+                .filter_map(|t| t.figures.as_ref().map(|f| h.slo.check(f)))
+                .collect();
+            let met = results.iter().filter(|r| r.passed).count();
+            verdict(
+                Some(met == results.len()),
+                format!("{met} of {} trials met it", results.len()),
+            )
+        }
+        On::Mean => {
+            let s = &stats.stats;
+            let worse =
+                |m: Metric, ratio: bool| s[&m].ci.map(|(lo, hi)| if ratio { lo } else { hi });
+            if s[&Metric::Availability].n < 2 {
+                return verdict(
+                    None,
+                    format!(
+                        "{} trial(s): too few for an interval, not judged",
+                        mine.len()
+                    ),
+                );
+            }
+            let f = Figures {
+                availability: worse(Metric::Availability, true),
+                time_availability: worse(Metric::TimeAvailability, true),
+                latency_ms: Quantiles {
+                    p50: worse(Metric::P50Ms, false),
+                    p90: worse(Metric::P90Ms, false),
+                    p99: worse(Metric::P99Ms, false),
+                    p999: worse(Metric::P999Ms, false),
+                    max: worse(Metric::MaxMs, false),
+                },
+                downtime_s: worse(Metric::DowntimeS, false).unwrap_or(f64::INFINITY),
+                mttr_s: worse(Metric::MttrS, false),
+                unrecovered: mine.iter().any(|t| t.unrecovered),
+            };
+            let r = h.slo.check(&f);
+            let said: Vec<String> = r
+                .checks
+                .iter()
+                .map(|c| {
+                    let m = match c.what {
+                        crate::slo::SloMetric::Availability => Metric::Availability,
+                        crate::slo::SloMetric::TimeAvailability => Metric::TimeAvailability,
+                        crate::slo::SloMetric::DowntimeS => Metric::DowntimeS,
+                        crate::slo::SloMetric::MttrS => Metric::MttrS,
+                        crate::slo::SloMetric::P50Ms => Metric::P50Ms,
+                        crate::slo::SloMetric::P90Ms => Metric::P90Ms,
+                        crate::slo::SloMetric::P99Ms => Metric::P99Ms,
+                        crate::slo::SloMetric::P999Ms => Metric::P999Ms,
+                        crate::slo::SloMetric::MaxMs => Metric::MaxMs,
+                    };
+                    format!(
+                        "{}: the interval's worse end {} against {}",
+                        m.name(),
+                        c.actual.map_or("-".into(), |v| m.show(v)),
+                        m.show(c.limit)
+                    )
+                })
+                .collect();
+            verdict(Some(r.passed), said.join("; "))
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! A cell's service settings (replicas, environment, health check, restart delay, update
+//! config), made through the swarm API from the spec as found, so that one cell's changes
+//! never leak into the next; then the wait until swarm has rolled them out and the
+//! replicas run.
+
+use std::time::Duration;
+
+use bollard::models::{
+    HealthConfig, ServiceSpec, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum as FailureAction,
+    ServiceSpecUpdateConfigOrderEnum as Order, TaskSpecRestartPolicy,
+};
+use tokio::time::Instant;
+
+use super::file::Axis;
+use super::plan::Cell;
+use super::settings::{Health, Setting};
+use crate::swarm::plan::{FailureAction as OnFailure, UpdateOrder};
+use crate::swarm::restore::Baseline;
+use crate::swarm::{Swarm, SwarmError};
+
+fn ns(d: Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+/// The spec as found with the cell's service settings made.
+pub fn desired(base: &ServiceSpec, cell: &Cell) -> ServiceSpec {
+    let mut spec = base.clone();
+    for (axis, s) in &cell.settings {
+        let task = spec.task_template.get_or_insert_with(Default::default);
+        match (axis, s) {
+            (Axis::Replicas, Setting::Replicas(n)) => {
+                if let Some(r) = spec
+                    .mode
+                    .get_or_insert_with(Default::default)
+                    .replicated
+                    .as_mut()
+                {
+                    r.replicas = Some(*n as i64);
+                }
+            }
+            (Axis::Env, Setting::Env(vars)) => {
+                let cs = task.container_spec.get_or_insert_with(Default::default);
+                let env = cs.env.get_or_insert_with(Vec::new);
+                for (k, v) in vars {
+                    env.retain(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) != k);
+                    env.push(format!("{k}={v}"));
+                }
+            }
+            (Axis::Health, Setting::Health(h)) => {
+                let cs = task.container_spec.get_or_insert_with(Default::default);
+                cs.health_check = Some(match h {
+                    Health::Off => HealthConfig {
+                        test: Some(vec!["NONE".into()]),
+                        ..Default::default()
+                    },
+                    Health::Check {
+                        interval,
+                        retries,
+                        timeout,
+                        start_period,
+                    } => HealthConfig {
+                        // The service's own test where it has one; else the image's
+                        // (an empty test inherits it).
+                        test: cs
+                            .health_check
+                            .as_ref()
+                            .and_then(|h| h.test.clone())
+                            .filter(|t| t.first().map(String::as_str) != Some("NONE")),
+                        interval: Some(ns(*interval)),
+                        timeout: Some(ns(*timeout)),
+                        retries: Some(*retries as i64),
+                        start_period: Some(ns(*start_period)),
+                        ..Default::default()
+                    },
+                });
+            }
+            (Axis::RestartDelay, Setting::RestartDelay(d)) => {
+                let rp = task
+                    .restart_policy
+                    .get_or_insert_with(TaskSpecRestartPolicy::default);
+                rp.delay = Some(ns(*d));
+            }
+            (Axis::Update, Setting::Update(u)) => {
+                spec.update_config = Some(ServiceSpecUpdateConfig {
+                    parallelism: Some(u.parallelism as i64),
+                    delay: Some(ns(u.delay)),
+                    failure_action: Some(match u.failure_action {
+                        OnFailure::Continue => FailureAction::CONTINUE,
+                        OnFailure::Rollback => FailureAction::ROLLBACK,
+                        OnFailure::Pause => FailureAction::PAUSE,
+                    }),
+                    monitor: Some(ns(u.monitor)),
+                    max_failure_ratio: Some(0.0),
+                    order: Some(match u.order {
+                        UpdateOrder::StartFirst => Order::START_FIRST,
+                        UpdateOrder::StopFirst => Order::STOP_FIRST,
+                    }),
+                });
+            }
+            _ => {}
+        }
+    }
+    spec
+}
+
+/// Whether the cell changes the service at all.
+pub fn changes_service(cell: &Cell) -> bool {
+    cell.settings.iter().any(|(a, _)| a.on_service())
+}
+
+/// Sends the cell's spec when the service differs from it, then waits (at most `timeout`)
+/// for the rollout and for the replicas to run; what changed in words and how long it took.
+pub async fn apply(
+    sw: &Swarm,
+    base: &Baseline,
+    cell: &Cell,
+    timeout: Duration,
+) -> Result<(Vec<String>, Duration), SwarmError> {
+    let want = desired(base.spec(), cell);
+    let started = Instant::now();
+    let mut said = Vec::new();
+    sw.respec(None, |now| {
+        said = crate::swarm::restore::differences(now, &want);
+        if said.is_empty() {
+            return Ok(false);
+        }
+        let force = now.task_template.as_ref().and_then(|t| t.force_update);
+        *now = want.clone();
+        if let Some(t) = now.task_template.as_mut() {
+            t.force_update = force;
+        }
+        Ok(true)
+    })
+    .await?;
+    if !said.is_empty() {
+        sw.wait_rolled_out(timeout).await?;
+    }
+    let replicas = want
+        .mode
+        .as_ref()
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        .unwrap_or(1)
+        .max(0) as u64;
+    sw.wait_converged(replicas, timeout, started).await?;
+    Ok((said, started.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::settings::UpdateSettings;
+
+    fn base() -> ServiceSpec {
+        serde_json::from_value(serde_json::json!({
+            "Mode": {"Replicated": {"Replicas": 2}},
+            "TaskTemplate": {"ContainerSpec": {"Image": "x", "Env": ["A=1", "B=2"]}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cell_sets_its_values_on_the_spec_as_found() {
+        let cell = Cell {
+            index: 0,
+            settings: vec![
+                (Axis::Replicas, Setting::Replicas(5)),
+                (
+                    Axis::Env,
+                    Setting::Env([("B".to_string(), "3".to_string())].into()),
+                ),
+                (
+                    Axis::Health,
+                    Setting::Health("interval=1s;retries=2;timeout=1s".parse().unwrap()),
+                ),
+                (
+                    Axis::RestartDelay,
+                    Setting::RestartDelay(Duration::from_secs(5)),
+                ),
+                (
+                    Axis::Update,
+                    Setting::Update("order=start-first".parse::<UpdateSettings>().unwrap()),
+                ),
+            ],
+        };
+        let d = desired(&base(), &cell);
+        let said = crate::swarm::restore::differences(&base(), &d);
+        assert_eq!(
+            said,
+            [
+                "replicas 5 -> 2",
+                "B=3 -> B=2",
+                "update settings put back",
+                "health check put back",
+                "restart policy put back"
+            ]
+        );
+        let t = d.task_template.unwrap();
+        let h = t.container_spec.unwrap().health_check.unwrap();
+        assert_eq!(h.test, None, "inherits the image's test");
+        assert_eq!((h.interval, h.retries), (Some(1_000_000_000), Some(2)));
+        assert_eq!(t.restart_policy.unwrap().delay, Some(5_000_000_000));
+        let off = Cell {
+            index: 1,
+            settings: vec![(Axis::Health, Setting::Health(Health::Off))],
+        };
+        let h = desired(&base(), &off)
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap()
+            .health_check;
+        assert_eq!(h.unwrap().test, Some(vec!["NONE".to_string()]));
+        let none = Cell {
+            index: 2,
+            settings: vec![],
+        };
+        assert!(crate::swarm::restore::differences(&base(), &desired(&base(), &none)).is_empty());
+    }
+}
