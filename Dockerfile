@@ -8,7 +8,7 @@
 #   anywhere else, the release stage below.
 #
 # Both programs are one static multi-call binary ("crashlab"), called through symlinks named
-# crashserver and chaos-runner: they share most dependencies, so the image stays under 5 MB.
+# crashserver and chaos-runner: they share most dependencies, so the image stays under 5.5 MB.
 #
 #   With a registry (compiles inside rust:1-bookworm; needs BuildKit, the default builder
 #   since Docker 23, which skips the unused "local" stage):

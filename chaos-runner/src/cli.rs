@@ -297,7 +297,9 @@ pub enum Recording {
     Off,
 }
 
-fn parse_fault(s: &str) -> Result<FaultSpec, String> {
+/// `--fault`'s parser (the experiment file's faults go through it too: one copy).
+#[inline(never)]
+pub(crate) fn parse_fault(s: &str) -> Result<FaultSpec, String> {
     s.parse()
         .map_err(|e: crate::fault::spec::SpecError| e.to_string())
 }

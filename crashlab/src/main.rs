@@ -1,5 +1,5 @@
 //! The image's multi-call binary: one file for both programs (they share most of their
-//! dependencies, which keeps the image under 5 MB). Dispatches on the name it was called
+//! dependencies, which keeps the image under 5.5 MB). Dispatches on the name it was called
 //! by (`crashserver`, `chaos-runner`, through symlinks) or on its first argument.
 
 use std::ffi::OsString;

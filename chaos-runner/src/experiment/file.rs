@@ -162,8 +162,7 @@ impl ExperimentFile {
                     FaultsVariant::Many(many) => many.clone(),
                 };
                 for spec in &list {
-                    spec.parse::<crate::fault::FaultSpec>()
-                        .map_err(|e| bad(Axis::Faults, i, e.to_string()))?;
+                    crate::cli::parse_fault(spec).map_err(|e| bad(Axis::Faults, i, e))?;
                 }
                 s.push(Setting::Faults(list));
             }

@@ -339,16 +339,15 @@ impl<'a> Conductor<'a> {
     }
 }
 
-/// The service's spec as the experiment's journal says it first found it.
+/// The service's spec as the experiment's journal says it first found it (its first
+/// entry, read as plain JSON).
 fn found_before(entries: &Path) -> anyhow::Result<Baseline> {
     let text = std::fs::read_to_string(entries)?;
-    let first = text.lines().next().unwrap_or_default();
-    match serde_json::from_str::<Entry>(first) {
-        Ok(Entry::Begin(b)) => match b.swarm {
-            Some(sw) => Ok(Baseline::from_json(sw.spec)?),
-            None => anyhow::bail!("{}: names no service", entries.display()),
-        },
-        _ => anyhow::bail!(
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_default();
+    match first.pointer("/begin/swarm/spec") {
+        Some(spec) => Ok(Baseline::from_json(spec.clone())?),
+        None => anyhow::bail!(
             "{}: does not begin with the service as found",
             entries.display()
         ),

@@ -97,6 +97,8 @@ pub struct Plan {
     pub hypotheses: Vec<Hypothesis>,
     /// `[run]` as `chaos-runner run` arguments (the URL first).
     base: Vec<String>,
+    /// Each flag `[run]` sets, and the line it is set on.
+    lines: FlagLines,
     /// The swarm service, when `[run]` names one.
     pub swarm_service: Option<String>,
     /// The length of each run, when it has one.
@@ -113,8 +115,11 @@ fn mix(seed: u64, cell: usize, trial: u32) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `[run]`'s fields as command-line arguments.
-fn base_args(run: &toml::Table, text: &str) -> Result<Vec<String>, UsageError> {
+/// Each flag `[run]` sets, and its line.
+type FlagLines = Vec<(String, usize)>;
+
+/// `[run]`'s fields as command-line arguments, and the line of each flag.
+fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), UsageError> {
     let url = match run.get("url") {
         Some(toml::Value::String(u)) => u.clone(),
         _ => return Err(UsageError(
@@ -123,6 +128,7 @@ fn base_args(run: &toml::Table, text: &str) -> Result<Vec<String>, UsageError> {
         )),
     };
     let mut args = vec![url];
+    let mut lines = Vec::new();
     for (key, value) in run.iter().filter(|(k, _)| k.as_str() != "url") {
         let flag = match key.replace('_', "-").as_str() {
             "faults" | "fault" => "fault".to_string(),
@@ -131,6 +137,7 @@ fn base_args(run: &toml::Table, text: &str) -> Result<Vec<String>, UsageError> {
             f => f.to_string(),
         };
         let at = || line_of(text, Some("run"), key).unwrap_or(0);
+        lines.push((flag.clone(), at()));
         if OWN_FIELDS.contains(&flag.as_str()) {
             return Err(UsageError(format!(
                 "[run] {key} (line {}): set by the experiment for each trial; leave it out",
@@ -162,7 +169,7 @@ fn base_args(run: &toml::Table, text: &str) -> Result<Vec<String>, UsageError> {
             }
         }
     }
-    Ok(args)
+    Ok((args, lines))
 }
 
 impl Plan {
@@ -192,7 +199,7 @@ impl Plan {
                 cells.len()
             )));
         }
-        let base = base_args(&f.run, &text)?;
+        let (base, lines) = base_args(&f.run, &text)?;
         let swarm_service = f
             .run
             .get("swarm_service")
@@ -261,6 +268,7 @@ impl Plan {
             seed: f.seed,
             hypotheses,
             base,
+            lines,
             swarm_service,
             run_length: None,
         };
@@ -367,7 +375,24 @@ impl Plan {
                 .next()
                 .unwrap_or("")
                 .trim_start_matches("error: ");
-            UsageError(format!("[run] with cell '{}': {first}", cell.label()))
+            // The field it came from, and its line, where clap names the flag.
+            let flag = match e.get(clap::error::ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(a)) => a
+                    .trim_start_matches("--")
+                    .split([' ', '='])
+                    .next()
+                    .map(str::to_string),
+                _ => None,
+            };
+            let field = flag
+                .and_then(|f| self.lines.iter().find(|(l, _)| *l == f).cloned())
+                .map_or(String::new(), |(f, line)| {
+                    format!(" {} (line {line})", f.replace('-', "_"))
+                });
+            UsageError(format!(
+                "[run]{field} with cell '{}': {first}",
+                cell.label()
+            ))
         })?;
         match cli.command {
             Command::Run(a) => Ok(*a),

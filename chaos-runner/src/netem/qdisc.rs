@@ -3,7 +3,7 @@
 //! as a token bucket (tbf) where the kernel has no netem: every kernel has tbf, not every
 //! kernel netem. The few fixed headers (nlmsghdr, tcmsg,
 //! ifinfomsg) are written and read here: netlink-packet-route's message types would bring
-//! every kind of route message into the image (its size goal is 5 MB), and do not parse
+//! every kind of route message into the image (its size goal is 5.5 MB), and do not parse
 //! netem's options (a fixed struct followed by attributes) anyway.
 
 use std::time::Duration;

@@ -5,6 +5,7 @@ mod support;
 mod truth;
 
 mod cli;
+mod experiment;
 mod faults;
 mod hostile;
 mod journal;

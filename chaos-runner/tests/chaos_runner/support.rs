@@ -134,6 +134,11 @@ pub struct Script {
     pub fresh_ids: bool,
     /// The `X-Version` to send.
     pub version: Option<&'static str>,
+    /// `GET /outage?ms=N` (not logged, not counted) makes it answer 503 to every request
+    /// arriving in the next N ms: an outage a fault starts, so each run gets its own.
+    pub outage_on_demand: bool,
+    /// When the outage asked for last ends.
+    pub demanded_until: std::sync::Mutex<Option<Instant>>,
     pub first: OnceLock<Instant>,
     pub answered: AtomicU64,
     pub failed: AtomicU64,
@@ -166,8 +171,18 @@ pub fn scripted_server(script: Script) -> (SocketAddr, Arc<Script>) {
 
 async fn scripted(
     State(s): State<Arc<Script>>,
+    uri: axum::http::Uri,
     req_headers: axum::http::HeaderMap,
-) -> impl IntoResponse {
+) -> axum::response::Response {
+    if s.outage_on_demand && uri.path() == "/outage" {
+        let ms: u64 = uri
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        *s.demanded_until.lock().unwrap() = Some(Instant::now() + Duration::from_millis(ms));
+        return (StatusCode::OK, "outage begun").into_response();
+    }
     let logged = s.log.arrived();
     let first = *s.first.get_or_init(Instant::now);
     s.authorization.lock().unwrap().push(
@@ -196,7 +211,12 @@ async fn scripted(
         ("x-instance", id),
         ("x-version", s.version.unwrap_or("").to_string()),
     ];
-    let down = s.outage.is_some_and(|(a, b)| t >= a && t < b);
+    let demanded = s
+        .demanded_until
+        .lock()
+        .unwrap()
+        .is_some_and(|until| Instant::now() < until);
+    let down = demanded || s.outage.is_some_and(|(a, b)| t >= a && t < b);
     let status = if down {
         s.failed.fetch_add(1, Ordering::SeqCst);
         StatusCode::SERVICE_UNAVAILABLE
@@ -204,7 +224,7 @@ async fn scripted(
         StatusCode::OK
     };
     s.log.answered(logged, status.as_u16());
-    (status, headers, if down { "down" } else { "up" })
+    (status, headers, if down { "down" } else { "up" }).into_response()
 }
 
 /// A server whose answers never end: 200, then body bytes for up to 20 s.
