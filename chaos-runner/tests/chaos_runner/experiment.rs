@@ -162,7 +162,7 @@ fn an_interrupted_experiment_is_resumed_without_redoing_a_finished_run() {
         ),
     );
     let out = dir.join("out");
-    let mut child = runner()
+    let child = runner()
         .args([
             "experiment",
             file.to_str().unwrap(),
