@@ -107,6 +107,15 @@ pub enum Command {
         /// Longest wait for the service to take a configuration's settings and converge.
         #[arg(long, default_value = "120s", value_parser = parse::positive_duration)]
         converge_timeout: Duration,
+        /// The target URL, instead of the file's `[run] url` (one file, many deployments).
+        #[arg(long)]
+        url: Option<String>,
+        /// The swarm service, instead of the file's `[run] swarm_service`.
+        #[arg(long)]
+        swarm_service: Option<String>,
+        /// How the target is reached, for the reports, instead of the file's.
+        #[arg(long)]
+        access_path: Option<String>,
     },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {

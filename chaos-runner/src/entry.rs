@@ -126,6 +126,9 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                 resume,
                 force,
                 converge_timeout,
+                url,
+                swarm_service,
+                access_path,
             } => crate::experiment::execute(crate::experiment::ExperimentArgs {
                 file,
                 out,
@@ -134,6 +137,11 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                 resume,
                 force,
                 converge_timeout,
+                overrides: crate::experiment::Overrides {
+                    url,
+                    swarm_service,
+                    access_path,
+                },
             })
             .await
             .map(|o| experiment_outcome(&o)),

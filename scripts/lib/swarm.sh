@@ -230,6 +230,34 @@ run_runner() {
     return "$rc"
 }
 
+# run_experiment FILE ARGS...: chaos-runner experiment FILE into $out, against this stack's
+# service and access path, on this host or from the image in a container on the overlay
+# (as run_runner: the invoking user's files, the Docker socket for the cells' settings).
+run_experiment() {
+    local file=$1; shift
+    mkdir -p "$out"
+    local over=(--url "$target" --swarm-service "$service" --access-path "$access")
+    if [ "$mode" = host ]; then
+        "$runner" experiment "$file" --out "$out" "${over[@]}" "$@"
+        return
+    fi
+    local uid gid host_dir host_file rc=0
+    uid=$(id -u)
+    [ "$uid" = 0 ] && { uid=65532; chown -R 65532 "$out"; }
+    # shellcheck disable=SC2012  # one fixed path, not a listing
+    gid=$(ls -lnL /var/run/docker.sock | awk '{print $4}')
+    host_dir=$(cd "$out" && pwd)
+    host_file=$(cd "$(dirname "$file")" && pwd)/$(basename "$file")
+    docker run --rm --name "$runner_name" --network "$network" \
+        --user "$uid" --group-add "$gid" ${kill_token:+-e KILL_TOKEN} \
+        -v /var/run/docker.sock:/var/run/docker.sock \
+        -v "$host_dir:/run-out" -v "$host_file:/experiment.toml:ro" \
+        --entrypoint /usr/local/bin/chaos-runner "$image" \
+        experiment /experiment.toml --out /run-out "${over[@]}" "$@" 2>&1 | sed "s|/run-out|$out|g" || rc=$?
+    [ "$(id -u)" = 0 ] && chown -R 0:0 "$out"
+    return "$rc"
+}
+
 # run_tool ARGS...: chaos-runner for report work (compare) on files under $out: on this host,
 # or from the image with $out mounted (then paths under $out are given as they are).
 run_tool() {

@@ -45,6 +45,16 @@ pub struct ExperimentArgs {
     pub resume: bool,
     pub force: bool,
     pub converge_timeout: Duration,
+    pub overrides: Overrides,
+}
+
+/// `[run]` fields given on the command line instead (the same file against another
+/// deployment).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub url: Option<String>,
+    pub swarm_service: Option<String>,
+    pub access_path: Option<String>,
 }
 
 /// How the experiment ended.
@@ -56,7 +66,7 @@ pub struct ExperimentOutcome {
 
 /// Plans, runs every trial not yet done, restores the service, writes the results.
 pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
-    let plan = Plan::read(&a.file, a.trials)?;
+    let plan = Plan::read(&a.file, a.trials, &a.overrides)?;
     if a.dry_run {
         print!("{}", plan.describe());
         return Ok(ExperimentOutcome {

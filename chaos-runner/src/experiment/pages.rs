@@ -328,6 +328,9 @@ fn trials_section(r: &ExperimentResult) -> Section {
                 t.trial.to_string(),
                 t.seed.to_string(),
                 match t.status {
+                    Status::Done if t.short_of_replicas.is_some() => {
+                        "done, SHORT of replicas (see its report)".into()
+                    }
                     Status::Done => "done".into(),
                     Status::Interrupted => "interrupted".into(),
                     Status::Failed => format!("failed: {}", t.error.as_deref().unwrap_or("")),
@@ -348,6 +351,14 @@ fn trials_section(r: &ExperimentResult) -> Section {
         .filter_map(|t| t.access_path.clone())
         .collect();
     let mut lines = vec!["Every trial in the order run. Interrupted and failed trials are left out of the statistics.".to_string()];
+    let short = r
+        .trials
+        .iter()
+        .filter(|t| t.short_of_replicas.is_some())
+        .count();
+    if short > 0 {
+        lines.push(format!("WARNING: in {short} trial(s) fewer replicas answered before the clock started than the configuration asked for; they are kept in the statistics and marked here."));
+    }
     if let Some(first) = paths.first() {
         if paths.iter().all(|p| p == first) {
             lines.push(format!("Access path (every trial): {first}."));

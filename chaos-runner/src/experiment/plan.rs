@@ -174,11 +174,25 @@ fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), 
 
 impl Plan {
     /// Reads the experiment file and checks every trial's run configuration; nothing is sent.
-    pub fn read(path: &Path, trials: Option<u32>) -> Result<Self, UsageError> {
+    pub fn read(
+        path: &Path,
+        trials: Option<u32>,
+        overrides: &super::Overrides,
+    ) -> Result<Self, UsageError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
         let shown = path.display().to_string();
-        let f = ExperimentFile::parse(&text, &shown)?;
+        let mut f = ExperimentFile::parse(&text, &shown)?;
+        for (key, value) in [
+            ("url", &overrides.url),
+            ("swarm_service", &overrides.swarm_service),
+            ("access_path", &overrides.access_path),
+        ] {
+            if let Some(v) = value {
+                f.run.remove(&key.replace('_', "-"));
+                f.run.insert(key.into(), toml::Value::String(v.clone()));
+            }
+        }
         let axes = f.axes(&text)?;
         let mut cells = vec![Vec::new()];
         for (axis, values) in &axes {

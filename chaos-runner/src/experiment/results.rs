@@ -141,6 +141,10 @@ pub struct Trial {
     pub metrics: BTreeMap<Metric, Option<f64>>,
     /// An outage was still open at the end (it has no recovery time).
     pub unrecovered: bool,
+    /// Fewer replicas than asked answered before the clock started: this trial measured
+    /// fewer (said, never silently).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_of_replicas: Option<String>,
     #[serde(skip)]
     pub figures: Option<Figures>,
 }
@@ -165,6 +169,10 @@ impl Trial {
                 .map(|m| (*m, summary.and_then(|s| m.of(s))))
                 .collect(),
             unrecovered: summary.is_some_and(|s| s.downtime.windows.iter().any(|w| w.open)),
+            short_of_replicas: summary
+                .and_then(|s| s.swarm.as_ref()?.answering.clone())
+                .filter(|a| a.short())
+                .map(|a| a.describe()),
             figures: summary.map(crate::summary::figures),
         }
     }

@@ -76,6 +76,8 @@ pub struct Started {
     /// `--replicas`, and how long scaling to them took.
     pub replicas: Option<u64>,
     pub converge_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answering: Option<crate::run::answering::Answering>,
 }
 
 /// A change a run makes to the swarm, and so what undoes it.

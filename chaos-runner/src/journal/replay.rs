@@ -267,6 +267,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<(Summary, Recorded)> {
         service: sw.service.clone(),
         replicas: started.replicas,
         converge_s: started.converge_s,
+        answering: started.answering.clone(),
         restore: Some(r.service_restored.clone().unwrap_or_else(|| {
             "not restored: the runner stopped first (`chaos-runner restore DIR` puts it back)".into()
         })),

@@ -111,6 +111,9 @@ fn run(s: &Summary, out: &mut Vec<Section>) {
             sw.converge_s
                 .map_or(String::new(), |c| format!(", converged in {c:.1} s"))
         ));
+        if let Some(a) = &sw.answering {
+            lines.push(format!("{}.", a.describe()));
+        }
         if let Some(r) = &sw.restore {
             lines.push(format!("After the run: {r}."));
         }

@@ -13,6 +13,14 @@ pub const TITLE: &str = "What was done, what happened, the verdict";
 
 pub fn section(s: &Summary) -> Section {
     let mut lines = vec![done(s)];
+    if let Some(a) = s
+        .swarm
+        .as_ref()
+        .and_then(|sw| sw.answering.as_ref())
+        .filter(|a| a.short())
+    {
+        lines.push(format!("WARNING: {}.", a.describe()));
+    }
     lines.extend(happened(s));
     lines.push(verdict(s));
     Section {

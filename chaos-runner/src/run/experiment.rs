@@ -52,6 +52,7 @@ struct Measured {
     /// The live view, still serving (`--live`).
     live: Option<LiveServer>,
     converge_s: Option<f64>,
+    answering: Option<super::answering::Answering>,
     access_path: String,
     label: String,
 }
@@ -215,6 +216,25 @@ impl Experiment {
         if *self.interrupt.borrow() {
             return Err(Interrupted.into());
         }
+        let answering = match self.args.replicas {
+            Some(n) if self.sw().is_some() => {
+                let a = super::answering::wait(
+                    &self.target,
+                    n,
+                    self.args.converge_timeout,
+                    &self.interrupt,
+                )
+                .await;
+                if *self.interrupt.borrow() {
+                    return Err(Interrupted.into());
+                }
+                if a.short() {
+                    eprintln!("chaos-runner: WARNING: {}", a.describe());
+                }
+                Some(a)
+            }
+            _ => None,
+        };
         let access_path = self.access_path().await;
         let a = &self.args;
         let label = a.label.clone().unwrap_or_else(|| match a.replicas {
@@ -245,6 +265,7 @@ impl Experiment {
                 slo: a.slo.as_ref().map(|s| s.text.clone()),
                 replicas: a.replicas,
                 converge_s,
+                answering: answering.clone(),
             },
         })
         .await;
@@ -263,6 +284,7 @@ impl Experiment {
             live,
             collected: running.drain().await?,
             converge_s,
+            answering,
             access_path,
             label,
         })
@@ -389,6 +411,7 @@ impl Experiment {
             service: sw.service.clone(),
             replicas: a.replicas,
             converge_s: m.converge_s,
+            answering: m.answering.clone(),
             restore: Some(restored.describe()),
             events: c.swarm_events.clone(),
             updates: c.updates.clone(),

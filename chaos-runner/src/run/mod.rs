@@ -2,6 +2,7 @@
 //! collect, restore, analyse, write the reports, judge the SLO. [`Experiment`] owns the
 //! phases, [`running`] the tasks of the measuring one.
 
+pub mod answering;
 mod experiment;
 mod host;
 mod plan;

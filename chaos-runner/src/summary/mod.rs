@@ -239,6 +239,10 @@ pub struct SwarmInfo {
     pub replicas: Option<u64>,
     /// Time to converge after scaling, if chaos-runner scaled.
     pub converge_s: Option<f64>,
+    /// With --replicas: how many replicas answered through the access path before the
+    /// clock started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answering: Option<crate::run::answering::Answering>,
     /// What the end of the run did to the service: restored as found (and what differed),
     /// nothing to restore, or changes kept (--keep-changes).
     #[serde(default)]

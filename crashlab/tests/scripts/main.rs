@@ -5,6 +5,7 @@
 
 mod container_faults;
 mod demo;
+mod experiment;
 mod image;
 mod journal;
 mod lab;

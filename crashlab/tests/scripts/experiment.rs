@@ -1,0 +1,84 @@
+//! An experiment on a real swarm (`scripts/experiment.sh`): a matrix over replicas with a
+//! health check set through the swarm API, 2 configurations x 2 trials; every trial's
+//! replicas answered before its clock started, the statistics and pages are there, and the
+//! service was put back as found.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+#[ignore = "needs Docker; CI runs it (cargo test -- --include-ignored)"]
+fn an_experiment_over_replicas_runs_every_trial_and_puts_the_service_back() {
+    need("docker", &["info"]);
+    let _turn = docker_turn();
+    let stack = format!("crashlab-exp{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("crashlab-experiment-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("replicas.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "replicas e2e"
+trials = 2
+[run]
+url = "http://replaced.by.the.script:8080/"
+rate = 50
+duration = "5s"
+timeout = "1s"
+faults = ["docker,at=2s"]
+[matrix]
+replicas = [1, 3]
+health = ["interval=1s;retries=2;timeout=1s"]
+"#,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = sh(Command::new("scripts/experiment.sh")
+        .arg(&file)
+        .args(["--out", out.to_str().unwrap()])
+        .env("CRASHLAB_STACK", &stack));
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    let e = json(&out.join("experiment.json"));
+    assert_eq!(e["complete"], true, "{log}");
+    let trials = e["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4);
+    for t in trials {
+        assert_eq!(t["status"], "done", "{t}");
+        assert!(t.get("short_of_replicas").is_none(), "{t}");
+        let s = json(&out.join(t["dir"].as_str().unwrap()).join("summary.json"));
+        let want = if t["cell"] == 0 { 1 } else { 3 };
+        let sw = &s["swarm"];
+        assert_eq!(sw["replicas"], want, "{sw}");
+        assert_eq!(sw["answering"]["seen"], want, "{}", sw["answering"]);
+        // The health check the cell set was running: swarm reported the task healthy.
+        assert!(
+            sw["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|ev| ev["action"] == "healthy"),
+            "no health check ran in {}: {sw}",
+            t["dir"]
+        );
+        assert!(s["faults"][0]["ok"] == true, "{}", s["faults"]);
+    }
+    let cells = e["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    for c in cells {
+        assert_eq!(c["done"], 2);
+        assert!(c["stats"]["availability"]["ci"].is_array(), "{c}");
+    }
+    // compose.yaml has 1 replica and no health check: both were put back.
+    let restored = e["service"].as_str().unwrap();
+    assert!(restored.contains("health check put back"), "{restored}");
+    let journal = std::fs::read_to_string(out.join("journal/run.jsonl")).unwrap();
+    assert!(journal.contains("\"service_restored\""), "{journal}");
+    for f in ["experiment.md", "experiment.html"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert!(log.contains("What was done"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
