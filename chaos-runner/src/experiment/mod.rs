@@ -76,9 +76,18 @@ pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
     }
     let out = prepare_dir(&a, &plan)?;
     let interrupt = crate::signals::install();
-    let mut c = Conductor::connect(&plan, &out, interrupt, a.converge_timeout).await?;
+    // With every trial done (`--resume` after the end), only the results are made again.
+    let todo = plan
+        .schedule()
+        .iter()
+        .any(|p| done_before(p, &out.join(&p.dir)).is_none());
+    let mut c = Conductor::connect(&plan, &out, interrupt, a.converge_timeout, todo).await?;
     let trials = c.run_all().await;
-    let service = c.restore().await;
+    // Made again without touching the service: what the experiment did to it, as it said.
+    let service = match c.restore().await {
+        Some(s) => Some(s),
+        None => said_before(&out),
+    };
     let interrupted = *c.interrupt.borrow();
     let result = ExperimentResult::of(&plan, trials, interrupted, service);
     result.write(&out)?;
@@ -166,6 +175,7 @@ impl<'a> Conductor<'a> {
         out: &'a Path,
         interrupt: watch::Receiver<bool>,
         timeout: Duration,
+        todo: bool,
     ) -> anyhow::Result<Self> {
         let mut c = Conductor {
             plan,
@@ -175,7 +185,7 @@ impl<'a> Conductor<'a> {
             swarm: None,
             applied: None,
         };
-        if !plan.cells.iter().any(service::changes_service) {
+        if !todo || !plan.cells.iter().any(service::changes_service) {
             return Ok(c);
         }
         let Some(name) = &plan.swarm_service else {
@@ -188,14 +198,20 @@ impl<'a> Conductor<'a> {
         let entries = out.join(crate::journal::DIR).join(crate::journal::ENTRIES);
         let unwritable =
             |e: std::io::Error| UsageError(format!("cannot write into {}: {e}", out.display()));
-        let (base, journal) = if entries.exists() {
-            // Resumed: the service as the experiment first found it, not as it is now.
-            (
-                found_before(&entries)?,
-                Journal::append(out).map_err(unwritable)?,
-            )
+        let now = sw.baseline().await.context("reading the service's spec")?;
+        let before = match entries.exists() {
+            true => Some(found_before(&entries)?),
+            false => None,
+        };
+        let id = |b: &Baseline| b.to_json().get("ID").cloned();
+        let (base, journal) = if let Some(before) = before.filter(|b| id(b) == id(&now)) {
+            // Resumed on the same service: as the experiment first found it, not as it is
+            // now (a killed runner may have left it in a configuration's settings).
+            (before, Journal::append(out).map_err(unwritable)?)
         } else {
-            let base = sw.baseline().await.context("reading the service's spec")?;
+            // New, or the service was created anew since (a script deploys it again): as
+            // found now.
+            let base = now;
             let journal = Journal::create(out).map_err(unwritable)?;
             journal
                 .commit(&Entry::Begin(Box::new(Begin {
@@ -362,6 +378,13 @@ fn found_before(entries: &Path) -> anyhow::Result<Baseline> {
             entries.display()
         ),
     }
+}
+
+/// What an earlier invocation's experiment.json says the end did to the service.
+fn said_before(out: &Path) -> Option<String> {
+    let text = std::fs::read(out.join("experiment.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    v.get("service")?.as_str().map(str::to_string)
 }
 
 /// A trial finished by an earlier invocation (`--resume`): its figures, read back.

@@ -88,7 +88,7 @@ fn difference_words(d: &AxisDifference, r: &ExperimentResult) -> String {
 fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     let done = r.trials.iter().filter(|t| t.status == Status::Done).count();
     let total = r.trials.len();
-    let axes: Vec<String> = plan
+    let axes: Vec<(String, Vec<String>)> = plan
         .cells
         .first()
         .map(|c| {
@@ -105,15 +105,30 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
                             }
                             v
                         });
-                    format!("{} ({})", a.name().replace('_', " "), values.join(" or "))
+                    (a.name().replace('_', " "), values)
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
+    let varying: Vec<String> = axes
+        .iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(a, v)| format!("{a} ({})", v.join(" or ")))
+        .collect();
+    let fixed: Vec<String> = axes
+        .iter()
+        .filter(|(_, v)| v.len() == 1)
+        .map(|(a, v)| format!("{a} {}", v[0]))
+        .collect();
     let mut lines = vec![format!(
         "What was done: {} configuration(s){} of {}, each run {} time(s) ({}); {done} of {total} trials done{}.",
         r.cells.len(),
-        if axes.is_empty() { String::new() } else { format!(", varying {}", axes.join(" and ")) },
+        match (varying.is_empty(), fixed.is_empty()) {
+            (true, true) => String::new(),
+            (false, true) => format!(", varying {}", varying.join(" and ")),
+            (true, false) => format!(", with {}", fixed.join(" and ")),
+            (false, false) => format!(", varying {} with {}", varying.join(" and "), fixed.join(" and ")),
+        },
         plan.swarm_service.as_deref().map_or("the target".to_string(), |s| format!("service `{s}`")),
         r.trials_per_cell,
         match r.order {
@@ -124,6 +139,16 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     )];
     if !r.description.is_empty() {
         lines.push(r.description.clone());
+    }
+    let short = r
+        .trials
+        .iter()
+        .filter(|t| t.short_of_replicas.is_some())
+        .count();
+    if short > 0 {
+        lines.push(format!(
+            "WARNING: in {short} trial(s) fewer replicas answered before the clock started than asked for (marked under Every trial)."
+        ));
     }
     lines.push(
         "The unit of replication is a trial (one whole run); every mean and interval below is over trials, never over requests. Intervals are 95 % confidence intervals for the mean (Student's t).".into(),
@@ -324,7 +349,7 @@ fn trials_section(r: &ExperimentResult) -> Section {
         .iter()
         .map(|t| {
             let mut row = vec![
-                t.cell.saturating_add(1).to_string(),
+                t.cell.to_string(),
                 t.trial.to_string(),
                 t.seed.to_string(),
                 match t.status {
@@ -376,7 +401,7 @@ fn trials_section(r: &ExperimentResult) -> Section {
             .filter(|t| t.status != Status::Pending)
             .map(|t| {
                 (
-                    format!("cell {} trial {}: its report", t.cell + 1, t.trial),
+                    format!("cell {} trial {}: its report", t.cell, t.trial),
                     format!("{}/report.html", t.dir),
                 )
             })
@@ -390,7 +415,7 @@ fn reading() -> Section {
         title: "How to read this".into(),
         lines: vec![
             "A trial is one whole run of a configuration; a configuration (cell) is one combination of the matrix's values. Trials are interleaved by default, so a drift of the machine over time spreads over every configuration.".into(),
-            "mean: the average over the trials that had the figure (MTTR only exists in trials whose outages ended). 95 % CI: the range that covers the true mean in 95 % of experiments like this one (Student's t with n - 1 degrees of freedom); it narrows with more trials. Welch's test compares two configurations without assuming equal spread.".into(),
+            "mean: the average over the trials that had the figure (MTTR only exists in trials whose outages ended). 95 % CI: the range that covers the true mean in 95 % of experiments like this one (Student's t with n - 1 degrees of freedom), clipped to what the figure can take (0 to 100 % for an availability, never below 0 for a count or a time); it narrows with more trials. Welch's test compares two configurations without assuming equal spread.".into(),
             "availability: ok / scheduled in a run. downtime: the total length of its outages (stretches in which no request succeeded). failed: requests that failed. MTTR: mean time from a fault to the end of its outage.".into(),
         ],
         ..Default::default()

@@ -78,7 +78,20 @@ impl Hypothesis {
     pub fn applies_to(&self, c: &Cell) -> bool {
         self.only.iter().all(|(a, v)| {
             c.get(*a).is_some_and(|s| {
-                s.to_string() == *v || matches!(s, Setting::Replicas(n) if n.to_string() == *v)
+                // As written in the matrix (5, "200", "off", "0s") or as the label says it.
+                let raw = match s {
+                    Setting::Replicas(n) => Some(n.to_string()),
+                    Setting::Rate(r) => Some(r.clone()),
+                    Setting::RestartDelay(d) => crate::parse::duration(v).ok().map(|w| {
+                        if w == *d {
+                            v.clone()
+                        } else {
+                            String::new()
+                        }
+                    }),
+                    _ => None,
+                };
+                raw.as_deref() == Some(v.as_str()) || s.to_string() == *v
             })
         })
     }
@@ -297,6 +310,20 @@ impl Plan {
                 UsageError(format!("cell '{}': {}", plan.cells[p.cell].label(), e.0))
             })?;
             plan.run_length = args.duration;
+        }
+        // A hypothesis that fits no configuration would never be judged: said now.
+        for (i, h) in plan.hypotheses.iter().enumerate() {
+            if !plan.cells.iter().any(|c| h.applies_to(c)) {
+                return Err(UsageError(format!(
+                    "[[hypothesis]] {}: only = {{ {} }} matches no configuration (values as in [matrix], e.g. replicas = 5, rate = \"200\")",
+                    i + 1,
+                    h.only
+                        .iter()
+                        .map(|(a, v)| format!("{} = {v}", a.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
         }
         Ok(plan)
     }

@@ -95,6 +95,14 @@ impl Metric {
         }
     }
 
+    /// What the figure can take: an interval is clipped to it (Student's t knows no bounds).
+    pub fn range(self) -> (f64, f64) {
+        match self {
+            Metric::Availability | Metric::TimeAvailability => (0.0, 1.0),
+            _ => (0.0, f64::INFINITY),
+        }
+    }
+
     fn of(self, s: &Summary) -> Option<f64> {
         let l = &s.latency_ms;
         match self {
@@ -130,6 +138,7 @@ pub enum Status {
 /// One trial.
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
+    /// 1-based, as the pages number cells.
     pub cell: usize,
     pub trial: u32,
     pub seed: u64,
@@ -157,7 +166,7 @@ impl Trial {
         summary: Option<&Summary>,
     ) -> Self {
         Trial {
-            cell: p.cell,
+            cell: p.cell + 1,
             trial: p.trial,
             seed: p.seed,
             dir: p.dir.display().to_string(),
@@ -242,7 +251,7 @@ impl ExperimentResult {
             .map(|c| {
                 let mine: Vec<&Trial> = trials
                     .iter()
-                    .filter(|t| t.cell == c.index && t.status == Status::Done)
+                    .filter(|t| t.cell == c.index + 1 && t.status == Status::Done)
                     .collect();
                 CellResult {
                     cell: c.index + 1,
@@ -255,7 +264,10 @@ impl ExperimentResult {
                     done: mine.len(),
                     stats: Metric::ALL
                         .iter()
-                        .map(|m| (*m, Stats::of(mine.iter().map(|t| t.metrics[m]).collect())))
+                        .map(|m| {
+                            let values = mine.iter().map(|t| t.metrics[m]).collect();
+                            (*m, Stats::of(values).clipped(m.range()))
+                        })
                         .collect(),
                 }
             })
@@ -334,10 +346,28 @@ impl ExperimentResult {
     }
 }
 
+/// The figure a rule is about.
+fn rule_metric(r: &crate::slo::Rule) -> Metric {
+    use crate::slo::{Quantile, Rule};
+    match r {
+        Rule::Availability(_) => Metric::Availability,
+        Rule::TimeAvailability(_) => Metric::TimeAvailability,
+        Rule::Downtime(_) => Metric::DowntimeS,
+        Rule::Mttr(_) => Metric::MttrS,
+        Rule::Latency { quantile, .. } => match quantile {
+            Quantile::P50 => Metric::P50Ms,
+            Quantile::P90 => Metric::P90Ms,
+            Quantile::P99 => Metric::P99Ms,
+            Quantile::P999 => Metric::P999Ms,
+            Quantile::Max => Metric::MaxMs,
+        },
+    }
+}
+
 fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> Verdict {
     let mine: Vec<&Trial> = trials
         .iter()
-        .filter(|t| t.cell == cell && t.status == Status::Done)
+        .filter(|t| t.cell == cell + 1 && t.status == Status::Done)
         .collect();
     let verdict = |passed: Option<bool>, detail: String| Verdict {
         slo: h.slo.text.clone(),
@@ -365,12 +395,16 @@ fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> V
             let s = &stats.stats;
             let worse =
                 |m: Metric, ratio: bool| s[&m].ci.map(|(lo, hi)| if ratio { lo } else { hi });
-            if s[&Metric::Availability].n < 2 {
+            // Every figure the objective names needs an interval (2 trials that had it).
+            let named: Vec<Metric> = h.slo.rules.iter().map(rule_metric).collect();
+            if let Some(m) = named.iter().find(|m| s[m].ci.is_none()) {
                 return verdict(
                     None,
                     format!(
-                        "{} trial(s): too few for an interval, not judged",
-                        mine.len()
+                        "{} of {} trial(s) had a {}: too few for an interval, not judged",
+                        s[m].n,
+                        mine.len(),
+                        m.name()
                     ),
                 );
             }

@@ -79,6 +79,13 @@ impl Stats {
         }
     }
 
+    /// The interval clipped to `(lo, hi)`, what the figure can take (an availability's
+    /// interval never reaches past 100 %, a count's never below 0).
+    pub fn clipped(mut self, (lo, hi): (f64, f64)) -> Self {
+        self.ci = self.ci.map(|(a, b)| (a.clamp(lo, hi), b.clamp(lo, hi)));
+        self
+    }
+
     fn present(&self) -> Vec<f64> {
         self.values.iter().flatten().copied().collect()
     }
@@ -165,6 +172,9 @@ mod tests {
         );
         assert_eq!(s.median, Some(4.5));
         assert_eq!((s.min, s.max), (Some(2.0), Some(9.0)));
+        let c = Stats::of([0.99, 1.0, 1.0].map(Some).to_vec()).clipped((0.0, 1.0));
+        assert_eq!(c.ci.unwrap().1, 1.0, "never past what the figure can take");
+        assert!(c.ci.unwrap().0 < 0.99);
     }
 
     #[test]

@@ -78,6 +78,19 @@ pub async fn restore(
             Err(e) => out.failed.push(format!("{c}: NOT put back: {e}")),
         }
     }
+    // A service of that name created anew since the run (a script deployed it again) is not
+    // the one the run changed: its spec is its own, never the old one's.
+    if let Some(id) = sw.spec.get("ID").and_then(serde_json::Value::as_str) {
+        if id != swarm.service_id {
+            out.already.push(format!(
+                "service {} was created anew since the run (id {} then, {} now): left as it is",
+                sw.service,
+                id.chars().take(12).collect::<String>(),
+                swarm.service_id.chars().take(12).collect::<String>()
+            ));
+            return Ok(out);
+        }
+    }
     let base = Baseline::from_json(sw.spec.clone())
         .map_err(|e| UsageError(format!("the journal's service spec: {e}")))?;
     match swarm.restore(&base, timeout).await {

@@ -71,7 +71,7 @@ slo = "availability>=99%"
     assert_eq!(trials.len(), 6);
     // Interleaved: cell 1, cell 2, cell 1, ...
     let order: Vec<u64> = trials.iter().map(|t| t["cell"].as_u64().unwrap()).collect();
-    assert_eq!(order, [0, 1, 0, 1, 0, 1]);
+    assert_eq!(order, [1, 2, 1, 2, 1, 2]);
 
     // The truth of each trial: the server's own 200s and 503s between its start and the
     // next trial's.
@@ -104,7 +104,7 @@ slo = "availability>=99%"
             (reported - availability).abs() < 1e-12,
             "trial {i}: {reported} vs {availability}"
         );
-        truth[trials[i]["cell"].as_u64().unwrap() as usize].push(availability);
+        truth[trials[i]["cell"].as_u64().unwrap() as usize - 1].push(availability);
     }
 
     // Mean, standard deviation and interval from the truth, computed here.
@@ -272,6 +272,10 @@ fn bad_experiment_files_are_refused_with_the_field_and_line() {
             "after the end",
         ),
         ("name = \"x\"\n[runn]\nurl = \"u\"\n", "line 2"),
+        (
+            "name = \"x\"\n[run]\nurl = \"http://127.0.0.1:1/\"\n[matrix]\nrate = [10]\n[[hypothesis]]\nslo = \"p99<=1s\"\nonly = { rate = 20 }\n",
+            "matches no configuration",
+        ),
     ];
     for (i, (text, says)) in cases.iter().enumerate() {
         let file = write_file(&dir.join(i.to_string()), text);

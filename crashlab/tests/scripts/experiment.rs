@@ -49,7 +49,7 @@ health = ["interval=1s;retries=2;timeout=1s"]
         assert_eq!(t["status"], "done", "{t}");
         assert!(t.get("short_of_replicas").is_none(), "{t}");
         let s = json(&out.join(t["dir"].as_str().unwrap()).join("summary.json"));
-        let want = if t["cell"] == 0 { 1 } else { 3 };
+        let want = if t["cell"] == 1 { 1 } else { 3 };
         let sw = &s["swarm"];
         assert_eq!(sw["replicas"], want, "{sw}");
         assert_eq!(sw["answering"]["seen"], want, "{}", sw["answering"]);
