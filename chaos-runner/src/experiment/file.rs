@@ -54,7 +54,8 @@ pub struct Matrix {
     pub replicas: Option<Vec<u64>>,
     /// Requests per second, as `--rate` takes them (`200`, `"1k"`).
     pub rate: Option<Vec<toml::Value>>,
-    /// Each variant: one fault spec, or a list of them (`[]`: no fault).
+    /// Each variant: one fault spec, a list of them (`[]`: no fault), or a named list
+    /// (`{ name = "start-first", faults = [...] }`).
     pub faults: Option<Vec<FaultsVariant>>,
     /// The service's environment variables set in each variant (others left as found).
     pub env: Option<Vec<BTreeMap<String, String>>>,
@@ -71,6 +72,11 @@ pub struct Matrix {
 pub enum FaultsVariant {
     One(String),
     Many(Vec<String>),
+    /// `{ name = "start-first", faults = [...] }`: the name is the cell's label.
+    Named {
+        name: String,
+        faults: Vec<String>,
+    },
 }
 
 /// `[[hypothesis]]`: an objective in `--slo` syntax, held on every trial or on the mean's
@@ -157,14 +163,20 @@ impl ExperimentFile {
         if let Some(v) = &m.faults {
             let mut s = Vec::new();
             for (i, f) in v.iter().enumerate() {
-                let list = match f {
-                    FaultsVariant::One(one) => vec![one.clone()],
-                    FaultsVariant::Many(many) => many.clone(),
+                let (name, list) = match f {
+                    FaultsVariant::One(one) => (None, vec![one.clone()]),
+                    FaultsVariant::Many(many) => (None, many.clone()),
+                    FaultsVariant::Named { name, faults } => {
+                        if name.trim().is_empty() || name.len() > 60 {
+                            return Err(bad(Axis::Faults, i, "name: 1 to 60 characters".into()));
+                        }
+                        (Some(name.trim().to_string()), faults.clone())
+                    }
                 };
                 for spec in &list {
                     crate::cli::parse_fault(spec).map_err(|e| bad(Axis::Faults, i, e))?;
                 }
-                s.push(Setting::Faults(list));
+                s.push(Setting::Faults { name, list });
             }
             out.push((Axis::Faults, s));
         }

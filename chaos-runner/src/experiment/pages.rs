@@ -65,8 +65,24 @@ fn difference_words(d: &AxisDifference, r: &ExperimentResult) -> String {
     let from = a.settings.get(&d.axis).cloned().unwrap_or_default();
     let to = b.settings.get(&d.axis).cloned().unwrap_or_default();
     let dd = &d.difference;
+    // The settings both share, where the matrix varies them (fixed ones go without saying).
+    let varies = |ax: &super::file::Axis| {
+        let first = r.cells.first().and_then(|c| c.settings.get(ax));
+        r.cells.iter().any(|c| c.settings.get(ax) != first)
+    };
+    let context: Vec<String> = a
+        .settings
+        .iter()
+        .filter(|(ax, _)| **ax != d.axis && varies(ax))
+        .map(|(ax, v)| format!("{} {v}", ax.name().replace('_', " ")))
+        .collect();
+    let context = if context.is_empty() {
+        String::new()
+    } else {
+        format!(" (at {})", context.join(", "))
+    };
     let what = format!(
-        "{axis} {from} -> {to}: {} {}",
+        "{axis} {from} -> {to}{context}: {} {}",
         d.metric.name(),
         signed(d.metric, dd.diff)
     );

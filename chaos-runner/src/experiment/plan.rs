@@ -366,7 +366,7 @@ impl Plan {
         let cell = &self.cells[p.cell];
         let mut argv: Vec<String> = vec!["chaos-runner".into(), "run".into()];
         let mut base = self.base.clone();
-        if let Some(Setting::Faults(_)) = cell.get(Axis::Faults) {
+        if let Some(Setting::Faults { .. }) = cell.get(Axis::Faults) {
             // The cell's faults replace [run]'s.
             let mut kept = Vec::new();
             let mut it = base.into_iter();
@@ -386,7 +386,7 @@ impl Plan {
                     argv.extend(["--replicas".into(), n.to_string()])
                 }
                 (Axis::Rate, Setting::Rate(r)) => argv.extend(["--rate".into(), r.clone()]),
-                (Axis::Faults, Setting::Faults(list)) => {
+                (Axis::Faults, Setting::Faults { list, .. }) => {
                     for f in list {
                         argv.extend(["--fault".into(), f.clone()]);
                     }

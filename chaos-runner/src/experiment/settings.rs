@@ -12,8 +12,11 @@ pub enum Setting {
     Replicas(u64),
     /// As `--rate` takes it.
     Rate(String),
-    /// Fault specs, as `--fault` takes them (replace `[run]`'s).
-    Faults(Vec<String>),
+    /// Fault specs, as `--fault` takes them (replace `[run]`'s), and the variant's name.
+    Faults {
+        name: Option<String>,
+        list: Vec<String>,
+    },
     Env(BTreeMap<String, String>),
     Health(Health),
     RestartDelay(Duration),
@@ -25,8 +28,9 @@ impl fmt::Display for Setting {
         match self {
             Setting::Replicas(n) => write!(f, "{n}"),
             Setting::Rate(r) => write!(f, "{r}/s"),
-            Setting::Faults(l) if l.is_empty() => f.write_str("none"),
-            Setting::Faults(l) => f.write_str(&l.join(" + ")),
+            Setting::Faults { name: Some(n), .. } => f.write_str(n),
+            Setting::Faults { list, .. } if list.is_empty() => f.write_str("none"),
+            Setting::Faults { list, .. } => f.write_str(&list.join(" + ")),
             Setting::Env(e) if e.is_empty() => f.write_str("as found"),
             Setting::Env(e) => {
                 let kv: Vec<String> = e.iter().map(|(k, v)| format!("{k}={v}")).collect();

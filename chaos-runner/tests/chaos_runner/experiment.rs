@@ -288,3 +288,19 @@ fn bad_experiment_files_are_refused_with_the_field_and_line() {
         );
     }
 }
+
+#[test]
+fn every_committed_experiment_file_is_a_valid_plan() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let o = run(&["experiment", p.to_str().unwrap(), "--dry-run"]);
+            assert_eq!(code(&o), 0, "{}: {}", p.display(), stderr(&o));
+            assert!(String::from_utf8_lossy(&o.stdout).contains("cell 2:"));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n} files in {}", dir.display());
+}
