@@ -39,7 +39,7 @@ pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
     out.push(Section {
         title: "Node faults".into(),
         lines: vec![
-            "From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when putting the node back began and when it was done (- when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A stopped or partitioned node's tasks cannot be reached: clients time out on them until the overlay's own failure detection (gossip) drops them from the service's DNS; the managers declare the node down and reschedule its tasks on their own clock (the dispatcher heartbeat), which restores capacity, not the clients' view. Every time in this table is from the fault. The managers' task states are polled, so a replacement may answer clients slightly before it is reported running.".into(),
+format!("From the managers' own view, seconds from the fault: the node reported down, the first task of the service assigned to another node, a replacement running, clients' first answer from a replacement; then the clients' view (failures, recovery as in Faults), when putting the node back began and when it was done (- when after the load ended), the node ready again, and the managers' API lost and back (no quorum). A stopped or partitioned node's tasks cannot be reached: clients time out on them until the overlay's own failure detection (gossip) drops them from the service's DNS; the managers declare the node down and reschedule its tasks on their own clock (the dispatcher heartbeat), which restores capacity, not the clients' view. Every time in this table is from the fault. The managers' node and task states are polled every {} ms, so 'down after', 'rescheduled', 'replacement running, seen by' and 'ready again' are each seen at most that late: upper bounds, which is why a replacement can answer clients before it was seen running.", crate::swarm::nodes::POLL.as_millis()),
         ],
         table: t(
             &[
@@ -49,7 +49,7 @@ pub(super) fn node_faults(s: &Summary, out: &mut Vec<Section>) {
                 "at (s)",
                 "down after (s)",
                 "rescheduled (s)",
-                "replacement running (s)",
+                "replacement running, seen by (s)",
                 "replacement answered (s)",
                 "failures",
                 "recovery (s)",

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::{Swarm, SwarmError};
 
 /// How often the managers are asked.
-const POLL: Duration = Duration::from_millis(250);
+pub const POLL: Duration = Duration::from_millis(250);
 
 /// A poll the managers do not answer within this long counts as the managers' API lost
 /// (without a quorum, calls hang rather than fail).
