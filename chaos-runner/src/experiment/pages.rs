@@ -29,9 +29,15 @@ pub fn write(dir: &Path, plan: &Plan, r: &ExperimentResult) -> anyhow::Result<()
 }
 
 /// "93.120 % (95 % CI 92.0 to 94.2 %, n = 5)", or why there is no interval.
+/// Whether every trial gave the same value (an interval of no width says nothing more).
+fn no_spread(s: &Stats) -> bool {
+    s.n > 1 && s.sd == Some(0.0)
+}
+
 fn with_interval(m: Metric, s: &Stats) -> String {
     match (s.mean, s.ci) {
         (None, _) => "-".into(),
+        (Some(mean), _) if no_spread(s) => format!("{} in all {} trials", m.show(mean), s.n),
         (Some(mean), Some((lo, hi))) => format!(
             "{} (95 % CI {} to {}, n = {})",
             m.show(mean),
@@ -86,18 +92,35 @@ fn difference_words(d: &AxisDifference, r: &ExperimentResult) -> String {
         d.metric.name(),
         signed(d.metric, dd.diff)
     );
+    let (sa, sb) = (&a.stats[&d.metric], &b.stats[&d.metric]);
     match (dd.ci, dd.p, dd.significant()) {
         (Some((lo, hi)), Some(p), Some(true)) => format!(
-            "{what} (95 % CI {} to {}, Welch p = {p:.4}): more than noise.",
+            "{what} (95 % CI {} to {}, Welch p {}): more than noise.",
             signed(d.metric, lo),
-            signed(d.metric, hi)
+            signed(d.metric, hi),
+            p_value(p)
         ),
         (Some((lo, hi)), Some(p), _) => format!(
-            "{what} (95 % CI {} to {}, Welch p = {p:.4}): the interval includes no difference; not shown at this number of trials.",
+            "{what} (95 % CI {} to {}, Welch p {}): not distinguishable from no difference with {} and {} trials (the interval includes 0).",
             signed(d.metric, lo),
-            signed(d.metric, hi)
+            signed(d.metric, hi),
+            p_value(p),
+            sa.n,
+            sb.n
         ),
-        _ => format!("{what} (no interval: fewer than 2 trials in a cell, or no spread in either)."),
+        _ if no_spread(sa) && no_spread(sb) => {
+            format!("{what} (the same value in every trial of both: no interval needed).")
+        }
+        _ => format!("{what} (no interval: fewer than 2 trials in a cell)."),
+    }
+}
+
+/// "= 0.0039", or "< 0.0001".
+fn p_value(p: f64) -> String {
+    if p < 0.0001 {
+        "< 0.0001".into()
+    } else {
+        format!("= {p:.4}")
     }
 }
 
@@ -179,13 +202,16 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
             with_interval(Metric::Failed, &c.stats[&Metric::Failed]),
         ));
     }
-    for d in r
+    let in_availability: Vec<_> = r
         .differences
         .iter()
         .filter(|d| d.metric == Metric::Availability)
-    {
+        .collect();
+    // One comparison: "In short" below says it.
+    for d in in_availability.iter().filter(|_| in_availability.len() > 1) {
         lines.push(format!("Difference: {}", difference_words(d, r)));
     }
+    lines.push(in_short(r));
     let judged: Vec<_> = r.hypotheses.iter().filter(|v| v.passed.is_some()).collect();
     let missed = judged.iter().filter(|v| v.passed == Some(false)).count();
     if !r.hypotheses.is_empty() {
@@ -254,6 +280,7 @@ fn cells_section(r: &ExperimentResult) -> Section {
 fn short(m: Metric, s: &Stats) -> String {
     match (s.mean, s.ci) {
         (None, _) => "-".into(),
+        (Some(v), _) if no_spread(s) => format!("{} (all {})", m.show(v), s.n),
         (Some(v), Some((lo, hi))) => format!("{} [{} to {}]", m.show(v), m.show(lo), m.show(hi)),
         (Some(v), None) => m.show(v),
     }
@@ -273,10 +300,17 @@ fn differences_section(r: &ExperimentResult) -> Section {
                 dd.ci.map_or("-".into(), |(lo, hi)| {
                     format!("{} to {}", signed(d.metric, lo), signed(d.metric, hi))
                 }),
-                dd.p.map_or("-".into(), |p| format!("{p:.4}")),
+                dd.p.map_or("-".into(), |p| {
+                    p_value(p).trim_start_matches("= ").to_string()
+                }),
                 match dd.significant() {
                     Some(true) => "more than noise".into(),
-                    Some(false) => "not shown".into(),
+                    Some(false) => "not distinguishable".into(),
+                    None if no_spread(&r.cells[d.a - 1].stats[&d.metric])
+                        && no_spread(&r.cells[d.b - 1].stats[&d.metric]) =>
+                    {
+                        "same in every trial".into()
+                    }
                     None => "-".into(),
                 },
             ]
@@ -287,7 +321,7 @@ fn differences_section(r: &ExperimentResult) -> Section {
         lines: vec![if rows.is_empty() {
             "No two configurations differ in one setting only: nothing to compare.".into()
         } else {
-            "Between configurations that differ in one setting only: the second's mean minus the first's, Welch's 95 % interval for it and Welch's two-sided p-value. \"Not shown\" means the interval includes no difference at this number of trials, not that there is none.".into()
+            "Between configurations that differ in one setting only: the second's mean minus the first's, Welch's 95 % interval for it and Welch's two-sided p-value. \"Not distinguishable\" means the interval includes 0 at this number of trials, not that there is no difference: more trials narrow it.".into()
         }],
         table: (!rows.is_empty()).then(|| Table {
             head: [
@@ -432,15 +466,50 @@ fn reading() -> Section {
         lines: vec![
             "A trial is one whole run of a configuration; a configuration (cell) is one combination of the matrix's values. Trials are interleaved by default, so a drift of the machine over time spreads over every configuration.".into(),
             "mean: the average over the trials that had the figure (MTTR only exists in trials whose outages ended). 95 % CI: the range that covers the true mean in 95 % of experiments like this one (Student's t with n - 1 degrees of freedom), clipped to what the figure can take (0 to 100 % for an availability, never below 0 for a count or a time); it narrows with more trials. Welch's test compares two configurations without assuming equal spread.".into(),
-            "availability: ok / scheduled in a run. downtime: the total length of its outages (stretches in which no request succeeded). failed: requests that failed. MTTR: mean time from a fault to the end of its outage.".into(),
+            "availability: ok / scheduled in a run: the share of the requests the schedule asked for that succeeded. time availability: the share of the run's buckets (100 ms by default) in which at least 99 % of the scheduled requests succeeded; a bucket with a single failure among a few requests fails it, so it can be below 100 % with no downtime at all. downtime: the total length of the outages; outages: stretches in which no request succeeded (shorter than a bucket they are glitches and not counted). failed: requests that failed (errors, timeouts, refused connections). MTTR: mean time from a fault to the first success that ended its outage, over outages that ended; it runs from the fault, so it can be longer than the downtime. p99: the 99th percentile of successful requests' latency, from their intended send time.".into(),
         ],
         ..Default::default()
     }
 }
 
+/// The story's last word: the largest difference in availability that is more than noise,
+/// or that none was shown.
+fn in_short(r: &ExperimentResult) -> String {
+    let best = r
+        .differences
+        .iter()
+        .filter(|d| d.metric == Metric::Availability && d.difference.significant() == Some(true))
+        .max_by(|a, b| a.difference.diff.abs().total_cmp(&b.difference.diff.abs()));
+    match best {
+        Some(d) => format!("In short: {}", difference_words(d, r)),
+        None if r.differences.is_empty() => {
+            "In short: no two configurations differ in one setting only, so none is compared.".into()
+        }
+        None => "In short: no difference in availability between configurations is shown at this number of trials.".into(),
+    }
+}
+
+/// Round tick values covering `lo..=hi`, about four of them.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|f| f * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut out = Vec::new();
+    let mut v = (lo / step).ceil() * step;
+    while v <= hi + step * 1e-9 && out.len() < 12 {
+        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
+        v += step;
+    }
+    out
+}
+
 /// A forest plot: one row per cell, every trial a dot, the interval a bar, the mean a tick.
 fn forest(m: Metric, cells: &[CellResult]) -> String {
-    let (w, row, left, right) = (720.0, 30.0, 230.0, 20.0);
+    let (w, row, left, right) = (720.0, 30.0, 230.0, 40.0);
     let h = row * cells.len() as f64 + 40.0;
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
@@ -460,18 +529,18 @@ fn forest(m: Metric, cells: &[CellResult]) -> String {
         return String::new();
     }
     if hi - lo < 1e-12 {
-        let pad = if hi == 0.0 { 1.0 } else { hi.abs() * 0.01 };
+        let pad = if hi == 0.0 { 1.0 } else { hi.abs() * 0.1 };
         lo -= pad;
         hi += pad;
     }
     let pad = (hi - lo) * 0.05;
-    let (lo, hi) = (lo - pad, hi + pad);
+    let (floor, ceiling) = m.range();
+    let (lo, hi) = ((lo - pad).max(floor), (hi + pad).min(ceiling));
     let x = |v: f64| left + (v - lo) / (hi - lo) * (w - left - right);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" font-family=\"sans-serif\" font-size=\"12\">"
     );
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+    for v in ticks(lo, hi) {
         let xv = x(v);
         svg.push_str(&format!(
             "<line x1=\"{xv:.1}\" y1=\"10\" x2=\"{xv:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{xv:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",

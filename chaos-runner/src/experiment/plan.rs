@@ -22,17 +22,22 @@ const OWN_FIELDS: [&str; 5] = ["out", "force", "label", "live", "keep-changes"];
 pub struct Cell {
     pub index: usize,
     pub settings: Vec<(Axis, Setting)>,
+    /// Axes whose value is the same in every cell: left out of the label.
+    pub fixed: Vec<Axis>,
 }
 
 impl Cell {
-    /// "replicas 1, health off" (or "as configured" without a matrix).
+    /// "replicas 1, health off": the settings that vary between cells (all of them when
+    /// none does; "as configured" without a matrix).
     pub fn label(&self) -> String {
         if self.settings.is_empty() {
             return "as configured".into();
         }
+        let varying = self.settings.iter().any(|(a, _)| !self.fixed.contains(a));
         let parts: Vec<String> = self
             .settings
             .iter()
+            .filter(|(a, _)| !varying || !self.fixed.contains(a))
             .map(|(a, s)| format!("{} {s}", a.name().replace('_', " ")))
             .collect();
         parts.join(", ")
@@ -288,7 +293,15 @@ impl Plan {
             cells: cells
                 .into_iter()
                 .enumerate()
-                .map(|(index, settings)| Cell { index, settings })
+                .map(|(index, settings)| Cell {
+                    index,
+                    settings,
+                    fixed: axes
+                        .iter()
+                        .filter(|(_, v)| v.len() == 1)
+                        .map(|(a, _)| *a)
+                        .collect(),
+                })
                 .collect(),
             trials: trials.unwrap_or(f.trials),
             order: f.order,

@@ -163,6 +163,7 @@ mod tests {
     #[test]
     fn a_cell_sets_its_values_on_the_spec_as_found() {
         let cell = Cell {
+            fixed: vec![],
             index: 0,
             settings: vec![
                 (Axis::Replicas, Setting::Replicas(5)),
@@ -202,6 +203,7 @@ mod tests {
         assert_eq!((h.interval, h.retries), (Some(1_000_000_000), Some(2)));
         assert_eq!(t.restart_policy.unwrap().delay, Some(5_000_000_000));
         let off = Cell {
+            fixed: vec![],
             index: 1,
             settings: vec![(Axis::Health, Setting::Health(Health::Off))],
         };
@@ -213,6 +215,7 @@ mod tests {
             .health_check;
         assert_eq!(h.unwrap().test, Some(vec!["NONE".to_string()]));
         let none = Cell {
+            fixed: vec![],
             index: 2,
             settings: vec![],
         };
