@@ -19,6 +19,21 @@ fn write_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// `experiment.json`'s schema, as committed.
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/experiment.schema.json"
+    ))
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_valid(e: &serde_json::Value) {
+    let errors: Vec<String> = schema().iter_errors(e).map(|x| x.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 fn json(p: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
@@ -66,6 +81,11 @@ slo = "availability>=99%"
         String::from_utf8_lossy(&o.stdout)
     );
     let e = json(&out.join("experiment.json"));
+    assert_valid(&e);
+    // The schema is strict: a status it does not know is refused.
+    let mut wrong = e.clone();
+    wrong["trials"][0]["status"] = "lost".into();
+    assert!(!schema().is_valid(&wrong));
     assert_eq!(e["complete"], true);
     let trials = e["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 6);
@@ -185,6 +205,7 @@ fn an_interrupted_experiment_is_resumed_without_redoing_a_finished_run() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(code(&o), 130, "{}", stderr(&o));
     let e = json(&out.join("experiment.json"));
+    assert_valid(&e);
     assert_eq!(e["interrupted"], true);
     let status: Vec<&str> = e["trials"]
         .as_array()
