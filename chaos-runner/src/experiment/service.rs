@@ -5,23 +5,15 @@
 
 use std::time::Duration;
 
-use bollard::models::{
-    HealthConfig, ServiceSpec, ServiceSpecUpdateConfig,
-    ServiceSpecUpdateConfigFailureActionEnum as FailureAction,
-    ServiceSpecUpdateConfigOrderEnum as Order, TaskSpecRestartPolicy,
-};
+use bollard::models::{HealthConfig, ServiceSpec, TaskSpecRestartPolicy};
 use tokio::time::Instant;
 
 use super::file::Axis;
 use super::plan::Cell;
 use super::settings::{Health, Setting};
-use crate::swarm::plan::{FailureAction as OnFailure, UpdateOrder};
 use crate::swarm::restore::Baseline;
+use crate::swarm::update::{ns, update_config};
 use crate::swarm::{Swarm, SwarmError};
-
-fn ns(d: Duration) -> i64 {
-    d.as_nanos().min(i64::MAX as u128) as i64
-}
 
 /// The spec as found with the cell's service settings made.
 pub fn desired(base: &ServiceSpec, cell: &Cell) -> ServiceSpec {
@@ -82,21 +74,13 @@ pub fn desired(base: &ServiceSpec, cell: &Cell) -> ServiceSpec {
                 rp.delay = Some(ns(*d));
             }
             (Axis::Update, Setting::Update(u)) => {
-                spec.update_config = Some(ServiceSpecUpdateConfig {
-                    parallelism: Some(u.parallelism as i64),
-                    delay: Some(ns(u.delay)),
-                    failure_action: Some(match u.failure_action {
-                        OnFailure::Continue => FailureAction::CONTINUE,
-                        OnFailure::Rollback => FailureAction::ROLLBACK,
-                        OnFailure::Pause => FailureAction::PAUSE,
-                    }),
-                    monitor: Some(ns(u.monitor)),
-                    max_failure_ratio: Some(0.0),
-                    order: Some(match u.order {
-                        UpdateOrder::StartFirst => Order::START_FIRST,
-                        UpdateOrder::StopFirst => Order::STOP_FIRST,
-                    }),
-                });
+                spec.update_config = Some(update_config(
+                    u.order,
+                    u.parallelism,
+                    u.delay,
+                    u.failure_action,
+                    u.monitor,
+                ));
             }
             _ => {}
         }

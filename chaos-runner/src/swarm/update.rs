@@ -27,8 +27,34 @@ pub struct UpdateStatusEvent {
     pub message: String,
 }
 
-fn ns(d: Duration) -> i64 {
+/// A duration as the Engine API takes it (nanoseconds).
+pub(crate) fn ns(d: Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+/// The service's update config for these settings (no failure tolerated).
+pub(crate) fn update_config(
+    order: UpdateOrder,
+    parallelism: u64,
+    delay: Duration,
+    on_failure: OnFailure,
+    monitor: Duration,
+) -> ServiceSpecUpdateConfig {
+    ServiceSpecUpdateConfig {
+        parallelism: Some(parallelism as i64),
+        delay: Some(ns(delay)),
+        failure_action: Some(match on_failure {
+            OnFailure::Continue => FailureAction::CONTINUE,
+            OnFailure::Rollback => FailureAction::ROLLBACK,
+            OnFailure::Pause => FailureAction::PAUSE,
+        }),
+        monitor: Some(ns(monitor)),
+        max_failure_ratio: Some(0.0),
+        order: Some(match order {
+            UpdateOrder::StartFirst => Order::START_FIRST,
+            UpdateOrder::StopFirst => Order::STOP_FIRST,
+        }),
+    }
 }
 
 impl Swarm {
@@ -65,21 +91,13 @@ impl Swarm {
             if !changed {
                 task.force_update = Some(task.force_update.unwrap_or(0) + 1);
             }
-            spec.update_config = Some(ServiceSpecUpdateConfig {
-                parallelism: Some(if canary { 1 } else { plan.parallelism as i64 }),
-                delay: Some(ns(if canary { CANARY_PAUSE } else { plan.delay })),
-                failure_action: Some(match plan.failure_action {
-                    OnFailure::Continue => FailureAction::CONTINUE,
-                    OnFailure::Rollback => FailureAction::ROLLBACK,
-                    OnFailure::Pause => FailureAction::PAUSE,
-                }),
-                monitor: Some(ns(plan.monitor)),
-                max_failure_ratio: Some(0.0),
-                order: Some(match plan.order {
-                    UpdateOrder::StartFirst => Order::START_FIRST,
-                    UpdateOrder::StopFirst => Order::STOP_FIRST,
-                }),
-            });
+            spec.update_config = Some(update_config(
+                plan.order,
+                if canary { 1 } else { plan.parallelism },
+                if canary { CANARY_PAUSE } else { plan.delay },
+                plan.failure_action,
+                plan.monitor,
+            ));
             Ok(true)
         })
         .await
