@@ -133,9 +133,14 @@ fn a_restarted_crashserver_is_a_new_instance_and_recovery_is_measured() {
     let back = f["at_s"].as_f64().unwrap() + rec;
     println!("kill at {}, died {died:.4}, restarted {spawned:.4}, listening {listening:.4}, first answer {back:.4}", f["at_s"]);
     assert!(spawned - died >= 0.5);
+    // The window ends at the first success's tick, which the client may have sent late (a
+    // busy machine): it can precede the new process by as much as the client ran late, as
+    // its own send-lateness record says, never by more.
+    let late = s["send_lateness_ms"]["max"].as_f64().unwrap_or(0.0) / 1e3;
     assert!(
-        back >= spawned - 0.001 && back <= listening + 0.0025 + (SLACK_MS + 1.0) / 1e3,
-        "recovered at {back} s; the new process started at {spawned} s, answered at {listening} s"
+        back >= spawned - 0.001 - late && back <= listening + 0.0025 + (SLACK_MS + 1.0) / 1e3,
+        "recovered at {back} s; the new process started at {spawned} s, answered at {listening} s; \
+         the client sent up to {late} s late"
     );
     let w = &s["downtime"]["windows"][0];
     assert_eq!(w["open"], false);
