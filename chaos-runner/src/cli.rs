@@ -243,8 +243,9 @@ pub struct RunArgs {
     #[arg(long, requires = "swarm_service", help_heading = "Swarm")]
     pub keep_changes: bool,
 
-    /// Longest wait for the service to converge after scaling.
-    #[arg(long, default_value = "120s", value_parser = parse::positive_duration, help_heading = "Swarm")]
+    /// Longest wait for the service to converge after scaling, and for its replicas to
+    /// answer.
+    #[arg(long, default_value = "120s", value_parser = parse::positive_duration, requires = "swarm_service", help_heading = "Swarm")]
     pub converge_timeout: Duration,
 
     /// `off` keeps only the counts per class and bucket (no latency, replicas or downtime

@@ -48,7 +48,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => crate::run::execute(*args).await.map(|o| {
+            Command::Run(args) => run_checked(*args).await.map(|o| {
                 print_outcome(&o);
                 if o.summary.interrupted {
                     exit::INTERRUPTED
@@ -172,6 +172,12 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 }
 
 /// Prints where the experiment's results are and what they say; its exit code.
+/// `run`: the command line checked into a run's configuration, then run.
+async fn run_checked(args: crate::cli::RunArgs) -> anyhow::Result<crate::run::Outcome> {
+    let config = crate::config::RunConfig::check(args, crate::config::redacted(std::env::args()))?;
+    crate::run::execute(config).await
+}
+
 fn experiment_outcome(o: &crate::experiment::ExperimentOutcome) -> u8 {
     use crate::experiment::TrialStatus;
     let (Some(r), Some(out)) = (&o.result, &o.out) else {

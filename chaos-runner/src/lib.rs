@@ -7,6 +7,7 @@
 mod analysis;
 mod cli;
 mod compare;
+mod config;
 pub mod entry;
 mod exit;
 mod experiment;

@@ -24,8 +24,9 @@ pub enum TargetError {
     Scheme(String),
 }
 
-#[derive(Debug)]
-pub struct Target {
+/// A target URL as checked: what a run configuration holds (plain data, comparable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
     pub url: String,
     pub host: String,
     pub port: u16,
@@ -34,19 +35,9 @@ pub struct Target {
     /// Value of the Host header.
     pub authority: String,
     ip: Option<IpAddr>,
-    next: AtomicUsize,
-    resolve_every: Duration,
-    last: tokio::sync::Mutex<Option<Lookup>>,
 }
 
-/// The last lookup's answer.
-#[derive(Debug, Clone)]
-struct Lookup {
-    at: Instant,
-    answer: Result<Vec<SocketAddr>, (std::io::ErrorKind, String)>,
-}
-
-impl Target {
+impl TargetUrl {
     pub fn parse(url: &str) -> Result<Self, TargetError> {
         let uri: Uri = url
             .parse()
@@ -79,10 +70,51 @@ impl Target {
             port,
             path: if path.is_empty() { "/".into() } else { path },
             authority: authority.as_str().to_string(),
+        })
+    }
+}
+
+/// A target being loaded: its URL, and the lookups shared by its connections.
+#[derive(Debug)]
+pub struct Target {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Path and query sent on every request.
+    pub path: String,
+    /// Value of the Host header.
+    pub authority: String,
+    ip: Option<IpAddr>,
+    next: AtomicUsize,
+    resolve_every: Duration,
+    last: tokio::sync::Mutex<Option<Lookup>>,
+}
+
+/// The last lookup's answer.
+#[derive(Debug, Clone)]
+struct Lookup {
+    at: Instant,
+    answer: Result<Vec<SocketAddr>, (std::io::ErrorKind, String)>,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Self, TargetError> {
+        TargetUrl::parse(url).map(Self::new)
+    }
+
+    /// A target to load, from its checked URL.
+    pub fn new(u: TargetUrl) -> Self {
+        Self {
+            url: u.url,
+            host: u.host,
+            port: u.port,
+            path: u.path,
+            authority: u.authority,
+            ip: u.ip,
             next: AtomicUsize::new(0),
             resolve_every: Duration::ZERO,
             last: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// Connections opened within `every` of the last lookup share its answer (0: every

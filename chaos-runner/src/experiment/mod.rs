@@ -8,6 +8,8 @@
 //! The unit of replication is a trial: one whole run. Every run keeps its own directory
 //! (`runs/cell-NN/trial-NN`) and reports; a finished run is never redone by `--resume`.
 
+#[cfg(test)]
+mod equivalence;
 mod file;
 mod pages;
 mod plan;
@@ -191,8 +193,9 @@ impl<'a> Conductor<'a> {
         let Some(name) = &plan.swarm_service else {
             return Ok(c);
         };
-        let first = plan.run_args(&plan.schedule()[0], out)?;
-        let sw = Swarm::connect(name, &first.engines)
+        let first = plan.run_config(&plan.schedule()[0], out)?;
+        let engines = first.swarm.map(|s| s.engines).unwrap_or_default();
+        let sw = Swarm::connect(name, &engines)
             .await
             .map_err(|e| UsageError(format!("{e:#}")))?;
         let entries = out.join(crate::journal::DIR).join(crate::journal::ENTRIES);
@@ -216,10 +219,10 @@ impl<'a> Conductor<'a> {
             journal
                 .commit(&Entry::Begin(Box::new(Begin {
                     version: crate::journal::VERSION,
-                    command: crate::run::redacted_command_line(),
+                    command: crate::config::redacted(std::env::args()),
                     swarm: Some(SwarmStart {
                         service: sw.service.clone(),
-                        engines: first.engines.clone(),
+                        engines,
                         engine_names: sw.engines.iter().map(|e| e.name.clone()).collect(),
                         node_driver: None,
                         spec: base.to_json(),
@@ -275,11 +278,11 @@ impl<'a> Conductor<'a> {
         if let Err(e) = self.apply(p.cell).await {
             return Trial::of(p, Status::Failed, Some(format!("{e:#}")), None);
         }
-        let args = match self.plan.run_args(p, self.out) {
-            Ok(a) => a,
+        let config = match self.plan.run_config(p, self.out) {
+            Ok(c) => c,
             Err(e) => return Trial::of(p, Status::Failed, Some(e.0), None),
         };
-        match crate::run::execute_with(args, self.interrupt.clone()).await {
+        match crate::run::execute_with(config, self.interrupt.clone()).await {
             Ok(o) if o.summary.interrupted => {
                 Trial::of(p, Status::Interrupted, None, Some(&o.summary))
             }

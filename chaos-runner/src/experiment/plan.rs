@@ -11,11 +11,20 @@ use serde::Serialize;
 use super::file::{line_of, Axis, ExperimentFile, On, Order};
 use super::settings::Setting;
 use crate::cli::{Cli, Command, RunArgs};
+use crate::config::RunConfig;
 use crate::exit::UsageError;
 use crate::slo::Slo;
 
 /// `[run]` fields the experiment sets itself.
-const OWN_FIELDS: [&str; 5] = ["out", "force", "label", "live", "keep-changes"];
+pub(super) const OWN_FIELDS: [&str; 7] = [
+    "out",
+    "force",
+    "label",
+    "live",
+    "live-linger",
+    "keep-changes",
+    "quiet",
+];
 
 /// One combination of the matrix's values.
 #[derive(Debug, Clone)]
@@ -318,11 +327,8 @@ impl Plan {
         // Every cell's configuration, checked as a command line would be.
         let mut plan = plan;
         for p in plan.schedule().iter().filter(|p| p.trial == 1) {
-            let args = plan.run_args(p, Path::new("."))?;
-            crate::run::check(&args).map_err(|e| {
-                UsageError(format!("cell '{}': {}", plan.cells[p.cell].label(), e.0))
-            })?;
-            plan.run_length = args.duration;
+            let config = plan.run_config(p, Path::new("."))?;
+            plan.run_length = config.load.duration;
         }
         // A hypothesis that fits no configuration would never be judged: said now.
         for (i, h) in plan.hypotheses.iter().enumerate() {
@@ -373,9 +379,19 @@ impl Plan {
         out
     }
 
-    /// The run of one trial: `[run]`, then the cell's load and faults (each fault seeded
-    /// with the trial's seed unless it names one), its label and directory.
-    pub fn run_args(&self, p: &Planned, root: &Path) -> Result<RunArgs, UsageError> {
+    /// The run of one trial, checked as a command line is: `[run]`, then the cell's load
+    /// and faults (each fault seeded with the trial's seed unless it names one), its label
+    /// and directory.
+    pub fn run_config(&self, p: &Planned, root: &Path) -> Result<RunConfig, UsageError> {
+        let label = self.cells[p.cell].label();
+        let argv = self.run_argv(p, root);
+        let args = self.parse_run(&argv, &label)?;
+        RunConfig::check(args, crate::config::redacted(argv))
+            .map_err(|e| UsageError(format!("cell '{label}': {}", e.0)))
+    }
+
+    /// The trial's `chaos-runner run` command line.
+    fn run_argv(&self, p: &Planned, root: &Path) -> Vec<String> {
         let cell = &self.cells[p.cell];
         let mut argv: Vec<String> = vec!["chaos-runner".into(), "run".into()];
         let mut base = self.base.clone();
@@ -422,7 +438,13 @@ impl Plan {
             root.join(&p.dir).display().to_string(),
             "--quiet".into(),
         ]);
-        let cli = Cli::try_parse_from(&argv).map_err(|e| {
+        argv
+    }
+
+    /// A trial's command line parsed as `run`'s; an error names the file's field and line
+    /// where clap names the flag.
+    fn parse_run(&self, argv: &[String], label: &str) -> Result<RunArgs, UsageError> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| {
             let text = e.to_string();
             let first = text
                 .lines()
@@ -443,14 +465,13 @@ impl Plan {
                 .map_or(String::new(), |(f, line)| {
                     format!(" {} (line {line})", f.replace('-', "_"))
                 });
-            UsageError(format!(
-                "[run]{field} with cell '{}': {first}",
-                cell.label()
-            ))
+            UsageError(format!("[run]{field} with cell '{label}': {first}"))
         })?;
         match cli.command {
             Command::Run(a) => Ok(*a),
-            _ => unreachable!("parsed as run"),
+            _ => Err(UsageError(format!(
+                "cell '{label}': not a run's command line"
+            ))),
         }
     }
 

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{FaultKind, FaultSpec, Fired};
+use super::{FaultKind, FaultSpec, Fired, HttpTo};
 use crate::swarm::Swarm;
 use crate::target::Target;
 
@@ -95,7 +95,7 @@ pub async fn fire(
         FaultKind::Container(c) => {
             return super::container::fire(c, spec.count, ctx.means(), rng).await
         }
-        FaultKind::Http { arg } => fire_http(arg, spec.count, ctx, rng).await,
+        FaultKind::Http { to } => fire_http(to, spec.count, ctx, rng).await,
         FaultKind::Cmd { arg } => fire_cmd(arg, ctx).await,
         FaultKind::Docker { signal } => match &ctx.swarm {
             Some(sw) => killed(
@@ -168,16 +168,16 @@ fn killed(
     Fired::new(ok, outcome, k.signalled)
 }
 
-async fn fire_http(arg: &str, count: u32, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
+async fn fire_http(to: &HttpTo, count: u32, ctx: &FaultContext, rng: &mut StdRng) -> Fired {
     // The kill token goes to the target's own host only (a full URL elsewhere gets none
     // unless --kill-token-any-host).
     let mut token = ctx.kill_token.as_deref();
-    let (addrs, host, path) = if arg.starts_with('/') {
-        match ctx.target.resolve_all().await {
+    let (addrs, host, path) = match to {
+        HttpTo::Path(path) => match ctx.target.resolve_all().await {
             Ok(mut a) => {
                 a.shuffle(rng);
                 a.truncate(count as usize);
-                (a, ctx.target.authority.clone(), arg.to_string())
+                (a, ctx.target.authority.clone(), path.clone())
             }
             Err(e) => {
                 return Fired::new(
@@ -186,18 +186,18 @@ async fn fire_http(arg: &str, count: u32, ctx: &FaultContext, rng: &mut StdRng) 
                     vec![],
                 )
             }
-        }
-    } else {
-        let t = match Target::parse(arg) {
-            Ok(t) => t,
-            Err(e) => return Fired::new(false, e.to_string(), vec![]),
-        };
-        if !ctx.token_any_host && !t.host.eq_ignore_ascii_case(&ctx.target.host) {
-            token = None;
-        }
-        match t.pick().await {
-            Ok(a) => (vec![a; count as usize], t.authority.clone(), t.path.clone()),
-            Err(e) => return Fired::new(false, format!("cannot resolve {}: {e}", t.host), vec![]),
+        },
+        HttpTo::Url(u) => {
+            if !ctx.token_any_host && !u.host.eq_ignore_ascii_case(&ctx.target.host) {
+                token = None;
+            }
+            let t = Target::new(u.clone());
+            match t.pick().await {
+                Ok(a) => (vec![a; count as usize], t.authority.clone(), t.path.clone()),
+                Err(e) => {
+                    return Fired::new(false, format!("cannot resolve {}: {e}", t.host), vec![])
+                }
+            }
         }
     };
     let mut all_ok = true;

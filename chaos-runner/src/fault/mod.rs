@@ -10,7 +10,7 @@ pub mod spec;
 pub mod undo;
 
 pub use schedule::Schedule;
-pub use spec::{ContainerAction, FaultKind, FaultSpec, When};
+pub use spec::{ContainerAction, FaultKind, FaultSpec, HttpTo, When};
 
 /// What one firing of a fault did.
 #[derive(Debug, Clone, PartialEq)]

@@ -32,7 +32,7 @@ pub enum Mode {
     Closed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadPlan {
     pub mode: Mode,
     /// Connections opened before the clock starts (closed loop: one per worker).

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use super::plan::{check_faults_fit, plan_of};
 use super::running::{Collected, Running, Setup};
-use crate::cli::RunArgs;
+use crate::config::RunConfig;
 use crate::exit::UsageError;
-use crate::fault::{FaultKind, Kind};
 use crate::journal::{Begin, Change, End, Entry, Journal, Started, SwarmStart};
 use crate::live::LiveServer;
-use crate::load::{LoadPlan, Mode};
+use crate::load::Mode;
 use crate::node::NodeDriver;
 use crate::signals::Interrupted;
 use crate::summary::{self, LoadMode, RunSetup, Summary, SwarmInfo};
@@ -32,8 +30,7 @@ pub struct Outcome {
 
 /// An experiment whose inputs have been checked and whose output directory exists.
 pub(super) struct Experiment {
-    args: RunArgs,
-    plan: LoadPlan,
+    config: RunConfig,
     target: Arc<Target>,
     out: PathBuf,
     /// The service, and its spec as found (to restore at the end).
@@ -79,15 +76,13 @@ impl Experiment {
     /// Checks the inputs (usage errors before anything is sent), makes the output
     /// directory and connects to the swarm. The Docker socket is touched only when a
     /// swarm service is named (docker faults, events, scaling).
-    pub async fn prepare(args: RunArgs, interrupt: watch::Receiver<bool>) -> anyhow::Result<Self> {
-        check(&args)?;
-        let plan = plan_of(&args)?;
-        let target = Arc::new(
-            Target::parse(&args.url)
-                .map_err(|e| UsageError(e.to_string()))?
-                .with_resolve_every(args.resolve_every),
-        );
-        let out = crate::outdir::prepare(args.out.as_deref(), args.force)?;
+    pub async fn prepare(
+        config: RunConfig,
+        interrupt: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let target =
+            Arc::new(Target::new(config.target.clone()).with_resolve_every(config.resolve_every));
+        let out = crate::outdir::prepare(config.report.out.as_deref(), config.report.force)?;
         let unwritable = |e: std::io::Error| {
             UsageError(format!(
                 "cannot write into {}: {e} (a read-only or full disk?)",
@@ -95,8 +90,8 @@ impl Experiment {
             ))
         };
         let journal = Journal::create(&out).map_err(unwritable)?;
-        let swarm = match &args.swarm_service {
-            Some(name) => match connect(name, &args.engines).await {
+        let swarm = match &config.swarm {
+            Some(s) => match connect(&s.service, &s.engines).await {
                 Ok(s) => Some(s),
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(out.join(crate::journal::DIR));
@@ -109,18 +104,21 @@ impl Experiment {
         journal
             .commit(&Entry::Begin(Box::new(Begin {
                 version: crate::journal::VERSION,
-                command: redacted_command_line(),
-                swarm: swarm.as_ref().map(|(sw, base)| SwarmStart {
-                    service: sw.service.clone(),
-                    engines: args.engines.clone(),
-                    engine_names: sw.engines.iter().map(|e| e.name.clone()).collect(),
-                    node_driver: args.node_driver.as_ref().map(NodeDriver::spec),
-                    spec: base.to_json(),
-                }),
+                command: config.command.clone(),
+                swarm: swarm
+                    .as_ref()
+                    .zip(config.swarm.as_ref())
+                    .map(|((sw, base), s)| SwarmStart {
+                        service: sw.service.clone(),
+                        engines: s.engines.clone(),
+                        engine_names: sw.engines.iter().map(|e| e.name.clone()).collect(),
+                        node_driver: s.node_driver.as_ref().map(NodeDriver::spec),
+                        spec: base.to_json(),
+                    }),
             })))
             .map_err(unwritable)?;
-        let live = match args.live {
-            Some(addr) => {
+        let live = match config.report.live {
+            Some((addr, _)) => {
                 let l = LiveServer::bind(addr)
                     .await
                     .map_err(|e| UsageError(format!("--live {addr}: cannot listen there: {e}")))?;
@@ -132,13 +130,12 @@ impl Experiment {
             }
             None => None,
         };
-        let node_driver = args
-            .node_driver
-            .clone()
-            .map(|d| Arc::new(d.with_token(args.node_token.clone())));
+        let node_driver = config.swarm.as_ref().and_then(|s| {
+            let token = s.node_token.as_ref().map(|t| t.expose().to_string());
+            s.node_driver.clone().map(|d| Arc::new(d.with_token(token)))
+        });
         Ok(Self {
-            args,
-            plan,
+            config,
             target,
             out,
             swarm,
@@ -172,9 +169,9 @@ impl Experiment {
         self.journal
             .commit(&Entry::End(End { reports: true }))
             .with_context(|| format!("writing the journal in {}", self.out.display()))?;
-        if let Some(live) = measured.live {
+        if let (Some(live), Some((_, linger))) = (measured.live, self.config.report.live) {
             let last = crate::live::final_frame(&summary, recorded, &self.out);
-            live.finish(last, self.args.live_linger).await;
+            live.finish(last, linger).await;
         }
         Ok(Outcome {
             summary,
@@ -188,7 +185,7 @@ impl Experiment {
 
     /// Scales to `--replicas` and waits for them to run (unless interrupted); the time it took.
     async fn converge(&self) -> anyhow::Result<Option<f64>> {
-        let (Some(sw), Some(n)) = (self.sw(), self.args.replicas) else {
+        let (Some(sw), Some(n)) = (self.sw(), self.config.replicas()) else {
             return Ok(None);
         };
         eprintln!(
@@ -200,7 +197,7 @@ impl Experiment {
             .await
             .map_err(anyhow::Error::msg)?;
         let took = tokio::select! {
-            took = sw.scale(n, self.args.converge_timeout) => took.context("scaling the service")?,
+            took = sw.scale(n, self.config.converge_timeout()) => took.context("scaling the service")?,
             () = crate::signals::interrupted(self.interrupt.clone()) => return Err(Interrupted.into()),
         };
         eprintln!(
@@ -216,12 +213,12 @@ impl Experiment {
         if *self.interrupt.borrow() {
             return Err(Interrupted.into());
         }
-        let answering = match self.args.replicas {
+        let answering = match self.config.replicas() {
             Some(n) if self.sw().is_some() => {
                 let a = super::answering::wait(
                     &self.target,
                     n,
-                    self.args.converge_timeout,
+                    self.config.converge_timeout(),
                     &self.interrupt,
                 )
                 .await;
@@ -236,20 +233,23 @@ impl Experiment {
             _ => None,
         };
         let access_path = self.access_path().await;
-        let a = &self.args;
-        let label = a.label.clone().unwrap_or_else(|| match a.replicas {
-            Some(1) => "1 replica".into(),
-            Some(n) => format!("{n} replicas"),
-            None => self.target.authority.clone(),
-        });
+        let a = &self.config;
+        let label = a
+            .report
+            .label
+            .clone()
+            .unwrap_or_else(|| match a.replicas() {
+                Some(1) => "1 replica".into(),
+                Some(n) => format!("{n} replicas"),
+                None => self.target.authority.clone(),
+            });
         let board = self.live.is_some().then(|| {
             Arc::new(crate::record::board::Board::new(
-                a.bucket.as_micros().max(1) as u64,
+                a.measure.bucket.as_micros().max(1) as u64,
             ))
         });
         let running = Running::start(Setup {
-            args: a,
-            plan: &self.plan,
+            config: a,
             target: &self.target,
             out: &self.out,
             swarm: self.sw(),
@@ -260,10 +260,10 @@ impl Experiment {
             started: Started {
                 setup: self.run_setup(&label, String::new(), 0, 0.0),
                 access_path: access_path.clone(),
-                bucket_threshold: a.bucket_threshold,
+                bucket_threshold: a.measure.bucket_threshold,
                 min_window_us: self.min_window_us(),
-                slo: a.slo.as_ref().map(|s| s.text.clone()),
-                replicas: a.replicas,
+                slo: a.measure.slo.as_ref().map(|s| s.text.clone()),
+                replicas: a.replicas(),
                 converge_s,
                 answering: answering.clone(),
             },
@@ -274,7 +274,11 @@ impl Experiment {
                 let feed = running.feed(
                     board,
                     format!("chaos-runner live: {label}"),
-                    format!("{} · {}", crate::redact::secrets(&a.url), access_path),
+                    format!(
+                        "{} · {}",
+                        crate::redact::secrets(&a.target.url),
+                        access_path
+                    ),
                 );
                 Some(LiveServer::start(listener, feed).context("starting the live view")?)
             }
@@ -292,7 +296,7 @@ impl Experiment {
 
     /// How the target is reached, as given or as found at the start.
     async fn access_path(&self) -> String {
-        if let Some(p) = &self.args.access_path {
+        if let Some(p) = &self.config.report.access_path {
             return p.clone();
         }
         let addrs = self.target.resolve_all().await.unwrap_or_default();
@@ -348,10 +352,10 @@ impl Experiment {
         let Some((sw, base)) = &self.swarm else {
             return Restored::Kept;
         };
-        if self.args.keep_changes {
+        if self.config.swarm.as_ref().is_some_and(|s| s.keep_changes) {
             return Restored::Kept;
         }
-        match sw.restore(base, self.args.converge_timeout).await {
+        match sw.restore(base, self.config.converge_timeout()).await {
             Ok(changes) => {
                 let _ = self
                     .journal
@@ -377,39 +381,42 @@ impl Experiment {
 
     /// The run's set-up as the summary names it.
     fn run_setup(&self, label: &str, started_at: String, peak: u64, elapsed_s: f64) -> RunSetup {
-        let (a, plan) = (&self.args, &self.plan);
+        let (a, plan) = (&self.config, &self.config.load);
         RunSetup {
             label: label.to_string(),
-            target: crate::redact::secrets(&a.url),
+            target: crate::redact::secrets(&a.target.url),
             started_at,
             mode: match plan.mode {
                 Mode::Open { .. } => LoadMode::Open,
                 Mode::Closed => LoadMode::Closed,
             },
-            rate: a.rate,
+            rate: match plan.mode {
+                Mode::Open { rate } => Some(rate),
+                Mode::Closed => None,
+            },
             connections: plan.connections,
             max_in_flight: plan.max_in_flight as u64,
             in_flight_capped: plan.capped,
             peak_in_flight: peak,
             planned_s: plan.planned_length().map(|d| d.as_secs_f64()),
             elapsed_s,
-            bucket_ms: a.bucket.as_secs_f64() * 1e3,
-            timeout_ms: a.timeout.as_secs_f64() * 1e3,
+            bucket_ms: a.measure.bucket.as_secs_f64() * 1e3,
+            timeout_ms: plan.timeout.as_secs_f64() * 1e3,
             keepalive: plan.keepalive,
-            recycle_ms: a.recycle.as_secs_f64() * 1e3,
+            recycle_ms: plan.recycle.as_secs_f64() * 1e3,
             host: super::host::host_description(),
         }
     }
 
     fn min_window_us(&self) -> u64 {
-        self.args.min_window.unwrap_or(self.args.bucket).as_micros() as u64
+        self.config.measure.min_window.as_micros() as u64
     }
 
     fn summarise(&self, m: &Measured, restored: Restored) -> Summary {
-        let (a, c) = (&self.args, &m.collected);
+        let (a, c) = (&self.config, &m.collected);
         let swarm = self.sw().map(|sw| SwarmInfo {
             service: sw.service.clone(),
-            replicas: a.replicas,
+            replicas: a.replicas(),
             converge_s: m.converge_s,
             answering: m.answering.clone(),
             restore: Some(restored.describe()),
@@ -432,10 +439,10 @@ impl Experiment {
             faults: c.faults.clone(),
             swarm,
             run_end_us: c.elapsed.as_micros() as u64,
-            bucket_threshold: a.bucket_threshold,
+            bucket_threshold: a.measure.bucket_threshold,
             min_window_us: self.min_window_us(),
             interrupted: c.interrupted,
-            slo: a.slo.as_ref(),
+            slo: a.measure.slo.as_ref(),
         })
     }
 }
@@ -450,57 +457,4 @@ async fn connect(
         .map_err(|e| UsageError(format!("{e:#}")))?;
     let base = sw.baseline().await.context("reading the service's spec")?;
     Ok((Arc::new(sw), base))
-}
-
-/// See [`super::check`].
-pub(super) fn check(a: &RunArgs) -> Result<(), UsageError> {
-    let plan = plan_of(a)?;
-    check_faults_fit(&a.faults, plan.planned_length())?;
-    Target::parse(&a.url).map_err(|e| UsageError(e.to_string()))?;
-    check_swarm_needs(a)
-}
-
-/// Faults that act on the swarm need its service; node faults also need a node driver
-/// (drain goes through the managers' API alone).
-fn check_swarm_needs(a: &RunArgs) -> Result<(), UsageError> {
-    for f in &a.faults {
-        let kind = f.kind.kind();
-        let swarm_kind = kind.is_container()
-            || matches!(f.kind, FaultKind::Update(_) | FaultKind::Canary { .. })
-            || kind.is_node();
-        if swarm_kind && a.swarm_service.is_none() {
-            return Err(UsageError(format!(
-                "{kind} faults need --swarm-service NAME (the service to act on)"
-            )));
-        }
-        if kind.is_node() && kind != Kind::Drain && a.node_driver.is_none() {
-            return Err(UsageError(format!(
-                "{kind} faults need --node-driver (exec:COMMAND or http://HOST:PORT of a node agent)"
-            )));
-        }
-    }
-    if !a.engines.is_empty() && a.swarm_service.is_none() {
-        return Err(UsageError("--engine needs --swarm-service".into()));
-    }
-    Ok(())
-}
-
-/// This process's command line for the journal, with every secret replaced.
-pub fn redacted_command_line() -> Vec<String> {
-    let mut out = Vec::new();
-    let mut secret_next = false;
-    for a in std::env::args() {
-        if secret_next {
-            out.push("REDACTED".into());
-            secret_next = false;
-            continue;
-        }
-        if let Some((flag, _)) = a.split_once('=').filter(|(f, _)| f.ends_with("-token")) {
-            out.push(format!("{flag}=REDACTED"));
-            continue;
-        }
-        secret_next = a.ends_with("-token") && a.starts_with("--");
-        out.push(crate::redact::secrets(&a));
-    }
-    out
 }

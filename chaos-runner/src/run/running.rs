@@ -11,12 +11,12 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::cli::RunArgs;
+use crate::config::RunConfig;
 use crate::fault::drive::{drive, Driven, FaultRun};
 use crate::fault::exec::{FaultContext, FaultEvent};
 use crate::fault::undo::Undo;
 use crate::journal::{Journal, Started};
-use crate::load::{self, pool, LoadPlan, Shared};
+use crate::load::{self, pool, Shared};
 use crate::node::NodeDriver;
 use crate::record::collecting::{collect_with_log, Sinks};
 use crate::record::instances::InstanceSeen;
@@ -69,8 +69,7 @@ pub(super) struct Running {
 
 /// What the measuring phase needs from the experiment.
 pub(super) struct Setup<'a> {
-    pub args: &'a RunArgs,
-    pub plan: &'a LoadPlan,
+    pub config: &'a RunConfig,
     pub target: &'a Arc<Target>,
     pub out: &'a Path,
     pub swarm: Option<&'a Arc<Swarm>>,
@@ -111,22 +110,22 @@ fn stop_on_either(
 impl Running {
     /// Opens the first connections, starts the clock and every task.
     pub async fn start(s: Setup<'_>) -> Self {
-        let a = s.args;
-        let conns = load::conn::warm_up(s.target, s.plan).await;
+        let a = s.config;
+        let conns = load::conn::warm_up(s.target, &a.load).await;
         let start_wall = SystemTime::now();
         let start = Instant::now();
         // The load stops at an interruption, or when what it measures cannot be written.
         let (halt, halted) = watch::channel(false);
         let shared = Arc::new(Shared::new(
             s.target.clone(),
-            s.plan.clone(),
+            a.load.clone(),
             start,
             stop_on_either(s.interrupt.clone(), halted),
         ));
         s.journal.note(&crate::journal::Entry::Started(Box::new(
             s.started(start_wall),
         )));
-        let planned = s.plan.planned_length();
+        let planned = a.load.planned_length();
         let (stop, stop_rx) = watch::channel(false);
         // Container events from every engine reached; nodes and tasks from the managers.
         let swarm_events = s
@@ -159,14 +158,14 @@ impl Running {
             crate::swarm::update::watch(sw.clone(), start, s.journal.clone(), stop_rx.clone())
         });
 
-        let collector = Collector::new(a.bucket.as_micros().max(1) as u64);
+        let collector = Collector::new(a.measure.bucket.as_micros().max(1) as u64);
         let load = load::spawn(shared.clone(), &collector, conns);
         let (collector_stop, collector_rx) = oneshot::channel();
         let sinks = Sinks {
             hlog: s.out.join("latency.hlog"),
             timeline: s.out.join("timeline.csv"),
             // In-flight attempts (up to the timeout, after a wait in the queue) land in recent buckets.
-            keep: a.timeout * 2 + Duration::from_secs(5),
+            keep: a.load.timeout * 2 + Duration::from_secs(5),
             board: s.board.cloned(),
             journal: s.journal.clone(),
             halt,
@@ -182,7 +181,7 @@ impl Running {
         ));
         let faults = spawn_faults(&s, &shared, stop_rx.clone());
         let progress =
-            crate::progress::spawn(shared.live.clone(), start, planned, a.quiet, stop_rx);
+            crate::progress::spawn(shared.live.clone(), start, planned, a.report.quiet, stop_rx);
         Self {
             start,
             start_wall,
@@ -276,11 +275,11 @@ fn spawn_faults(
     shared: &Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<Driven>> {
-    let a = s.args;
+    let a = s.config;
     let ctx = FaultContext {
         target: s.target.clone(),
         instances: shared.instances.clone(),
-        kill_token: a.kill_token.clone(),
+        kill_token: a.kill_token.as_ref().map(|t| t.expose().to_string()),
         token_any_host: a.kill_token_any_host,
         swarm: s.swarm.cloned(),
         node_driver: s.node_driver.cloned(),

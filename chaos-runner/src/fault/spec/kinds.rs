@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    normalise_signal, ContainerAction, ContainerFault, FaultKind, Kind, NodeFault, NodeTarget,
-    SpecError, UpdatePlan,
+    normalise_signal, ContainerAction, ContainerFault, FaultKind, HttpTo, Kind, NodeFault,
+    NodeTarget, SpecError, UpdatePlan,
 };
 use crate::parse;
 
@@ -28,7 +28,7 @@ pub fn build(
     let count = count(opts).map_err(bad)?;
     let fault = match kind {
         Kind::Http => FaultKind::Http {
-            arg: http_arg(needed()?).map_err(bad)?,
+            to: http_to(needed()?).map_err(bad)?,
         },
         Kind::Cmd => FaultKind::Cmd { arg: needed()? },
         Kind::Docker => {
@@ -90,9 +90,11 @@ fn count(opts: &[(&str, &str)]) -> Result<u32, String> {
 }
 
 /// A path on the target (`/kill`) or an http:// URL.
-fn http_arg(arg: String) -> Result<String, String> {
+fn http_to(arg: String) -> Result<HttpTo, String> {
     if arg.starts_with("http://") {
-        crate::target::Target::parse(&arg).map_err(|e| e.to_string())?;
+        return crate::target::TargetUrl::parse(&arg)
+            .map(HttpTo::Url)
+            .map_err(|e| e.to_string());
     } else if !arg.starts_with('/') {
         return Err(format!(
             "http fault argument '{arg}' must be a path (/kill) or an http:// URL"
@@ -100,7 +102,7 @@ fn http_arg(arg: String) -> Result<String, String> {
     } else if arg.parse::<hyper::Uri>().is_err() || arg.contains(char::is_whitespace) {
         return Err(format!("'{arg}' is not a valid path"));
     }
-    Ok(arg)
+    Ok(HttpTo::Path(arg))
 }
 
 /// An update's ARG (`KEY=VALUE;...`, environment changes) and its options.

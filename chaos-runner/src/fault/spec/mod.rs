@@ -60,8 +60,8 @@ pub enum SpecError {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
-    /// GET this path on a replica of the target, or this full URL.
-    Http { arg: String },
+    /// GET a path on replicas of the target, or a full URL.
+    Http { to: HttpTo },
     /// Run this shell command (`sh -c`).
     Cmd { arg: String },
     /// Send this signal to task containers of the target swarm service.
@@ -79,6 +79,16 @@ pub enum FaultKind {
     /// Pause, stop, signal or degrade the network of task containers of the target swarm
     /// service; undo (unpause, SIGCONT, clear) after `hold` or at the end.
     Container(ContainerFault),
+}
+
+/// Where an http fault sends its GET.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpTo {
+    /// This path and query (`/kill`), on `count=` replicas of the target.
+    Path(String),
+    /// This URL (another host, or one replica's address); the kill token goes there only
+    /// when it is the target's host or with `--kill-token-any-host`.
+    Url(crate::target::TargetUrl),
 }
 
 /// A fault on task containers: what is done to them, for how long.

@@ -12,7 +12,7 @@ fn parses_each_kind_and_schedule() {
     assert_eq!(
         f.kind,
         FaultKind::Http {
-            arg: "/kill".into()
+            to: HttpTo::Path("/kill".into())
         }
     );
     assert_eq!(f.when, When::Every(Duration::from_secs(10)));
