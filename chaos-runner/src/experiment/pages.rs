@@ -12,14 +12,18 @@ use super::stats::Stats;
 use crate::report::tables::{Section, Table};
 
 pub fn write(dir: &Path, plan: &Plan, r: &ExperimentResult) -> anyhow::Result<()> {
-    let sections = vec![
-        story(plan, r),
-        cells_section(r),
-        differences_section(r),
-        hypotheses_section(r),
-        trials_section(r),
-        reading(),
-    ];
+    let sections: Vec<Section> = [
+        Some(story(plan, r)),
+        Some(cells_section(r)),
+        orchestrator_section(r),
+        Some(differences_section(r)),
+        Some(hypotheses_section(r)),
+        Some(trials_section(r)),
+        Some(reading()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     crate::report::write_page(
         dir,
         "experiment",
@@ -275,6 +279,44 @@ fn cells_section(r: &ExperimentResult) -> Section {
             .collect(),
         ..Default::default()
     }
+}
+
+/// What swarm did about the faults, per configuration: when it noticed, when a replacement
+/// started, how many faults it never noticed. Left out when no trial has a swarm service
+/// and task faults.
+fn orchestrator_section(r: &ExperimentResult) -> Option<Section> {
+    let seen = |m: &Metric| r.cells.iter().any(|c| c.stats[m].n > 0);
+    if !Metric::ORCHESTRATOR.iter().any(seen) {
+        return None;
+    }
+    let head = ["cell", "settings", "trials"]
+        .into_iter()
+        .map(String::from)
+        .chain(Metric::ORCHESTRATOR.iter().map(|m| m.name().to_string()))
+        .collect();
+    let rows = r
+        .cells
+        .iter()
+        .map(|c| {
+            let mut row = vec![c.cell.to_string(), c.label.clone(), c.done.to_string()];
+            row.extend(Metric::ORCHESTRATOR.iter().map(|m| short(*m, &c.stats[m])));
+            row
+        })
+        .collect();
+    Some(Section {
+        title: "What swarm did about the faults: mean [95 % interval]".into(),
+        lines: vec![
+            "From the engines' events, per trial: the mean time from each fault that hit a task to swarm's first sign of noticing it (the task unhealthy, out of memory, or dead), and to its replacement's start, over the faults it noticed; and how many faults it never noticed while the run watched. A \"-\" means it noticed none in any trial: clients may still have suffered (see the table above)."
+                .into(),
+        ],
+        table: Some(Table { head, rows }),
+        figures: [Metric::SwarmNoticedS, Metric::SwarmReplacedS]
+            .iter()
+            .filter(|m| seen(m))
+            .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
+            .collect(),
+        ..Default::default()
+    })
 }
 
 fn short(m: Metric, s: &Stats) -> String {

@@ -33,10 +33,17 @@ pub enum Metric {
     P999Ms,
     MaxMs,
     RestartsSeen,
+    /// Mean over the trial's task faults of the time from the fault to swarm's first sign
+    /// of noticing (unhealthy, OOM or a death), over the faults it noticed.
+    SwarmNoticedS,
+    /// Mean over the trial's task faults of the time to the replacement's start.
+    SwarmReplacedS,
+    /// The trial's task faults swarm never noticed while the run watched.
+    FaultsUnnoticed,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 15] = [
         Metric::Availability,
         Metric::TimeAvailability,
         Metric::DowntimeS,
@@ -49,6 +56,16 @@ impl Metric {
         Metric::P999Ms,
         Metric::MaxMs,
         Metric::RestartsSeen,
+        Metric::SwarmNoticedS,
+        Metric::SwarmReplacedS,
+        Metric::FaultsUnnoticed,
+    ];
+
+    /// What swarm did about the faults (a trial with a swarm service and task faults).
+    pub const ORCHESTRATOR: [Metric; 3] = [
+        Metric::SwarmNoticedS,
+        Metric::SwarmReplacedS,
+        Metric::FaultsUnnoticed,
     ];
 
     /// The ones the pages show and compare along each axis.
@@ -76,6 +93,9 @@ impl Metric {
             Metric::P999Ms => "p99.9",
             Metric::MaxMs => "max",
             Metric::RestartsSeen => "restarts seen",
+            Metric::SwarmNoticedS => "swarm noticed after",
+            Metric::SwarmReplacedS => "replacement started after",
+            Metric::FaultsUnnoticed => "faults swarm missed",
         }
     }
 
@@ -83,8 +103,10 @@ impl Metric {
     pub fn show(self, v: f64) -> String {
         match self {
             Metric::Availability | Metric::TimeAvailability => format!("{:.3} %", v * 100.0),
-            Metric::DowntimeS | Metric::MttrS => format!("{v:.3} s"),
-            Metric::Outages | Metric::Failed | Metric::RestartsSeen => {
+            Metric::DowntimeS | Metric::MttrS | Metric::SwarmNoticedS | Metric::SwarmReplacedS => {
+                format!("{v:.3} s")
+            }
+            Metric::Outages | Metric::Failed | Metric::RestartsSeen | Metric::FaultsUnnoticed => {
                 if v.fract() == 0.0 {
                     format!("{v:.0}")
                 } else {
@@ -118,8 +140,29 @@ impl Metric {
             Metric::P999Ms => l.p999,
             Metric::MaxMs => l.max,
             Metric::RestartsSeen => Some(s.restarts_seen as f64),
+            Metric::SwarmNoticedS => mean(task_faults(s).filter_map(|r| r.noticed_s)),
+            Metric::SwarmReplacedS => mean(task_faults(s).filter_map(|r| r.started_s)),
+            Metric::FaultsUnnoticed => {
+                let mut faults = task_faults(s).peekable();
+                faults.peek()?;
+                Some(faults.filter(|r| r.noticed_s.is_none()).count() as f64)
+            }
         }
     }
+}
+
+/// What swarm did after each fault that hit the service's tasks (none without a swarm
+/// service).
+fn task_faults(s: &Summary) -> impl Iterator<Item = &crate::analysis::orchestrator::SwarmRecovery> {
+    s.faults
+        .iter()
+        .filter(|f| f.kind.is_container() || f.kind == crate::fault::Kind::Http)
+        .filter_map(|f| f.swarm.as_ref())
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (n, sum) = values.fold((0u32, 0.0), |(n, s), v| (n + 1, s + v));
+    (n > 0).then(|| sum / f64::from(n))
 }
 
 /// How a trial ended.
@@ -284,7 +327,7 @@ impl ExperimentResult {
                     if !a.differs_only_in(b, axis) {
                         continue;
                     }
-                    for m in Metric::SHOWN {
+                    for m in Metric::SHOWN.into_iter().chain(Metric::ORCHESTRATOR) {
                         if let Some(d) = Difference::between(
                             &cells[a.index].stats[&m],
                             &cells[b.index].stats[&m],
@@ -447,6 +490,77 @@ fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> V
                 })
                 .collect();
             verdict(Some(r.passed), said.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A committed run of the failure spectrum: its summary, typed and as plain JSON.
+    fn spectrum(run: &str) -> (Summary, serde_json::Value) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../results/failure-spectrum")
+            .join(run)
+            .join("summary.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        (
+            serde_json::from_str(&text).unwrap(),
+            serde_json::from_str(&text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn orchestrator_metrics_are_what_the_run_recorded_per_fault() {
+        for run in [
+            "kill/health-off/1-replica",
+            "sigstop/health-on/1-replica",
+            "pause/health-off/3-replicas",
+            "hang/health-off/3-replicas",
+        ] {
+            let (s, raw) = spectrum(run);
+            let faults = raw["faults"].as_array().unwrap();
+            let of = |key: &str| -> Vec<f64> {
+                faults
+                    .iter()
+                    .filter_map(|f| f["swarm"][key].as_f64())
+                    .collect()
+            };
+            let avg = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            assert_eq!(Metric::SwarmNoticedS.of(&s), avg(of("noticed_s")), "{run}");
+            assert_eq!(Metric::SwarmReplacedS.of(&s), avg(of("started_s")), "{run}");
+            let missed = faults
+                .iter()
+                .filter(|f| f["swarm"]["noticed_s"].is_null())
+                .count();
+            assert_eq!(Metric::FaultsUnnoticed.of(&s), Some(missed as f64), "{run}");
+        }
+        // What the spectrum teaches, as the metrics say it: a kill is noticed at once, a
+        // pause and a hang never (without a health check).
+        assert_eq!(
+            Metric::FaultsUnnoticed.of(&spectrum("kill/health-off/1-replica").0),
+            Some(0.0)
+        );
+        assert_eq!(
+            Metric::FaultsUnnoticed.of(&spectrum("pause/health-off/3-replicas").0),
+            Some(1.0)
+        );
+        assert_eq!(
+            Metric::SwarmNoticedS.of(&spectrum("hang/health-off/3-replicas").0),
+            None
+        );
+    }
+
+    #[test]
+    fn without_a_swarm_service_there_is_no_orchestrator_figure() {
+        let (mut s, _) = spectrum("kill/health-off/1-replica");
+        for f in &mut s.faults {
+            f.swarm = None;
+        }
+        s.swarm = None;
+        for m in Metric::ORCHESTRATOR {
+            assert_eq!(m.of(&s), None, "{m:?}");
         }
     }
 }

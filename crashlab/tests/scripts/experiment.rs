@@ -64,6 +64,13 @@ health = ["interval=1s;retries=2;timeout=1s"]
             t["dir"]
         );
         assert!(s["faults"][0]["ok"] == true, "{}", s["faults"]);
+        // What swarm did, as the experiment states it, is what the run recorded: a SIGKILL
+        // is noticed (the task died) and replaced.
+        let (m, sw) = (&t["metrics"], &s["faults"][0]["swarm"]);
+        assert_eq!(m["swarm_noticed_s"], sw["noticed_s"], "{m} {sw}");
+        assert_eq!(m["swarm_replaced_s"], sw["started_s"], "{m} {sw}");
+        assert_eq!(m["faults_unnoticed"], 0.0, "{m}");
+        assert!(sw["noticed_s"].as_f64().unwrap() < 2.0, "{sw}");
     }
     let cells = e["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 2);
@@ -80,5 +87,7 @@ health = ["interval=1s;retries=2;timeout=1s"]
         assert!(out.join(f).exists(), "{f}");
     }
     assert!(log.contains("What was done"), "{log}");
+    let md = std::fs::read_to_string(out.join("experiment.md")).unwrap();
+    assert!(md.contains("What swarm did about the faults"), "{md}");
     let _ = std::fs::remove_dir_all(&dir);
 }
