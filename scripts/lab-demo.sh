@@ -6,7 +6,12 @@
 # managers, what losing two of them does. Linux, root.
 #
 #   scripts/lab-demo.sh [--nodes 3] [--duration 60s] [--rate 200] [--out DIR] [--force]
-#                       [--only basic|nodes|detection|managers]
+#                       [--only basic|nodes|detection|managers] [--trials N]
+#
+# --trials N (2 or more): the node faults are run as experiments/node-faults.toml through
+# `chaos-runner experiment`, N interleaved trials each, into DIR/node-faults/ (means with 95 %
+# intervals in its experiment.md) instead of one run each; the file sets their duration and
+# rate (60 s at 200 requests/s), --duration and --rate apply to the single runs.
 #
 # Writes into a new results/local/multi-node-<UTC time>/ by default (never over earlier
 # results unless --force); the committed results/multi-node/ come from
@@ -15,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 duration=60s rate=200 force=0 only=all
+nodes=3 duration=60s rate=200 force=0 only=all trials=1
 out=results/local/multi-node-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -25,11 +30,13 @@ while [ $# -gt 0 ]; do
         --out) out=${2:?}; shift 2 ;;
         --force) force=1; shift ;;
         --only) only=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --trials) trials=${2:?}; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "lab-demo.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 case "$nodes" in [3-9]) ;; *) echo "lab-demo.sh: --nodes takes 3 to 9" >&2; exit 2 ;; esac
+case "$trials" in [1-9]|[1-9][0-9]) ;; *) echo "lab-demo.sh: --trials takes 1 to 99" >&2; exit 2 ;; esac
 case "$only" in all|basic|nodes|detection|managers) ;;
     *) echo "lab-demo.sh: --only takes basic, nodes, detection or managers" >&2; exit 2 ;; esac
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
@@ -96,7 +103,18 @@ if [ "$only" = all ] || [ "$only" = basic ]; then
     run 5-replicas "5 replicas, task kills" --replicas 5 --timeout 1s --fault "docker,every=10s,seed=1"
     compare compare-replicas "$out/1-replica" "$out/5-replicas"
 fi
-if [ "$only" = all ] || [ "$only" = nodes ]; then
+if { [ "$only" = all ] || [ "$only" = nodes ]; } && [ "$trials" -gt 1 ]; then
+    say "experiments/node-faults.toml: $trials trials per fault, interleaved"
+    rm -rf "${out:?}/node-faults"
+    rc=0
+    scripts/lab.sh experiment "$network" "$out/node-faults" experiments/node-faults.toml \
+        --trials "$trials" --swarm-service "$service" \
+        --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
+        2>&1 | sed "s|/run-out|$out/node-faults|g; s/^/    /" || rc=$?
+    [ -f "$out/node-faults/experiment.md" ] \
+        && sed -n '/^## What was done/,/^## Each/p' "$out/node-faults/experiment.md" | sed '$d'
+    say "node faults: exit $rc; $out/node-faults/experiment.md and experiment.html"
+elif [ "$only" = all ] || [ "$only" = nodes ]; then
     for f in "docker,at=10s,seed=1:task-kill:one task killed" \
              "node-stop:node-1,at=10s,for=30s:node-stop:node-1 stopped for 30 s" \
              "partition:node-1,at=10s,for=30s:partition:node-1 cut off for 30 s" \

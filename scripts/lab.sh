@@ -8,6 +8,7 @@
 #   scripts/lab.sh node stop|start|cut|heal|drain|active NODE
 #   scripts/lab.sh deploy STACK [REPLICAS]  # compose.yaml on the lab, kill token set
 #   scripts/lab.sh run NETWORK DIR ARGS...  # chaos-runner run ARGS in a container on node-0
+#   scripts/lab.sh experiment NETWORK DIR FILE ARGS...  # chaos-runner experiment FILE, the same way
 #   scripts/lab.sh down           # also after a failure or Ctrl-C: the machine as found
 #
 # Each node: a network namespace (crashlab-node-I) with a veth on the bridge crashlab0
@@ -208,19 +209,47 @@ deploy() {
 run_in_lab() {
     local network=${1:?run takes NETWORK DIR ARGS...} dir=${2:?run takes NETWORK DIR ARGS...}
     shift 2
+    lab_flags
+    in_lab "$network" "$dir" "" run --out /run-out "${LAB_FLAGS[@]}" "$@"
+}
+
+# experiment_in_lab NETWORK DIR FILE ARGS...: chaos-runner experiment FILE into DIR from the
+# same container as `run`; the lab's node driver and engines go to every trial (after --).
+experiment_in_lab() {
+    local network=${1:?experiment takes NETWORK DIR FILE ARGS...} dir=${2:?experiment takes NETWORK DIR FILE ARGS...}
+    local file=${3:?experiment takes NETWORK DIR FILE ARGS...}
+    shift 3
+    [ -f "$file" ] || die "no such file: $file"
+    lab_flags
+    in_lab "$network" "$dir" "$file" experiment /experiment.toml --out /run-out "$@" -- "${LAB_FLAGS[@]}"
+}
+
+# lab_flags: LAB_FLAGS, what every run in the lab needs: the node agent as its node driver
+# and the other nodes' engines.
+lab_flags() {
+    local n
     is_up || die "no lab is up"
-    local engines=() n gid rc=0
+    LAB_FLAGS=(--node-driver "http://$SUBNET_PREFIX.1:$AGENT_PORT")
     while read -r n; do
-        [ "$n" = node-0 ] || engines+=(--engine "$n=$(node_sock "$n")")
+        [ "$n" = node-0 ] || LAB_FLAGS+=(--engine "$n=$(node_sock "$n")")
     done < "$RUN/nodes"
+}
+
+# in_lab NETWORK DIR FILE ARGS...: chaos-runner ARGS in a container on node-0's NETWORK,
+# DIR mounted at /run-out (FILE, if any, at /experiment.toml), with node-0's engine and the
+# node agent's token.
+in_lab() {
+    local network=$1 dir=$2 file=$3 gid rc=0
+    shift 3
     mkdir -p "$dir"
     chown 65532 "$dir"
+    local mount_file=()
+    [ -z "$file" ] || mount_file=(-v "$(cd "$(dirname "$file")" && pwd)/$(basename "$file"):/experiment.toml:ro")
     gid=$(stat -c %g "$RUN/node-0/docker.sock")  # portable: the lab is Linux only
     ndocker node-0 run --rm --network "$network" --group-add "$gid" \
-        -v "$RUN:$RUN" -v "$(cd "$dir" && pwd):/run-out" \
+        -v "$RUN:$RUN" -v "$(cd "$dir" && pwd):/run-out" "${mount_file[@]}" \
         -e "DOCKER_HOST=$(node_sock node-0)" -e "NODE_AGENT_TOKEN=$(cat "$RUN/agent.token")" \
-        --entrypoint /usr/local/bin/chaos-runner "$(cat "$RUN/image")" \
-        run --out /run-out --node-driver "http://$SUBNET_PREFIX.1:$AGENT_PORT" "${engines[@]}" "$@" \
+        --entrypoint /usr/local/bin/chaos-runner "$(cat "$RUN/image")" "$@" \
         || rc=$?
     chown -R "$(id -u):$(id -g)" "$dir"
     return "$rc"
@@ -292,6 +321,7 @@ case "${1:-}" in
         echo "export DOCKER_HOST=$(node_sock "$n")" ;;
     node) shift; node_cmd "$@" ;;
     run) shift; run_in_lab "$@" ;;
+    experiment) shift; experiment_in_lab "$@" ;;
     deploy) shift; deploy "$@" ;;
     -h|--help|"") usage ;;
     *) usage >&2; exit 2 ;;

@@ -116,6 +116,11 @@ pub enum Command {
         /// How the target is reached, for the reports, instead of the file's.
         #[arg(long)]
         access_path: Option<String>,
+        /// `run` flags added to every trial, after `--`, as if they were in `[run]` (what
+        /// one deployment needs and the file should not name: the lab's `--engine` and
+        /// `--node-driver`). Checked as the file's are; the experiment's own are refused.
+        #[arg(last = true)]
+        run_flags: Vec<String>,
     },
     /// Put runs side by side (the 1-versus-5 replicas table and chart).
     Compare {

@@ -129,6 +129,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                 url,
                 swarm_service,
                 access_path,
+                run_flags,
             } => crate::experiment::execute(crate::experiment::ExperimentArgs {
                 file,
                 out,
@@ -141,6 +142,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                     url,
                     swarm_service,
                     access_path,
+                    run_flags,
                 },
             })
             .await

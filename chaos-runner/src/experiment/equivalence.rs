@@ -225,3 +225,38 @@ fn a_trial_s_command_line_is_what_its_journal_gets_with_secrets_redacted() {
     );
     assert_eq!(c.kill_token.unwrap().expose(), "s3cret");
 }
+
+#[test]
+fn flags_after_the_double_dash_are_as_if_in_run_and_own_ones_are_refused() {
+    let dir = Scratch::new("extra");
+    let path = dir.path().join("e.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\nswarm_service = \"svc\"\n"),
+    )
+    .unwrap();
+    let extra = [
+        "--engine",
+        "node-1=unix:///run/lab/node-1/docker.sock",
+        "--node-driver",
+        "http://10.99.0.1:7077",
+    ];
+    let overrides = Overrides {
+        run_flags: extra.iter().map(|s| s.to_string()).collect(),
+        ..Overrides::default()
+    };
+    let plan = Plan::read(&path, Some(1), &overrides).unwrap();
+    let mut c = plan.run_config(&plan.schedule()[0], dir.path()).unwrap();
+    c.command.clear();
+    let mut flags = vec!["--swarm-service", "svc"];
+    flags.extend(extra);
+    assert_eq!(c, from_flags(dir.path(), &flags));
+    for own in ["--out", "--label=x", "--quiet"] {
+        let overrides = Overrides {
+            run_flags: vec![own.to_string(), "x".into()],
+            ..Overrides::default()
+        };
+        let e = Plan::read(&path, Some(1), &overrides).unwrap_err();
+        assert!(e.0.contains("set by the experiment"), "{own}: {}", e.0);
+    }
+}

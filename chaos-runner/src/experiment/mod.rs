@@ -57,6 +57,8 @@ pub struct Overrides {
     pub url: Option<String>,
     pub swarm_service: Option<String>,
     pub access_path: Option<String>,
+    /// `run` flags added to every trial (after `[run]`'s).
+    pub run_flags: Vec<String>,
 }
 
 /// How the experiment ended.

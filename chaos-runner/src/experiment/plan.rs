@@ -240,7 +240,20 @@ impl Plan {
                 cells.len()
             )));
         }
-        let (base, lines) = base_args(&f.run, &text)?;
+        let (mut base, lines) = base_args(&f.run, &text)?;
+        for flag in &overrides.run_flags {
+            let name = flag
+                .trim_start_matches("--")
+                .split('=')
+                .next()
+                .unwrap_or("");
+            if flag.starts_with("--") && OWN_FIELDS.contains(&name) {
+                return Err(UsageError(format!(
+                    "after --: {flag} is set by the experiment for each trial; leave it out"
+                )));
+            }
+        }
+        base.extend(overrides.run_flags.iter().cloned());
         let swarm_service = f
             .run
             .get("swarm_service")
