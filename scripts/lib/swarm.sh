@@ -235,6 +235,8 @@ run_runner() {
 # (as run_runner: the invoking user's files, the Docker socket for the cells' settings).
 run_experiment() {
     local file=$1; shift
+    # The trials' http faults need the token the stack was deployed with (-e passes it on).
+    [ -z "${kill_token:-}" ] || export KILL_TOKEN="$kill_token"
     mkdir -p "$out"
     local over=(--url "$target" --swarm-service "$service" --access-path "$access")
     if [ "$mode" = host ]; then

@@ -193,6 +193,22 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
             "WARNING: in {short} trial(s) fewer replicas answered before the clock started than asked for (marked under Every trial)."
         ));
     }
+    let failed: Vec<&super::results::Trial> = r
+        .trials
+        .iter()
+        .filter(|t| !t.faults_failed.is_empty())
+        .collect();
+    if let Some(first) = failed.first() {
+        let mut cells: Vec<usize> = failed.iter().map(|t| t.cell).collect();
+        cells.sort_unstable();
+        cells.dedup();
+        lines.push(format!(
+            "WARNING: in {} trial(s) (cell {}) a fault did not take effect, so those trials measured a run without it (marked under Every trial); the first: {}.",
+            failed.len(),
+            cells.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+            first.faults_failed[0]
+        ));
+    }
     lines.push(
         "The unit of replication is a trial (one whole run); every mean and interval below is over trials, never over requests. Intervals are 95 % confidence intervals for the mean (Student's t).".into(),
     );
@@ -211,9 +227,27 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
         .iter()
         .filter(|d| d.metric == Metric::Availability)
         .collect();
-    // One comparison: "In short" below says it.
-    for d in in_availability.iter().filter(|_| in_availability.len() > 1) {
-        lines.push(format!("Difference: {}", difference_words(d, r)));
+    // One comparison: "In short" below says it. Along an axis with many, the count (they
+    // are under Differences).
+    if in_availability.len() > 1 {
+        for axis in axes_of(&in_availability) {
+            let along: Vec<_> = in_availability.iter().filter(|d| d.axis == axis).collect();
+            if along.len() <= MAX_STORY_DIFFERENCES {
+                for d in along {
+                    lines.push(format!("Difference: {}", difference_words(d, r)));
+                }
+            } else {
+                let real = along
+                    .iter()
+                    .filter(|d| d.difference.significant() == Some(true))
+                    .count();
+                lines.push(format!(
+                    "Differences along {}: {} comparisons of availability, {real} of them more than noise (each under Differences below).",
+                    axis.name().replace('_', " "),
+                    along.len()
+                ));
+            }
+        }
     }
     lines.push(in_short(r));
     let judged: Vec<_> = r.hypotheses.iter().filter(|v| v.passed.is_some()).collect();
@@ -234,12 +268,33 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
         ("configurations".to_string(), r.cells.len().to_string()),
         ("trials done".to_string(), format!("{done} of {total}")),
     ];
-    for c in &r.cells {
-        if let Some(m) = c.stats[&Metric::Availability].mean {
+    let measured: Vec<(&CellResult, f64)> = r
+        .cells
+        .iter()
+        .filter_map(|c| c.stats[&Metric::Availability].mean.map(|m| (c, m)))
+        .collect();
+    if measured.len() <= MAX_CELL_TILES {
+        for (c, m) in &measured {
             tiles.push((
                 format!("availability, cell {}", c.cell),
-                Metric::Availability.show(m),
+                Metric::Availability.show(*m),
             ));
+        }
+    } else {
+        // Many cells: the two ends (each cell is in the table below).
+        let by = |f: fn(f64, f64) -> bool| {
+            measured
+                .iter()
+                .copied()
+                .reduce(|a, b| if f(b.1, a.1) { b } else { a })
+        };
+        for (name, end) in [("highest", by(|b, a| b > a)), ("lowest", by(|b, a| b < a))] {
+            if let Some((c, m)) = end {
+                tiles.push((
+                    format!("{name} availability (cell {})", c.cell),
+                    Metric::Availability.show(m),
+                ));
+            }
         }
     }
     if !r.hypotheses.is_empty() {
@@ -445,6 +500,9 @@ fn trials_section(r: &ExperimentResult) -> Section {
                 t.trial.to_string(),
                 t.seed.to_string(),
                 match t.status {
+                    Status::Done if !t.faults_failed.is_empty() => {
+                        "done, a FAULT FAILED (see its report)".into()
+                    }
                     Status::Done if t.short_of_replicas.is_some() => {
                         "done, SHORT of replicas (see its report)".into()
                     }
@@ -516,12 +574,45 @@ fn reading() -> Section {
 
 /// The story's last word: the largest difference in availability that is more than noise,
 /// or that none was shown.
+/// Per-cell availability tiles up to this many cells; beyond, the highest and the lowest.
+const MAX_CELL_TILES: usize = 4;
+
+/// Differences along one axis the story lists one by one; beyond, it counts them.
+const MAX_STORY_DIFFERENCES: usize = 6;
+
+/// The axes these differences are along, in the order first met.
+fn axes_of(ds: &[&AxisDifference]) -> Vec<super::file::Axis> {
+    let mut out = Vec::new();
+    for d in ds {
+        if !out.contains(&d.axis) {
+            out.push(d.axis);
+        }
+    }
+    out
+}
+
+/// The largest real difference in availability, along the axis with the fewest comparisons
+/// that has one (the setting under test, usually: health off or on, against five faults).
 fn in_short(r: &ExperimentResult) -> String {
-    let best = r
+    let real: Vec<&AxisDifference> = r
         .differences
         .iter()
         .filter(|d| d.metric == Metric::Availability && d.difference.significant() == Some(true))
-        .max_by(|a, b| a.difference.diff.abs().total_cmp(&b.difference.diff.abs()));
+        .collect();
+    let count = |axis| {
+        r.differences
+            .iter()
+            .filter(|d| d.metric == Metric::Availability && d.axis == axis)
+            .count()
+    };
+    let best = axes_of(&real)
+        .into_iter()
+        .min_by_key(|a| count(*a))
+        .and_then(|axis| {
+            real.iter()
+                .filter(|d| d.axis == axis)
+                .max_by(|a, b| a.difference.diff.abs().total_cmp(&b.difference.diff.abs()))
+        });
     match best {
         Some(d) => format!("In short: {}", difference_words(d, r)),
         None if r.differences.is_empty() => {

@@ -197,6 +197,10 @@ pub struct Trial {
     /// fewer (said, never silently).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub short_of_replicas: Option<String>,
+    /// Faults that did not take effect ("SPEC: what happened"): the trial measured a run
+    /// without them (said, never silently).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults_failed: Vec<String>,
     #[serde(skip)]
     pub figures: Option<Figures>,
 }
@@ -225,6 +229,13 @@ impl Trial {
                 .and_then(|s| s.swarm.as_ref()?.answering.clone())
                 .filter(|a| a.short())
                 .map(|a| a.describe()),
+            faults_failed: summary.map_or_else(Vec::new, |s| {
+                s.faults
+                    .iter()
+                    .filter(|f| !f.ok)
+                    .map(|f| format!("{}: {}", f.spec, f.outcome))
+                    .collect()
+            }),
             figures: summary.map(crate::summary::figures),
         }
     }
@@ -495,11 +506,11 @@ fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> V
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
     /// A committed run of the failure spectrum: its summary, typed and as plain JSON.
-    fn spectrum(run: &str) -> (Summary, serde_json::Value) {
+    pub fn spectrum(run: &str) -> (Summary, serde_json::Value) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../results/failure-spectrum")
             .join(run)
@@ -510,6 +521,12 @@ mod tests {
             serde_json::from_str(&text).unwrap(),
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::spectrum;
+    use super::*;
 
     #[test]
     fn orchestrator_metrics_are_what_the_run_recorded_per_fault() {
@@ -562,5 +579,32 @@ mod tests {
         for m in Metric::ORCHESTRATOR {
             assert_eq!(m.of(&s), None, "{m:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod failed_faults {
+    use super::tests_support::spectrum;
+    use super::*;
+
+    #[test]
+    fn a_fault_that_did_not_take_effect_marks_its_trial() {
+        let p = Planned {
+            cell: 0,
+            trial: 1,
+            seed: 1,
+            dir: "runs/cell-01/trial-01".into(),
+        };
+        let (mut s, _) = spectrum("kill/health-off/1-replica");
+        let t = Trial::of(&p, Status::Done, None, Some(&s));
+        assert!(t.faults_failed.is_empty());
+        s.faults[0].ok = false;
+        s.faults[0].outcome = "GET /chaos?hang=10s: 10.0.1.20:8080: HTTP 403".into();
+        let t = Trial::of(&p, Status::Done, None, Some(&s));
+        assert_eq!(t.faults_failed.len(), 1);
+        assert!(t.faults_failed[0].ends_with(": GET /chaos?hang=10s: 10.0.1.20:8080: HTTP 403"));
+        assert!(t.faults_failed[0].starts_with(&s.faults[0].spec));
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["faults_failed"][0], t.faults_failed[0].as_str());
     }
 }

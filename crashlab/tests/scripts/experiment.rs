@@ -27,7 +27,7 @@ url = "http://replaced.by.the.script:8080/"
 rate = 50
 duration = "5s"
 timeout = "1s"
-faults = ["docker,at=2s"]
+faults = ["http:/chaos?slow=20ms&for=1s,at=1s", "docker,at=2s"]
 [matrix]
 replicas = [1, 3]
 health = ["interval=1s;retries=2;timeout=1s"]
@@ -63,13 +63,27 @@ health = ["interval=1s;retries=2;timeout=1s"]
             "no health check ran in {}: {sw}",
             t["dir"]
         );
-        assert!(s["faults"][0]["ok"] == true, "{}", s["faults"]);
+        // Both took effect: the http one with the token the stack was deployed with.
+        for f in s["faults"].as_array().unwrap() {
+            assert!(f["ok"] == true, "{f}");
+        }
         // What swarm did, as the experiment states it, is what the run recorded: a SIGKILL
-        // is noticed (the task died) and replaced.
-        let (m, sw) = (&t["metrics"], &s["faults"][0]["swarm"]);
+        // is noticed (the task died) and replaced; a slow replica never is.
+        let by_kind = |k: &str| {
+            s["faults"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["kind"] == k)
+                .unwrap_or_else(|| panic!("no {k} fault in {}", s["faults"]))
+                .clone()
+        };
+        let (kill, slow) = (by_kind("docker"), by_kind("http"));
+        let (m, sw) = (&t["metrics"], &kill["swarm"]);
         assert_eq!(m["swarm_noticed_s"], sw["noticed_s"], "{m} {sw}");
         assert_eq!(m["swarm_replaced_s"], sw["started_s"], "{m} {sw}");
-        assert_eq!(m["faults_unnoticed"], 0.0, "{m}");
+        assert_eq!(m["faults_unnoticed"], 1.0, "{m}");
+        assert!(slow["swarm"]["noticed_s"].is_null(), "{slow}");
         assert!(sw["noticed_s"].as_f64().unwrap() < 2.0, "{sw}");
     }
     let cells = e["cells"].as_array().unwrap();
