@@ -640,6 +640,44 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     out
 }
 
+/// How many characters of a cell's label fit in a line of the charts' label column.
+const LABEL_CHARS: usize = 36;
+
+/// A label in at most two lines of `max` characters: its comma-separated parts (a cell's
+/// settings) packed in order, a part too long for a line cut with an ellipsis, and an
+/// ellipsis where parts are left out (the whole label is the tooltip).
+fn label_lines(label: &str, max: usize) -> Vec<String> {
+    let cut = |s: &str| -> String {
+        if s.chars().count() > max {
+            s.chars().take(max - 1).collect::<String>() + "…"
+        } else {
+            s.to_string()
+        }
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for part in label.split(", ") {
+        let fits = lines
+            .last()
+            .is_some_and(|l| l.chars().count() + 2 + part.chars().count() <= max);
+        if fits {
+            let l = lines.last_mut().expect("a line to add to");
+            l.push_str(", ");
+            l.push_str(part);
+        } else if lines.len() == 2 {
+            let last = &lines[1];
+            lines[1] = if last.chars().count() < max {
+                format!("{last}…")
+            } else {
+                cut(&format!("{last}…"))
+            };
+            break;
+        } else {
+            lines.push(cut(part));
+        }
+    }
+    lines
+}
+
 /// A forest plot: one row per cell, every trial a dot, the interval a bar, the mean a tick.
 fn forest(m: Metric, cells: &[CellResult]) -> String {
     let (w, row, left, right) = (720.0, 30.0, 230.0, 40.0);
@@ -685,15 +723,23 @@ fn forest(m: Metric, cells: &[CellResult]) -> String {
     for (i, c) in cells.iter().enumerate() {
         let y = 25.0 + row * i as f64;
         let s = &c.stats[&m];
-        let mut label = format!("{}. {}", c.cell, c.label);
-        if label.chars().count() > 34 {
-            label = label.chars().take(33).collect::<String>() + "…";
-        }
+        let lines = label_lines(&format!("{}. {}", c.cell, c.label), LABEL_CHARS);
+        let first_y = y + 4.0 - 6.0 * (lines.len() as f64 - 1.0);
+        let spans: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                format!(
+                    "<tspan x=\"4\" y=\"{:.1}\">{}</tspan>",
+                    first_y + 12.0 * i as f64,
+                    escape(l)
+                )
+            })
+            .collect();
         svg.push_str(&format!(
-            "<text x=\"4\" y=\"{:.1}\" fill=\"#222\"><title>{}</title>{}</text>",
-            y + 4.0,
+            "<text fill=\"#222\" font-size=\"{}\"><title>{}</title>{spans}</text>",
+            if lines.len() > 1 { 11 } else { 12 },
             escape(&c.label),
-            escape(&label)
         ));
         if let Some((a, b)) = s.ci {
             svg.push_str(&format!(
@@ -720,4 +766,31 @@ fn forest(m: Metric, cells: &[CellResult]) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_lines;
+
+    #[test]
+    fn long_labels_wrap_at_a_comma_into_two_lines_and_keep_what_differs() {
+        assert_eq!(label_lines("1. replicas 1", 36), ["1. replicas 1"]);
+        let l = label_lines(
+            "8. faults signal:SIGSTOP,at=5s,for=10s, health every 1s, 2 retries, timeout 1s",
+            36,
+        );
+        assert_eq!(l.len(), 2);
+        assert!(l.iter().all(|x| x.chars().count() <= 36), "{l:?}");
+        assert!(l[0].starts_with("8. faults signal:SIGSTOP"), "{l:?}");
+        assert!(l[1].starts_with("health every 1s"), "{l:?}");
+        // One long part: cut at the width.
+        let l = label_lines(&"x".repeat(80), 36);
+        assert_eq!(l, [format!("{}…", "x".repeat(35))]);
+        // More parts than two lines hold: the last line says some are left out.
+        let l = label_lines(
+            "aaaaaaaaaa, bbbbbbbbbb, cccccccccc, dddddddddd, eeeeeeeeee",
+            24,
+        );
+        assert_eq!(l, ["aaaaaaaaaa, bbbbbbbbbb", "cccccccccc, dddddddddd…"]);
+    }
 }
