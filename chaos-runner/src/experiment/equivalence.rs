@@ -260,3 +260,30 @@ fn flags_after_the_double_dash_are_as_if_in_run_and_own_ones_are_refused() {
         assert!(e.0.contains("set by the experiment"), "{own}: {}", e.0);
     }
 }
+
+#[test]
+fn tasks_are_spread_afresh_by_default_only_with_node_faults() {
+    let dir = Scratch::new("rebalance");
+    let path = dir.path().join("e.toml");
+    let plan = |head: &str, run: &str| {
+        std::fs::write(
+            &path,
+            format!("name = \"eq\"\n{head}\n[run]\nurl = \"{URL}\"\n{run}\n"),
+        )
+        .unwrap();
+        let flags = Overrides {
+            run_flags: vec!["--node-driver".into(), "exec:true".into()],
+            ..Overrides::default()
+        };
+        Plan::read(&path, Some(1), &flags).map(|p| p.rebalance)
+    };
+    let svc = "swarm_service = \"svc\"";
+    let node = format!("{svc}\nfaults = [\"partition:node-1,at=1s,for=2s\"]");
+    let task = format!("{svc}\nfaults = [\"docker,at=1s\"]");
+    assert!(plan("", &node).unwrap());
+    assert!(!plan("", &task).unwrap());
+    assert!(!plan("rebalance = false", &node).unwrap());
+    assert!(plan("rebalance = true", &task).unwrap());
+    let e = plan("rebalance = true", "").unwrap_err();
+    assert!(e.0.contains("rebalance (line 2)"), "{}", e.0);
+}

@@ -27,6 +27,11 @@ pub struct ExperimentFile {
     /// Seeds every trial's faults (each trial's seed is derived from it and recorded).
     #[serde(default)]
     pub seed: u64,
+    /// Spread the service's tasks afresh (a forced update) before every trial. By default
+    /// when a configuration has a node fault: swarm never moves tasks back to a node that
+    /// returns, so without it a trial after a node fault finds that node empty.
+    #[serde(default)]
+    pub rebalance: Option<bool>,
     /// The run every cell starts from: `chaos-runner run`'s flags as fields.
     pub run: toml::Table,
     #[serde(default)]

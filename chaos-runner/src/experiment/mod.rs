@@ -189,7 +189,7 @@ impl<'a> Conductor<'a> {
             swarm: None,
             applied: None,
         };
-        if !todo || !plan.cells.iter().any(service::changes_service) {
+        if !todo || !(plan.rebalance || plan.cells.iter().any(service::changes_service)) {
             return Ok(c);
         }
         let Some(name) = &plan.swarm_service else {
@@ -308,7 +308,7 @@ impl<'a> Conductor<'a> {
         let Some((sw, base, journal)) = &self.swarm else {
             return Ok(());
         };
-        if self.applied == Some(cell) {
+        if self.applied == Some(cell) && !self.plan.rebalance {
             return Ok(());
         }
         let c = &self.plan.cells[cell];
@@ -319,7 +319,7 @@ impl<'a> Conductor<'a> {
             .await
             .map_err(anyhow::Error::msg)?;
         let (said, took) = tokio::select! {
-            r = service::apply(sw, base, c, self.timeout) => r.with_context(|| format!("setting up cell {} ({})", cell + 1, c.label()))?,
+            r = service::apply(sw, base, c, self.timeout, self.plan.rebalance) => r.with_context(|| format!("setting up cell {} ({})", cell + 1, c.label()))?,
             () = crate::signals::interrupted(self.interrupt.clone()) => return Err(crate::signals::Interrupted.into()),
         };
         if !said.is_empty() {

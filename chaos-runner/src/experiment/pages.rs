@@ -209,6 +209,9 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
             first.faults_failed[0]
         ));
     }
+    if r.rebalance {
+        lines.push("Before every trial the service's tasks were spread afresh over the nodes (a forced update): swarm never moves tasks back to a node that returns, so without it a trial after a node fault would find that node empty.".into());
+    }
     lines.push(
         "The unit of replication is a trial (one whole run); every mean and interval below is over trials, never over requests. Intervals are 95 % confidence intervals for the mean (Student's t).".into(),
     );

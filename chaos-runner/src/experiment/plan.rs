@@ -130,6 +130,8 @@ pub struct Plan {
     pub swarm_service: Option<String>,
     /// The length of each run, when it has one.
     pub run_length: Option<Duration>,
+    /// The service's tasks are spread afresh before every trial.
+    pub rebalance: bool,
 }
 
 /// splitmix64: a trial's seed from the experiment's, the cell's and the trial's numbers.
@@ -333,15 +335,25 @@ impl Plan {
             lines,
             swarm_service,
             run_length: None,
+            rebalance: false,
         };
         if !(1..=1000).contains(&plan.trials) {
             return Err(UsageError(format!("--trials {}: 1 to 1,000", plan.trials)));
         }
         // Every cell's configuration, checked as a command line would be.
         let mut plan = plan;
+        let mut node_faults = false;
         for p in plan.schedule().iter().filter(|p| p.trial == 1) {
             let config = plan.run_config(p, Path::new("."))?;
             plan.run_length = config.load.duration;
+            node_faults |= config.faults.iter().any(|f| f.kind.kind().is_node());
+        }
+        plan.rebalance = f.rebalance.unwrap_or(node_faults);
+        if plan.rebalance && plan.swarm_service.is_none() {
+            return Err(UsageError(format!(
+                "rebalance (line {}): spreading tasks needs [run] swarm_service",
+                line_of(&text, None, "rebalance").unwrap_or(0)
+            )));
         }
         // A hypothesis that fits no configuration would never be judged: said now.
         for (i, h) in plan.hypotheses.iter().enumerate() {
@@ -504,6 +516,11 @@ impl Plan {
         );
         for c in &self.cells {
             out.push_str(&format!("  cell {}: {}\n", c.index + 1, c.label()));
+        }
+        if self.rebalance {
+            out.push_str(
+                "before every trial: the service's tasks spread afresh (a forced update)\n",
+            );
         }
         if let Some(len) = self.run_length {
             let total = len * (self.cells.len() as u32 * self.trials);

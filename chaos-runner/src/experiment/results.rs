@@ -287,6 +287,8 @@ pub struct ExperimentResult {
     pub trials_per_cell: u32,
     pub order: Order,
     pub seed: u64,
+    /// The service's tasks were spread afresh before every trial.
+    pub rebalance: bool,
     pub unit_of_replication: &'static str,
     pub confidence: f64,
     pub cells: Vec<CellResult>,
@@ -378,6 +380,7 @@ impl ExperimentResult {
             trials_per_cell: plan.trials,
             order: plan.order,
             seed: plan.seed,
+            rebalance: plan.rebalance,
             unit_of_replication: "a trial: one whole run of the cell's configuration; every statistic is over trials, never over requests",
             confidence: super::stats::CONFIDENCE,
             cells,

@@ -100,19 +100,28 @@ pub async fn apply(
     base: &Baseline,
     cell: &Cell,
     timeout: Duration,
+    rebalance: bool,
 ) -> Result<(Vec<String>, Duration), SwarmError> {
     let want = desired(base.spec(), cell);
     let started = Instant::now();
     let mut said = Vec::new();
     sw.respec(None, |now| {
         said = crate::swarm::restore::differences(now, &want);
-        if said.is_empty() {
+        if said.is_empty() && !rebalance {
             return Ok(false);
         }
         let force = now.task_template.as_ref().and_then(|t| t.force_update);
         *now = want.clone();
         if let Some(t) = now.task_template.as_mut() {
-            t.force_update = force;
+            // A forced update replaces every task, each on the node with the fewest.
+            t.force_update = if rebalance {
+                Some(force.unwrap_or(0) + 1)
+            } else {
+                force
+            };
+        }
+        if rebalance {
+            said.push("tasks spread afresh (a forced update)".into());
         }
         Ok(true)
     })

@@ -22,6 +22,7 @@ fn an_experiment_over_replicas_runs_every_trial_and_puts_the_service_back() {
         r#"
 name = "replicas e2e"
 trials = 2
+rebalance = true
 [run]
 url = "http://replaced.by.the.script:8080/"
 rate = 50
@@ -45,6 +46,26 @@ health = ["interval=1s;retries=2;timeout=1s"]
     assert_eq!(e["complete"], true, "{log}");
     let trials = e["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 4);
+    assert_eq!(e["rebalance"], true);
+    // Spread afresh before every trial: no task of one trial served the next.
+    let ids = |t: &serde_json::Value| -> Vec<String> {
+        let s = json(&out.join(t["dir"].as_str().unwrap()).join("summary.json"));
+        s["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for pair in trials.windows(2) {
+        let (a, b) = (ids(&pair[0]), ids(&pair[1]));
+        assert!(
+            !b.iter().any(|i| a.contains(i)),
+            "{} and {} share a task: {a:?} {b:?}",
+            pair[0]["dir"],
+            pair[1]["dir"]
+        );
+    }
     for t in trials {
         assert_eq!(t["status"], "done", "{t}");
         assert!(t.get("short_of_replicas").is_none(), "{t}");
