@@ -608,14 +608,12 @@ fn in_short(r: &ExperimentResult) -> String {
             .filter(|d| d.metric == Metric::Availability && d.axis == axis)
             .count()
     };
-    let best = axes_of(&real)
-        .into_iter()
-        .min_by_key(|a| count(*a))
-        .and_then(|axis| {
-            real.iter()
-                .filter(|d| d.axis == axis)
-                .max_by(|a, b| a.difference.diff.abs().total_cmp(&b.difference.diff.abs()))
-        });
+    // Axes tied for the fewest: the largest difference among them.
+    let fewest = axes_of(&real).into_iter().map(count).min();
+    let best = real
+        .iter()
+        .filter(|d| Some(count(d.axis)) == fewest)
+        .max_by(|a, b| a.difference.diff.abs().total_cmp(&b.difference.diff.abs()));
     match best {
         Some(d) => format!("In short: {}", difference_words(d, r)),
         None if r.differences.is_empty() => {
