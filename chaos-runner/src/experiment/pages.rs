@@ -284,18 +284,14 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
             ));
         }
     } else {
-        // Many cells: the two ends (each cell is in the table below).
-        let by = |f: fn(f64, f64) -> bool| {
-            measured
-                .iter()
-                .copied()
-                .reduce(|a, b| if f(b.1, a.1) { b } else { a })
-        };
-        for (name, end) in [("highest", by(|b, a| b > a)), ("lowest", by(|b, a| b < a))] {
+        // Many cells: the two ends (each cell is in the table below); ties go to the first.
+        let highest = measured.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
+        let lowest = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+        for (name, end) in [("highest", highest), ("lowest", lowest)] {
             if let Some((c, m)) = end {
                 tiles.push((
                     format!("{name} availability (cell {})", c.cell),
-                    Metric::Availability.show(m),
+                    Metric::Availability.show(*m),
                 ));
             }
         }
@@ -311,30 +307,40 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     }
 }
 
-fn cells_section(r: &ExperimentResult) -> Section {
+/// A row per cell: its number, settings, trials done and `metrics` as mean [interval].
+fn cell_table(r: &ExperimentResult, metrics: &[Metric]) -> Table {
     let head = ["cell", "settings", "trials"]
         .into_iter()
         .map(String::from)
-        .chain(Metric::SHOWN.iter().map(|m| m.name().to_string()))
+        .chain(metrics.iter().map(|m| m.name().to_string()))
         .collect();
     let rows = r
         .cells
         .iter()
         .map(|c| {
             let mut row = vec![c.cell.to_string(), c.label.clone(), c.done.to_string()];
-            row.extend(Metric::SHOWN.iter().map(|m| short(*m, &c.stats[m])));
+            row.extend(metrics.iter().map(|m| short(*m, &c.stats[m])));
             row
         })
         .collect();
+    Table { head, rows }
+}
+
+/// A forest chart for each of `metrics` that some cell has a figure for.
+fn forests(r: &ExperimentResult, metrics: &[Metric]) -> Vec<(String, String)> {
+    metrics
+        .iter()
+        .filter(|m| r.cells.iter().any(|c| c.stats[*m].n > 0))
+        .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
+        .collect()
+}
+
+fn cells_section(r: &ExperimentResult) -> Section {
     Section {
         title: "Each configuration: mean [95 % interval]".into(),
         lines: vec!["Each figure is the mean over the configuration's trials, with its 95 % confidence interval in brackets (none below 2 trials). The charts show every trial as a dot, the interval as a bar and the mean as a tick.".into()],
-        table: Some(Table { head, rows }),
-        figures: Metric::SHOWN
-            .iter()
-            .filter(|m| r.cells.iter().any(|c| c.stats[*m].n > 0))
-            .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
-            .collect(),
+        table: Some(cell_table(r, &Metric::SHOWN)),
+        figures: forests(r, &Metric::SHOWN),
         ..Default::default()
     }
 }
@@ -343,36 +349,20 @@ fn cells_section(r: &ExperimentResult) -> Section {
 /// started, how many faults it never noticed. Left out when no trial has a swarm service
 /// and task faults.
 fn orchestrator_section(r: &ExperimentResult) -> Option<Section> {
-    let seen = |m: &Metric| r.cells.iter().any(|c| c.stats[m].n > 0);
-    if !Metric::ORCHESTRATOR.iter().any(seen) {
+    if !Metric::ORCHESTRATOR
+        .iter()
+        .any(|m| r.cells.iter().any(|c| c.stats[m].n > 0))
+    {
         return None;
     }
-    let head = ["cell", "settings", "trials"]
-        .into_iter()
-        .map(String::from)
-        .chain(Metric::ORCHESTRATOR.iter().map(|m| m.name().to_string()))
-        .collect();
-    let rows = r
-        .cells
-        .iter()
-        .map(|c| {
-            let mut row = vec![c.cell.to_string(), c.label.clone(), c.done.to_string()];
-            row.extend(Metric::ORCHESTRATOR.iter().map(|m| short(*m, &c.stats[m])));
-            row
-        })
-        .collect();
     Some(Section {
         title: "What swarm did about the faults: mean [95 % interval]".into(),
         lines: vec![
             "From the engines' events, per trial: the mean time from each fault that hit a task to swarm's first sign of noticing it (the task unhealthy, out of memory, or dead), and to its replacement's start, over the faults it noticed; and how many faults it never noticed while the run watched. A \"-\" means it noticed none in any trial: clients may still have suffered (see the table above)."
                 .into(),
         ],
-        table: Some(Table { head, rows }),
-        figures: [Metric::SwarmNoticedS, Metric::SwarmReplacedS]
-            .iter()
-            .filter(|m| seen(m))
-            .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
-            .collect(),
+        table: Some(cell_table(r, &Metric::ORCHESTRATOR)),
+        figures: forests(r, &[Metric::SwarmNoticedS, Metric::SwarmReplacedS]),
         ..Default::default()
     })
 }

@@ -161,8 +161,8 @@ fn task_faults(s: &Summary) -> impl Iterator<Item = &crate::analysis::orchestrat
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (n, sum) = values.fold((0u32, 0.0), |(n, s), v| (n + 1, s + v));
-    (n > 0).then(|| sum / f64::from(n))
+    let v: Vec<f64> = values.collect();
+    (!v.is_empty()).then(|| super::stats::mean(&v))
 }
 
 /// How a trial ended.
@@ -509,11 +509,11 @@ fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> V
 }
 
 #[cfg(test)]
-mod tests_support {
+mod tests {
     use super::*;
 
     /// A committed run of the failure spectrum: its summary, typed and as plain JSON.
-    pub fn spectrum(run: &str) -> (Summary, serde_json::Value) {
+    fn spectrum(run: &str) -> (Summary, serde_json::Value) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../results/failure-spectrum")
             .join(run)
@@ -524,12 +524,6 @@ mod tests_support {
             serde_json::from_str(&text).unwrap(),
         )
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tests_support::spectrum;
-    use super::*;
 
     #[test]
     fn orchestrator_metrics_are_what_the_run_recorded_per_fault() {
@@ -583,12 +577,6 @@ mod tests {
             assert_eq!(m.of(&s), None, "{m:?}");
         }
     }
-}
-
-#[cfg(test)]
-mod failed_faults {
-    use super::tests_support::spectrum;
-    use super::*;
 
     #[test]
     fn a_fault_that_did_not_take_effect_marks_its_trial() {

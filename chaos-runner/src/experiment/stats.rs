@@ -34,7 +34,7 @@ fn t_quantile(df: f64) -> Option<f64> {
     Some(t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0))
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(super) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
