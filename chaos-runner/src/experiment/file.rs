@@ -70,6 +70,8 @@ pub struct Matrix {
     pub restart_delay: Option<Vec<String>>,
     /// The service's update config: `order=start-first;parallelism=1;delay=0s;failure=pause;monitor=5s`.
     pub update: Option<Vec<String>>,
+    /// The service's memory limit: `none`, or a size (`64MiB`, `1GiB`).
+    pub memory: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +225,15 @@ impl ExperimentFile {
             }
             out.push((Axis::Update, s));
         }
+        if let Some(v) = &m.memory {
+            let mut s = Vec::new();
+            for (i, t) in v.iter().enumerate() {
+                s.push(Setting::Memory(
+                    super::settings::memory_limit(t).map_err(|e| bad(Axis::Memory, i, e))?,
+                ));
+            }
+            out.push((Axis::Memory, s));
+        }
         for (axis, values) in &out {
             if values.is_empty() {
                 return Err(UsageError(format!(
@@ -247,6 +258,7 @@ pub enum Axis {
     Health,
     RestartDelay,
     Update,
+    Memory,
 }
 
 impl Axis {
@@ -259,6 +271,7 @@ impl Axis {
             Axis::Health => "health",
             Axis::RestartDelay => "restart_delay",
             Axis::Update => "update",
+            Axis::Memory => "memory",
         }
     }
 
@@ -266,7 +279,12 @@ impl Axis {
     pub fn on_service(self) -> bool {
         matches!(
             self,
-            Axis::Replicas | Axis::Env | Axis::Health | Axis::RestartDelay | Axis::Update
+            Axis::Replicas
+                | Axis::Env
+                | Axis::Health
+                | Axis::RestartDelay
+                | Axis::Update
+                | Axis::Memory
         )
     }
 }

@@ -358,11 +358,19 @@ fn orchestrator_section(r: &ExperimentResult) -> Option<Section> {
     Some(Section {
         title: "What swarm did about the faults: mean [95 % interval]".into(),
         lines: vec![
-            "From the engines' events, per trial: the mean time from each fault that hit a task to swarm's first sign of noticing it (the task unhealthy, out of memory, or dead), and to its replacement's start, over the faults it noticed; and how many faults it never noticed while the run watched. A \"-\" means it noticed none in any trial: clients may still have suffered (see the table above)."
+            "From the engines' events, per trial: the mean time from each fault that hit a task to swarm's first sign of noticing it (the task unhealthy, out of memory, or dead), and to its replacement's start, over the faults it noticed; how many faults it never noticed while the run watched; for node faults, the time until the managers declared the node down; and for both, the time until clients first got an answer from a replica that was not there before the fault. A \"-\" means it did not happen in any trial: clients may still have suffered (see the table above)."
                 .into(),
         ],
         table: Some(cell_table(r, &Metric::ORCHESTRATOR)),
-        figures: forests(r, &[Metric::SwarmNoticedS, Metric::SwarmReplacedS]),
+        figures: forests(
+            r,
+            &[
+                Metric::SwarmNoticedS,
+                Metric::SwarmReplacedS,
+                Metric::NodeDownS,
+                Metric::ReplacementAnsweredS,
+            ],
+        ),
         ..Default::default()
     })
 }

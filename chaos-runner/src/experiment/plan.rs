@@ -103,6 +103,13 @@ impl Hypothesis {
                             String::new()
                         }
                     }),
+                    Setting::Memory(b) => super::settings::memory_limit(v).ok().map(|w| {
+                        if w == *b {
+                            v.clone()
+                        } else {
+                            String::new()
+                        }
+                    }),
                     _ => None,
                 };
                 raw.as_deref() == Some(v.as_str()) || s.to_string() == *v

@@ -40,10 +40,17 @@ pub enum Metric {
     SwarmReplacedS,
     /// The trial's task faults swarm never noticed while the run watched.
     FaultsUnnoticed,
+    /// Mean over the trial's node faults of the time until the managers declared the node
+    /// down.
+    NodeDownS,
+    /// Mean over the trial's task and node faults of the time from the fault to the first
+    /// answer clients got from a replica that was not there before it (before the next
+    /// fault), over the faults that had one.
+    ReplacementAnsweredS,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Availability,
         Metric::TimeAvailability,
         Metric::DowntimeS,
@@ -59,13 +66,18 @@ impl Metric {
         Metric::SwarmNoticedS,
         Metric::SwarmReplacedS,
         Metric::FaultsUnnoticed,
+        Metric::NodeDownS,
+        Metric::ReplacementAnsweredS,
     ];
 
-    /// What swarm did about the faults (a trial with a swarm service and task faults).
-    pub const ORCHESTRATOR: [Metric; 3] = [
+    /// What swarm did about the faults (a trial with a swarm service and task or node
+    /// faults).
+    pub const ORCHESTRATOR: [Metric; 5] = [
         Metric::SwarmNoticedS,
         Metric::SwarmReplacedS,
         Metric::FaultsUnnoticed,
+        Metric::NodeDownS,
+        Metric::ReplacementAnsweredS,
     ];
 
     /// The ones the pages show and compare along each axis.
@@ -96,6 +108,8 @@ impl Metric {
             Metric::SwarmNoticedS => "swarm noticed after",
             Metric::SwarmReplacedS => "replacement started after",
             Metric::FaultsUnnoticed => "faults swarm missed",
+            Metric::NodeDownS => "node declared down after",
+            Metric::ReplacementAnsweredS => "a replacement answered after",
         }
     }
 
@@ -103,9 +117,12 @@ impl Metric {
     pub fn show(self, v: f64) -> String {
         match self {
             Metric::Availability | Metric::TimeAvailability => format!("{:.3} %", v * 100.0),
-            Metric::DowntimeS | Metric::MttrS | Metric::SwarmNoticedS | Metric::SwarmReplacedS => {
-                format!("{v:.3} s")
-            }
+            Metric::DowntimeS
+            | Metric::MttrS
+            | Metric::SwarmNoticedS
+            | Metric::SwarmReplacedS
+            | Metric::NodeDownS
+            | Metric::ReplacementAnsweredS => format!("{v:.3} s"),
             Metric::Outages | Metric::Failed | Metric::RestartsSeen | Metric::FaultsUnnoticed => {
                 if v.fract() == 0.0 {
                     format!("{v:.0}")
@@ -147,8 +164,32 @@ impl Metric {
                 faults.peek()?;
                 Some(faults.filter(|r| r.noticed_s.is_none()).count() as f64)
             }
+            Metric::NodeDownS => mean(s.faults.iter().filter_map(|f| f.node.as_ref()?.down_s)),
+            Metric::ReplacementAnsweredS => mean(replacements_answered(s)),
         }
     }
+}
+
+/// For each task or node fault that had one: the time from the fault to clients' first
+/// answer from a replica first seen after it and before the next fault (a node fault's own
+/// analysis gives it; a task fault's comes from the replicas clients saw).
+fn replacements_answered(s: &Summary) -> impl Iterator<Item = f64> + '_ {
+    s.faults.iter().enumerate().filter_map(|(i, f)| {
+        if let Some(n) = &f.node {
+            return n.replacement_answered_s;
+        }
+        f.swarm.as_ref()?;
+        if !(f.kind.is_container() || f.kind == crate::fault::Kind::Http) {
+            return None;
+        }
+        let until = s.faults.get(i + 1).map_or(f64::INFINITY, |next| next.at_s);
+        s.instances
+            .iter()
+            .map(|r| r.first_seen_s)
+            .filter(|t| *t > f.at_s && *t < until)
+            .min_by(f64::total_cmp)
+            .map(|t| ((t - f.at_s) * 1e3).round() / 1e3)
+    })
 }
 
 /// What swarm did after each fault that hit the service's tasks (none without a swarm
@@ -514,8 +555,13 @@ mod tests {
 
     /// A committed run of the failure spectrum: its summary, typed and as plain JSON.
     fn spectrum(run: &str) -> (Summary, serde_json::Value) {
+        committed(&format!("failure-spectrum/{run}"))
+    }
+
+    /// A committed run under results/: its summary, typed and as plain JSON.
+    fn committed(run: &str) -> (Summary, serde_json::Value) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../results/failure-spectrum")
+            .join("../results")
             .join(run)
             .join("summary.json");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -564,6 +610,56 @@ mod tests {
             Metric::SwarmNoticedS.of(&spectrum("hang/health-off/3-replicas").0),
             None
         );
+    }
+
+    #[test]
+    fn node_and_replacement_metrics_are_what_the_runs_recorded() {
+        // The lab's node faults: cell 1 kills a task, cells 2 to 4 stop, cut off and drain
+        // node-1.
+        for cell in 1..=4 {
+            for trial in 1..=5 {
+                let run = format!("experiments/node-faults/runs/cell-{cell:02}/trial-{trial:02}");
+                let (s, j) = committed(&run);
+                let f = &j["faults"][0];
+                assert_eq!(j["faults"].as_array().unwrap().len(), 1, "{run}");
+                if cell == 1 {
+                    assert_eq!(Metric::NodeDownS.of(&s), None, "{run}");
+                    // Independently: the first replica first seen after the kill.
+                    let at = f["at_s"].as_f64().unwrap();
+                    let first = j["instances"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i["first_seen_s"].as_f64().unwrap())
+                        .filter(|t| *t > at)
+                        .fold(f64::INFINITY, f64::min);
+                    let want = first
+                        .is_finite()
+                        .then(|| ((first - at) * 1e3).round() / 1e3);
+                    assert_eq!(Metric::ReplacementAnsweredS.of(&s), want, "{run}");
+                } else {
+                    assert_eq!(
+                        Metric::NodeDownS.of(&s),
+                        f["node"]["down_s"].as_f64(),
+                        "{run}"
+                    );
+                    assert_eq!(
+                        Metric::ReplacementAnsweredS.of(&s),
+                        f["node"]["replacement_answered_s"].as_f64(),
+                        "{run}"
+                    );
+                }
+            }
+        }
+        // A stopped node is declared down after the managers' grace; a killed task's
+        // replacement answers within the run.
+        let stop = committed("experiments/node-faults/runs/cell-02/trial-01").0;
+        assert!(Metric::NodeDownS.of(&stop).unwrap() > 5.0);
+        let kill = spectrum("kill/health-off/1-replica").0;
+        assert!(Metric::ReplacementAnsweredS.of(&kill).is_some());
+        // A pause is never replaced (without a health check).
+        let pause = spectrum("pause/health-off/3-replicas").0;
+        assert_eq!(Metric::ReplacementAnsweredS.of(&pause), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! A cell's service settings (replicas, environment, health check, restart delay, update
-//! config), made through the swarm API from the spec as found, so that one cell's changes
+//! config, memory limit), made through the swarm API from the spec as found, so that one cell's changes
 //! never leak into the next; then the wait until swarm has rolled them out and the
 //! replicas run.
 
@@ -72,6 +72,14 @@ pub fn desired(base: &ServiceSpec, cell: &Cell) -> ServiceSpec {
                     .restart_policy
                     .get_or_insert_with(TaskSpecRestartPolicy::default);
                 rp.delay = Some(ns(*d));
+            }
+            (Axis::Memory, Setting::Memory(bytes)) => {
+                let limits = task
+                    .resources
+                    .get_or_insert_with(Default::default)
+                    .limits
+                    .get_or_insert_with(Default::default);
+                limits.memory_bytes = bytes.map(|b| b as i64);
             }
             (Axis::Update, Setting::Update(u)) => {
                 spec.update_config = Some(update_config(
@@ -176,6 +184,7 @@ mod tests {
                     Axis::Update,
                     Setting::Update("order=start-first".parse::<UpdateSettings>().unwrap()),
                 ),
+                (Axis::Memory, Setting::Memory(Some(64 << 20))),
             ],
         };
         let d = desired(&base(), &cell);
@@ -187,7 +196,8 @@ mod tests {
                 "B=3 -> B=2",
                 "update settings put back",
                 "health check put back",
-                "restart policy put back"
+                "restart policy put back",
+                "memory limit put back"
             ]
         );
         let t = d.task_template.unwrap();
@@ -195,6 +205,28 @@ mod tests {
         assert_eq!(h.test, None, "inherits the image's test");
         assert_eq!((h.interval, h.retries), (Some(1_000_000_000), Some(2)));
         assert_eq!(t.restart_policy.unwrap().delay, Some(5_000_000_000));
+        let limits = t.resources.unwrap().limits.unwrap();
+        assert_eq!(limits.memory_bytes, Some(64 << 20));
+        // "none" takes a limit the service had away.
+        let mut limited = base();
+        limited.task_template.as_mut().unwrap().resources =
+            Some(bollard::models::TaskSpecResources {
+                limits: Some(bollard::models::Limit {
+                    memory_bytes: Some(64 << 20),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        let unlimited = Cell {
+            fixed: vec![],
+            index: 3,
+            settings: vec![(Axis::Memory, Setting::Memory(None))],
+        };
+        let d = desired(&limited, &unlimited);
+        assert_eq!(
+            crate::swarm::restore::differences(&limited, &d),
+            ["memory limit put back"]
+        );
         let off = Cell {
             fixed: vec![],
             index: 1,

@@ -21,6 +21,8 @@ pub enum Setting {
     Health(Health),
     RestartDelay(Duration),
     Update(UpdateSettings),
+    /// The service's memory limit in bytes (None: no limit).
+    Memory(Option<u64>),
 }
 
 impl fmt::Display for Setting {
@@ -39,6 +41,8 @@ impl fmt::Display for Setting {
             Setting::Health(h) => write!(f, "{h}"),
             Setting::RestartDelay(d) => write!(f, "{}", humantime::format_duration(*d)),
             Setting::Update(u) => write!(f, "{u}"),
+            Setting::Memory(None) => f.write_str("no limit"),
+            Setting::Memory(Some(b)) => write!(f, "{}", bytesize::ByteSize(*b).display().iec()),
         }
     }
 }
@@ -73,6 +77,25 @@ impl fmt::Display for Health {
             ),
         }
     }
+}
+
+/// The smallest and largest memory limit a cell may set: the engine refuses below 6 MiB.
+const MEMORY_RANGE: (u64, u64) = (6 << 20, 1 << 40);
+
+/// A memory limit: `none`, or a size (`64MiB`, `512MB`, `1GiB`), 6 MiB to 1 TiB.
+pub fn memory_limit(s: &str) -> Result<Option<u64>, String> {
+    let t = s.trim();
+    if t == "none" {
+        return Ok(None);
+    }
+    let b = t
+        .parse::<bytesize::ByteSize>()
+        .map_err(|_| format!("'{t}' is not a size (examples: 64MiB, 512MB, 1GiB) or none"))?
+        .as_u64();
+    if !(MEMORY_RANGE.0..=MEMORY_RANGE.1).contains(&b) {
+        return Err(format!("'{t}' is out of range (6MiB to 1TiB)"));
+    }
+    Ok(Some(b))
 }
 
 /// `key=value;...` pairs, each key once and known.
@@ -185,6 +208,19 @@ impl std::str::FromStr for UpdateSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory_limit_is_none_or_a_size_in_range() {
+        assert_eq!(memory_limit("none"), Ok(None));
+        assert_eq!(memory_limit("64MiB"), Ok(Some(64 << 20)));
+        assert_eq!(memory_limit(" 1GiB "), Ok(Some(1 << 30)));
+        assert_eq!(memory_limit("512MB"), Ok(Some(512_000_000)));
+        assert!(memory_limit("5MiB").unwrap_err().contains("6MiB to 1TiB"));
+        assert!(memory_limit("2TiB").unwrap_err().contains("out of range"));
+        assert!(memory_limit("lots").unwrap_err().contains("not a size"));
+        assert_eq!(Setting::Memory(Some(64 << 20)).to_string(), "64.0 MiB");
+        assert_eq!(Setting::Memory(None).to_string(), "no limit");
+    }
 
     #[test]
     fn health_and_update_read_and_refuse() {

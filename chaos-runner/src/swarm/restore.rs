@@ -195,6 +195,16 @@ pub fn differences(base: &ServiceSpec, now: &ServiceSpec) -> Vec<String> {
     if bt.restart_policy != nt.restart_policy {
         out.push("restart policy put back".into());
     }
+    let memory = |t: &bollard::models::TaskSpec| {
+        t.resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.memory_bytes)
+            .filter(|b| *b > 0)
+    };
+    if memory(&bt) != memory(&nt) {
+        out.push("memory limit put back".into());
+    }
     out
 }
 
