@@ -409,37 +409,29 @@ HEALING_KINDS = ("task-kill", "node-stop", "partition")
 
 
 def healing_nodes(a, raw):
-    """scripts/bench-healing.sh on the 3-node lab (Linux, root): per fault kind, medians of
-    the rounds from the fault to a replacement's first answer, to the node declared down,
-    and the failed requests. Every round's summary.json stays under RAW/healing/."""
+    """scripts/bench-healing.sh (experiments/healing.toml on the 3-node lab; Linux, root): per
+    fault kind, medians over the trials of the experiment's own figures: fault to a
+    replacement's first answer, to the node declared down, and the failed requests. The
+    experiment (experiment.json, every trial's run) stays under RAW/healing/."""
     if a.no_healing:
         return None
     if platform.system() != "Linux" or os.geteuid() != 0:
         return {"skipped": "the lab needs Linux and root"}
     out = os.path.join(raw, "healing")
-    cmd = [os.path.join(REPO, "scripts", "bench-healing.sh"), "--rounds", str(a.healing_rounds),
-           "--heartbeat", "1s", "--timeout", "250ms", "--out", out, "--force"]
+    cmd = [os.path.join(REPO, "scripts", "bench-healing.sh"), "--trials", str(a.healing_rounds),
+           "--heartbeat", "1s", "--out", out, "--force"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:
         raise RuntimeError(r.stdout[-3000:] + r.stderr[-3000:])
     shown = ["scripts/bench-healing.sh"] + cmd[1:-3] + ["--out", os.path.relpath(out, REPO), "--force"]
+    with open(os.path.join(out, "experiment.json")) as f:
+        e = json.load(f)
     res = {"command": " ".join(shown), "heartbeat": "1s", "timeout": "250ms"}
-    for kind in HEALING_KINDS:
-        rounds = []
-        for n in range(1, a.healing_rounds + 1):
-            with open(os.path.join(out, f"{n}-{kind}", "summary.json")) as f:
-                s = json.load(f)
-            at = s["faults"][0]["at_s"]
-            seen = [i["first_seen_s"] - at for i in s["instances"] if i["first_seen_s"] > at]
-            node = s["faults"][0].get("node") or {}
-            rounds.append({
-                "replacement_answered_s": min(seen) if seen else None,
-                "node_down_s": node.get("down_s"),
-                "failed": s["counts"]["failed"],
-            })
-        pick = lambda k: [x[k] for x in rounds if x[k] is not None]
+    for kind, cell in zip(HEALING_KINDS, e["cells"]):
+        pick = lambda k: [v for v in cell["stats"][k]["values"] if v is not None]
         res[kind] = {
-            "rounds": rounds,
+            "label": cell["label"],
+            "trials": cell["done"],
             **{k: med_spread_or_none(pick(k)) for k in ("replacement_answered_s", "node_down_s", "failed")},
         }
     return res
@@ -650,7 +642,7 @@ def report_healing(h):
 def report_healing_nodes(hn):
     if "skipped" in hn:
         return ["", "## Healing across nodes", "", f"Not measured: {hn['skipped']}."]
-    n = len(hn["task-kill"]["rounds"])
+    n = hn["task-kill"]["trials"]
     L = [
         "",
         f"## Healing across nodes (3-node lab, medians of {n})",
@@ -658,7 +650,7 @@ def report_healing_nodes(hn):
         f"`{hn['command']}`: a lab of 3 engines (scripts/lab.sh), 5 replicas rebalanced before each round, 200 requests/s, "
         f"one fault 5 s into a 20 s run, a node put back after 10 s; dispatcher heartbeat {hn['heartbeat']} and client "
         f"timeout {hn['timeout']}, the settings that made detection shortest in results/multi-node/README.md. "
-        "Seconds from the fault; every round's summary.json is under bench/healing/ROUND-KIND/.",
+        "Seconds from the fault; the experiment's own page (means with 95 % intervals) and every trial's run are under bench/healing/.",
         "",
         "| fault | to a replacement's first answer (s) | to node declared down (s) | failed requests |",
         "|---|---|---|---|",
@@ -688,7 +680,7 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help="3 rounds of 5 s, no image and no swarm, to check a change (into results/local/ by default)")
     ap.add_argument("--no-healing", action="store_true", help="skip the self-healing figures (local swarm and 3-node lab)")
-    ap.add_argument("--healing-rounds", type=int, default=10, help="rounds per fault kind on the 3-node lab (1-99)")
+    ap.add_argument("--healing-rounds", type=int, default=10, help="trials per fault kind on the 3-node lab (2-99)")
     ap.add_argument("--out", help="benchmarks.md goes here, the raw figures under bench/ in it "
                                   "(default: results/local/bench-UTC-TIME; the committed report: --out results --force)")
     ap.add_argument("--force", action="store_true", help="replace the benchmarks.md already in --out")
@@ -703,8 +695,8 @@ def parse_args():
         return a
     if a.quick:
         a.rounds, a.seconds, a.no_healing = 3, 5, True
-    if not (1 <= a.rounds <= 100 and 1 <= a.seconds <= 600 and 1 <= a.connections <= 10000 and 1 <= a.healing_rounds <= 99):
-        ap.error("--rounds takes 1-100, --seconds 1-600, --connections 1-10000, --healing-rounds 1-99")
+    if not (1 <= a.rounds <= 100 and 1 <= a.seconds <= 600 and 1 <= a.connections <= 10000 and 2 <= a.healing_rounds <= 99):
+        ap.error("--rounds takes 1-100, --seconds 1-600, --connections 1-10000, --healing-rounds 2-99")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     a.out = os.path.abspath(a.out or os.path.join(REPO, "results", "local", f"bench-{'quick-' if a.quick else ''}{stamp}"))
     if os.path.exists(os.path.join(a.out, "benchmarks.md")) and not (a.force or a.resume):

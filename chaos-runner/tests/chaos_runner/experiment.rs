@@ -292,6 +292,10 @@ fn bad_experiment_files_are_refused_with_the_field_and_line() {
             "name = \"x\"\n[run]\nurl = \"http://127.0.0.1:1/\"\nduration = \"1s\"\nfault = [\"cmd:true,at=5s\"]\n",
             "after the end",
         ),
+        (
+            "name = \"x\"\n[run]\nurl = \"http://127.0.0.1:1/\"\nswarm_service = \"s\"\n[matrix]\nmemory = [\"none\", \"5MiB\"]\n",
+            "[matrix] memory (line 6), value 2: '5MiB' is out of range",
+        ),
         ("name = \"x\"\n[runn]\nurl = \"u\"\n", "line 2"),
         (
             "name = \"x\"\n[run]\nurl = \"http://127.0.0.1:1/\"\n[matrix]\nrate = [10]\n[[hypothesis]]\nslo = \"p99<=1s\"\nonly = { rate = 20 }\n",

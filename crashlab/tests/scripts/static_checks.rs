@@ -253,9 +253,9 @@ fn cluster_node_driver_and_engines_dry_run() {
 #[test]
 fn spectrum_refuses_bad_input_before_it_touches_the_engine() {
     for (args, said) in [
-        (&["--faults", "kill,meteor"][..], "unknown fault 'meteor'"),
-        (&["--health", "maybe"][..], "--health takes off and/or on"),
-        (&["--replicas", "1,0"][..], "--replicas takes whole numbers"),
+        (&["--trials", "0"][..], "--trials takes 1 to 999"),
+        (&["--trials"][..], "--trials takes 1 to 999"),
+        (&["--faults", "kill"][..], "unknown argument '--faults'"),
         (&["--bogus"][..], "unknown argument '--bogus'"),
     ] {
         let o = sh(Command::new("scripts/spectrum.sh").args(args));
@@ -263,49 +263,20 @@ fn spectrum_refuses_bad_input_before_it_touches_the_engine() {
         assert!(text(&o).contains(said), "{args:?}: {}", text(&o));
         assert!(!text(&o).contains("building the image"), "{}", text(&o));
     }
-    need("python3", &["--version"]);
-    let o = sh(Command::new("python3").args(["scripts/spectrum-table.py", "/nonexistent"]));
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 #[test]
-fn the_spectrum_table_prints_each_runs_own_figures() {
-    need("python3", &["--version"]);
-    // A committed run (1 replica, SIGKILL), laid out as spectrum.sh lays out its cells.
-    let dir = std::env::temp_dir().join(format!("crashlab-spectrum-{}", std::process::id()));
-    let cell = dir.join("kill/health-off/1-replica");
-    std::fs::create_dir_all(&cell).unwrap();
-    let summary = repo().join("results/swarm-demo/1-replica/summary.json");
-    std::fs::copy(&summary, cell.join("summary.json")).unwrap();
-    let s = json(&summary);
-    let o = sh(Command::new("python3")
-        .arg("scripts/spectrum-table.py")
-        .arg(&dir));
-    assert!(o.status.success(), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let row = out
-        .lines()
-        .find(|l| l.starts_with("| kill |"))
-        .unwrap_or_else(|| panic!("{out}"));
-    let f = &s["faults"][0];
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    // | kill | what | off | 1 | noticed | replaced | healthy | last failure | failed | availability | p99 |
-    assert_eq!(cells[3], "off", "{row}");
-    assert_eq!(cells[4], "1", "{row}");
-    assert_eq!(
-        cells[6],
-        format!("{:.2}", f["swarm"]["started_s"].as_f64().unwrap()),
-        "{row}"
-    );
-    assert_eq!(
-        cells[8],
-        format!("{:.2}", f["last_failure_s"].as_f64().unwrap()),
-        "{row}"
-    );
-    assert_eq!(cells[9], s["counts"]["failed"].to_string(), "{row}");
-    let avail = s["availability"]["requests"].as_f64().unwrap() * 100.0;
-    assert_eq!(cells[10], format!("{avail:.2} %"), "{row}");
-    let _ = std::fs::remove_dir_all(&dir);
+fn bench_healing_refuses_bad_input_before_it_touches_the_engine() {
+    for (args, said) in [
+        (&["--trials", "1"][..], "--trials takes 2 to 99"),
+        (&["--rounds", "100"][..], "--trials takes 2 to 99"),
+        (&["--timeout", "1s"][..], "unknown argument '--timeout'"),
+    ] {
+        let o = sh(Command::new("scripts/bench-healing.sh").args(args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(said), "{args:?}: {}", text(&o));
+        assert!(!text(&o).contains("building the image"), "{}", text(&o));
+    }
 }
 
 #[test]
