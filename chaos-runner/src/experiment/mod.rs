@@ -80,13 +80,16 @@ pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
     }
     let out = prepare_dir(&a, &plan)?;
     let interrupt = crate::signals::install();
-    // With every trial done (`--resume` after the end), only the results are made again.
-    let todo = plan
+    // Trials finished by an earlier invocation (`--resume`), each read once. With every
+    // trial done, only the results are made again.
+    let before: Vec<Option<Trial>> = plan
         .schedule()
         .iter()
-        .any(|p| done_before(p, &out.join(&p.dir)).is_none());
+        .map(|p| done_before(p, &out.join(&p.dir)))
+        .collect();
+    let todo = before.iter().any(Option::is_none);
     let mut c = Conductor::connect(&plan, &out, interrupt, a.converge_timeout, todo).await?;
-    let trials = c.run_all().await;
+    let trials = c.run_all(before).await;
     // Made again without touching the service: what the experiment did to it, as it said.
     let service = match c.restore().await {
         Some(s) => Some(s),
@@ -237,15 +240,17 @@ impl<'a> Conductor<'a> {
         Ok(c)
     }
 
-    /// Every trial in the plan's order: those done before (`--resume`) read back, the rest
-    /// run; stops at an interruption (the rest stay pending).
-    async fn run_all(&mut self) -> Vec<Trial> {
+    /// Every trial in the plan's order: those done before (`--resume`, as `before` read
+    /// them, one per scheduled trial) kept, the rest run; stops at an interruption (the rest
+    /// stay pending).
+    async fn run_all(&mut self, before: Vec<Option<Trial>>) -> Vec<Trial> {
         let schedule = self.plan.schedule();
         let total = schedule.len();
+        debug_assert_eq!(before.len(), total);
         let mut out = Vec::with_capacity(total);
-        for (i, p) in schedule.iter().enumerate() {
+        for ((i, p), earlier) in schedule.iter().enumerate().zip(before) {
             let dir = self.out.join(&p.dir);
-            if let Some(t) = done_before(p, &dir) {
+            if let Some(t) = earlier {
                 out.push(t);
                 continue;
             }
