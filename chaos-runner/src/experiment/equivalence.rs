@@ -287,3 +287,47 @@ fn tasks_are_spread_afresh_by_default_only_with_node_faults() {
     let e = plan("rebalance = true", "").unwrap_err();
     assert!(e.0.contains("rebalance (line 2)"), "{}", e.0);
 }
+
+#[test]
+fn the_run_s_axes_give_the_configuration_of_their_flags() {
+    let dir = Scratch::new("axes");
+    let path = dir.path().join("e.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\n[matrix]\nrate = [50, \"1k\"]\ntimeout = [\"250ms\", \"1s\"]\n"),
+    )
+    .unwrap();
+    let plan = Plan::read(&path, Some(1), &Overrides::default()).unwrap();
+    let schedule = plan.schedule();
+    assert_eq!(schedule.len(), 4);
+    for (p, (rate, timeout)) in
+        schedule
+            .iter()
+            .zip([("50", "250ms"), ("50", "1s"), ("1k", "250ms"), ("1k", "1s")])
+    {
+        let mut from_file = plan.run_config(p, dir.path()).unwrap();
+        from_file.command.clear();
+        let out = dir.path().join(&p.dir).display().to_string();
+        let label = plan.cells[p.cell].label();
+        assert_eq!(label, format!("rate {rate}/s, timeout {timeout}"));
+        let argv = [
+            "chaos-runner",
+            "run",
+            URL,
+            "--rate",
+            rate,
+            "--timeout",
+            timeout,
+            "--label",
+            &label,
+            "--out",
+            &out,
+            "--quiet",
+        ];
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not run")
+        };
+        let from_flags = RunConfig::check(*args, vec![]).unwrap();
+        assert_eq!(from_file, from_flags, "{label}");
+    }
+}

@@ -72,6 +72,8 @@ pub struct Matrix {
     pub update: Option<Vec<String>>,
     /// The service's memory limit: `none`, or a size (`64MiB`, `1GiB`).
     pub memory: Option<Vec<String>>,
+    /// The client's timeout per request, as `--timeout` takes it (`1s`, `250ms`).
+    pub timeout: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +236,15 @@ impl ExperimentFile {
             }
             out.push((Axis::Memory, s));
         }
+        if let Some(v) = &m.timeout {
+            let mut s = Vec::new();
+            for (i, t) in v.iter().enumerate() {
+                let d = crate::parse::short_duration(t)
+                    .map_err(|e| bad(Axis::Timeout, i, e.to_string()))?;
+                s.push(Setting::Timeout(d));
+            }
+            out.push((Axis::Timeout, s));
+        }
         for (axis, values) in &out {
             if values.is_empty() {
                 return Err(UsageError(format!(
@@ -259,6 +270,7 @@ pub enum Axis {
     RestartDelay,
     Update,
     Memory,
+    Timeout,
 }
 
 impl Axis {
@@ -272,6 +284,7 @@ impl Axis {
             Axis::RestartDelay => "restart_delay",
             Axis::Update => "update",
             Axis::Memory => "memory",
+            Axis::Timeout => "timeout",
         }
     }
 

@@ -96,13 +96,9 @@ impl Hypothesis {
                 let raw = match s {
                     Setting::Replicas(n) => Some(n.to_string()),
                     Setting::Rate(r) => Some(r.clone()),
-                    Setting::RestartDelay(d) => crate::parse::duration(v).ok().map(|w| {
-                        if w == *d {
-                            v.clone()
-                        } else {
-                            String::new()
-                        }
-                    }),
+                    Setting::RestartDelay(d) | Setting::Timeout(d) => crate::parse::duration(v)
+                        .ok()
+                        .map(|w| if w == *d { v.clone() } else { String::new() }),
                     Setting::Memory(b) => super::settings::memory_limit(v).ok().map(|w| {
                         if w == *b {
                             v.clone()
@@ -447,6 +443,10 @@ impl Plan {
                     argv.extend(["--replicas".into(), n.to_string()])
                 }
                 (Axis::Rate, Setting::Rate(r)) => argv.extend(["--rate".into(), r.clone()]),
+                (Axis::Timeout, Setting::Timeout(d)) => argv.extend([
+                    "--timeout".into(),
+                    humantime::format_duration(*d).to_string(),
+                ]),
                 (Axis::Faults, Setting::Faults { list, .. }) => {
                     for f in list {
                         argv.extend(["--fault".into(), f.clone()]);

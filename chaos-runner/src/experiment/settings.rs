@@ -23,6 +23,8 @@ pub enum Setting {
     Update(UpdateSettings),
     /// The service's memory limit in bytes (None: no limit).
     Memory(Option<u64>),
+    /// The client's timeout per request (`--timeout`).
+    Timeout(Duration),
 }
 
 impl fmt::Display for Setting {
@@ -41,6 +43,7 @@ impl fmt::Display for Setting {
             Setting::Health(h) => write!(f, "{h}"),
             Setting::RestartDelay(d) => write!(f, "{}", humantime::format_duration(*d)),
             Setting::Update(u) => write!(f, "{u}"),
+            Setting::Timeout(d) => write!(f, "{}", humantime::format_duration(*d)),
             Setting::Memory(None) => f.write_str("no limit"),
             Setting::Memory(Some(b)) => write!(f, "{}", bytesize::ByteSize(*b).display().iec()),
         }
