@@ -38,6 +38,7 @@ mkdir -p "$out"
 image=crashlab/crashserver:bench-$$
 started=$SECONDS
 say() { printf '==> [%4ss] %s\n' "$(( SECONDS - started ))" "$*"; }
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM

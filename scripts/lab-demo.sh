@@ -8,10 +8,13 @@
 #   scripts/lab-demo.sh [--nodes 3] [--duration 60s] [--rate 200] [--out DIR] [--force]
 #                       [--only basic|nodes|detection|managers] [--trials N]
 #
-# --trials N (2 or more): the node faults are run as experiments/node-faults.toml through
-# `chaos-runner experiment`, N interleaved trials each, into DIR/node-faults/ (means with 95 %
-# intervals in its experiment.md) instead of one run each; the file sets their duration and
-# rate (60 s at 200 requests/s), --duration and --rate apply to the single runs.
+# --trials N (2 or more): the node faults, the detection and the managers scenarios are run
+# as experiment files through `chaos-runner experiment`, N interleaved trials each, instead of
+# one run each: experiments/node-faults.toml into DIR/node-faults/,
+# experiments/detection.toml on a lab with heartbeat 5 s and with 1 s into
+# DIR/detection-hb5s/ and DIR/detection-hb1s/, experiments/managers.toml into DIR/managers/
+# (means with 95 % intervals in each experiment.md). The files set their duration and rate
+# (60 s at 200 requests/s); --duration and --rate apply to the single runs.
 #
 # Writes into a new results/local/multi-node-<UTC time>/ by default (never over earlier
 # results unless --force); the committed results/multi-node/ come from
@@ -84,6 +87,20 @@ run() {
         "$@" 2>&1 | sed "s|/run-out|$out/$dir|g; s/^/    /"
 }
 
+# experiment DIR FILE: FILE's trials (--trials) in a container on node-0, into $out/DIR.
+experiment() {
+    local dir=$1 file=$2 rc=0
+    say "$file: $trials trials per configuration, interleaved"
+    rm -rf "${out:?}/$dir"
+    scripts/lab.sh experiment "$network" "$out/$dir" "$file" \
+        --trials "$trials" --swarm-service "$service" \
+        --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
+        2>&1 | sed "s|/run-out|$out/$dir|g; s/^/    /" || rc=$?
+    [ -f "$out/$dir/experiment.md" ] \
+        && sed -n '/^## What was done/,/^## Each/p' "$out/$dir/experiment.md" | sed '$d'
+    say "$dir: exit $rc; $out/$dir/experiment.md and experiment.html"
+}
+
 compare() {
     local into=$1; shift
     dist/image/chaos-runner compare "$@" --out "$out/$into" | sed 's/^/    /'
@@ -104,16 +121,7 @@ if [ "$only" = all ] || [ "$only" = basic ]; then
     compare compare-replicas "$out/1-replica" "$out/5-replicas"
 fi
 if { [ "$only" = all ] || [ "$only" = nodes ]; } && [ "$trials" -gt 1 ]; then
-    say "experiments/node-faults.toml: $trials trials per fault, interleaved"
-    rm -rf "${out:?}/node-faults"
-    rc=0
-    scripts/lab.sh experiment "$network" "$out/node-faults" experiments/node-faults.toml \
-        --trials "$trials" --swarm-service "$service" \
-        --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
-        2>&1 | sed "s|/run-out|$out/node-faults|g; s/^/    /" || rc=$?
-    [ -f "$out/node-faults/experiment.md" ] \
-        && sed -n '/^## What was done/,/^## Each/p' "$out/node-faults/experiment.md" | sed '$d'
-    say "node faults: exit $rc; $out/node-faults/experiment.md and experiment.html"
+    experiment node-faults experiments/node-faults.toml
 elif [ "$only" = all ] || [ "$only" = nodes ]; then
     for f in "docker,at=10s,seed=1:task-kill:one task killed" \
              "node-stop:node-1,at=10s,for=30s:node-stop:node-1 stopped for 30 s" \
@@ -125,7 +133,13 @@ elif [ "$only" = all ] || [ "$only" = nodes ]; then
     done
     compare compare-node-faults "$out/task-kill" "$out/node-stop" "$out/partition" "$out/drain"
 fi
-if [ "$only" = all ] || [ "$only" = detection ]; then
+if { [ "$only" = all ] || [ "$only" = detection ]; } && [ "$trials" -gt 1 ]; then
+    for hb in 5s 1s; do
+        say "a lab with dispatcher heartbeat $hb"
+        lab 1 "$hb"
+        experiment "detection-hb$hb" experiments/detection.toml
+    done
+elif [ "$only" = all ] || [ "$only" = detection ]; then
     for hb in 5s 1s; do
         say "a lab with dispatcher heartbeat $hb"
         lab 1 "$hb"
@@ -137,7 +151,11 @@ if [ "$only" = all ] || [ "$only" = detection ]; then
     compare compare-detection "$out"/partition-hb5s-timeout1s "$out"/partition-hb5s-timeout250ms \
         "$out"/partition-hb1s-timeout1s "$out"/partition-hb1s-timeout250ms
 fi
-if [ "$only" = all ] || [ "$only" = managers ]; then
+if { [ "$only" = all ] || [ "$only" = managers ]; } && [ "$trials" -gt 1 ]; then
+    say "a lab of $nodes nodes, 3 managers"
+    lab 3
+    experiment managers experiments/managers.toml
+elif [ "$only" = all ] || [ "$only" = managers ]; then
     say "a lab of $nodes nodes, 3 managers"
     lab 3
     run manager-stop-1 "5 replicas, 1 of 3 managers stopped" --replicas 5 --timeout 1s \
