@@ -307,6 +307,7 @@ pub fn rebuild(dir: &Path) -> anyhow::Result<(Summary, Recorded)> {
         bucket_threshold: started.bucket_threshold,
         min_window_us: started.min_window_us,
         interrupted: false,
+        malformed: Default::default(),
         slo: slo.as_ref(),
     });
     s.incomplete = Some(Incomplete {

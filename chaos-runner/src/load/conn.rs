@@ -1,37 +1,57 @@
 //! One HTTP/1.1 exchange on a worker's own connection: resolve and connect when needed
-//! (afresh each time: no DNS cache), send, read the whole answer, classify it.
+//! (afresh each time: no DNS cache), write the request, read the whole answer
+//! ([`super::h1`]), classify it.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::CONNECTION;
-use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::h1::{self, Buffer, Head};
 use super::{LoadPlan, Shared};
 use crate::record::instances::InstanceStats;
 use crate::record::Class;
 use crate::target::Target;
-
-use crashlab_common::headers::{X_INSTANCE, X_VERSION};
 
 /// Where an exchange is, so a timeout can be told apart: still resolving the name (dns) or
 /// connecting and exchanging (timeout).
 pub const PHASE_RESOLVE: u8 = 0;
 pub const PHASE_EXCHANGE: u8 = 1;
 
+/// A connection idle this long is checked for a close by the server before it is used
+/// again (one non-blocking read); one used again sooner is not (as busy a connection is
+/// in any client, a close then meets the request in flight).
+const CHECK_IDLE: Duration = Duration::from_millis(1);
+
 #[derive(Debug)]
 pub struct Conn {
-    sender: SendRequest<Empty<Bytes>>,
+    stream: TcpStream,
+    buf: Buffer,
+    head: Head,
     /// When to close and re-resolve (keep-alive recycling).
     expires: Instant,
+    /// When its last answer ended.
+    idle_since: Instant,
     /// The last X-Instance value seen here and its index (a connection mostly talks to one replica).
-    last_instance: Option<(Bytes, u32, Arc<InstanceStats>)>,
+    last_instance: Option<(Vec<u8>, u32, Arc<InstanceStats>)>,
+}
+
+impl Conn {
+    /// Whether it can carry the next request: not expired, and not closed by the server
+    /// (nor sent bytes nobody asked for) while idle.
+    fn reusable(&self, now: Instant) -> bool {
+        if now >= self.expires {
+            return false;
+        }
+        if now.saturating_duration_since(self.idle_since) < CHECK_IDLE {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
 }
 
 /// A connection's life: `recycle` spread by ±25 % over successive connections (a
@@ -51,15 +71,13 @@ async fn connect(target: &Target, recycle: Duration, phase: &AtomicU8) -> Result
         .await
         .map_err(|e| Class::from_io(&e))?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Class::from_hyper(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let now = Instant::now();
     Ok(Conn {
-        sender,
-        expires: Instant::now() + life(recycle),
+        stream,
+        buf: Buffer::default(),
+        head: Head::default(),
+        expires: now + life(recycle),
+        idle_since: now,
         last_instance: None,
     })
 }
@@ -99,10 +117,7 @@ pub async fn exchange(
     phase: &AtomicU8,
 ) -> (Class, Option<u32>) {
     phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
-    let reusable = slot
-        .as_ref()
-        .is_some_and(|c| !c.sender.is_closed() && Instant::now() < c.expires);
-    if !reusable {
+    if !slot.as_ref().is_some_and(|c| c.reusable(Instant::now())) {
         *slot = None;
         match connect(&s.target, s.plan.recycle, phase).await {
             Ok(c) => *slot = Some(c),
@@ -110,52 +125,39 @@ pub async fn exchange(
         }
     }
     let conn = slot.as_mut().expect("connected above");
-    if let Err(e) = conn.sender.ready().await {
+    if let Err(e) = conn.stream.write_all(s.request.bytes()).await {
         *slot = None;
-        return (Class::from_hyper(&e), None);
+        return (Class::from_io(&e), None);
     }
-    let req = s.request.request();
-    let res = match conn.sender.send_request(req).await {
-        Ok(r) => r,
-        Err(e) => {
-            *slot = None;
-            return (Class::from_hyper(&e), None);
-        }
-    };
-    let class = Class::from_status(res.status().as_u16());
-    let close = !s.plan.keepalive
-        || res
-            .headers()
-            .get(CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let instance = res.headers().get(X_INSTANCE).map(|v| {
-        let bytes = v.as_bytes();
-        match &conn.last_instance {
-            Some((b, i, stats)) if b.as_ref() == bytes => {
+    if let Err(f) = h1::read_head(&mut conn.stream, &mut conn.buf, &mut conn.head).await {
+        *slot = None;
+        return (s.failed(&f), None);
+    }
+    let class = Class::from_status(conn.head.status);
+    let instance = conn
+        .head
+        .instance
+        .as_deref()
+        .map(|bytes| match &conn.last_instance {
+            Some((b, i, stats)) if b.as_slice() == bytes => {
                 stats.count(class.is_ok(), at_us);
                 *i
             }
             _ => {
-                let version = res
-                    .headers()
-                    .get(X_VERSION)
-                    .map_or(&b""[..], |v| v.as_bytes());
-                let (i, stats) = s.instances.intern(bytes, version, at_us);
+                let (i, stats) = s.instances.intern(bytes, &conn.head.version, at_us);
                 stats.count(class.is_ok(), at_us);
-                conn.last_instance = Some((Bytes::copy_from_slice(bytes), i, stats));
+                conn.last_instance = Some((bytes.to_vec(), i, stats));
                 i
             }
-        }
-    });
-    let mut body = res.into_body();
-    while let Some(frame) = body.frame().await {
-        if let Err(e) = frame {
-            *slot = None;
-            return (Class::from_hyper(&e), instance);
-        }
-    }
-    if close {
+        });
+    if let Err(f) = h1::read_body(&mut conn.stream, &mut conn.buf, &conn.head).await {
         *slot = None;
+        return (s.failed(&f), instance);
+    }
+    if !s.plan.keepalive || !conn.head.keep_alive || !conn.buf.is_empty() {
+        *slot = None;
+    } else {
+        conn.idle_since = Instant::now();
     }
     (class, instance)
 }
@@ -163,6 +165,130 @@ pub async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shared(url: &str, keepalive: bool) -> Shared {
+        let plan = LoadPlan {
+            mode: crate::load::Mode::Closed,
+            connections: 1,
+            max_in_flight: 1,
+            capped: true,
+            duration: None,
+            requests: Some(10),
+            timeout: Duration::from_secs(2),
+            stuck_after: Duration::from_secs(2),
+            keepalive,
+            recycle: Duration::from_secs(60),
+            headers: vec![],
+            recording: true,
+        };
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        Shared::new(
+            Arc::new(Target::parse(url).unwrap()),
+            plan,
+            Instant::now(),
+            rx,
+        )
+    }
+
+    /// A server that answers each request on a connection with `answers[i]`, then (when
+    /// `close_after` is reached) closes that connection; it counts the connections.
+    async fn server(
+        answers: &'static [&'static [u8]],
+        close_after: usize,
+    ) -> (String, Arc<AtomicU64>) {
+        use tokio::io::AsyncReadExt;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", l.local_addr().unwrap());
+        let conns = Arc::new(AtomicU64::new(0));
+        let seen = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+                tokio::spawn(async move {
+                    let mut req = [0u8; 4096];
+                    for i in 0..close_after {
+                        if s.read(&mut req).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let _ = s.write_all(answers[(n + i) % answers.len()]).await;
+                    }
+                });
+            }
+        });
+        (url, conns)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced_without_a_failure() {
+        let (url, conns) = server(
+            &[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-instance: a\r\n\r\nok"],
+            1,
+        )
+        .await;
+        let s = shared(&url, true);
+        let phase = AtomicU8::new(PHASE_RESOLVE);
+        let mut slot = None;
+        for i in 0..3 {
+            let (class, instance) = exchange(&s, &mut slot, i, &phase).await;
+            assert_eq!((class, instance), (Class::Ok, Some(0)), "request {i}");
+            // The server closes after each answer; the client finds out while idle.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn keep_alive_is_honoured_and_close_obeyed() {
+        let (url, conns) = server(
+            &[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"],
+            usize::MAX,
+        )
+        .await;
+        let s = shared(&url, true);
+        let phase = AtomicU8::new(PHASE_RESOLVE);
+        let mut slot = None;
+        for i in 0..5 {
+            assert_eq!(exchange(&s, &mut slot, i, &phase).await.0, Class::Ok);
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "one connection for five");
+        slot = None;
+        let (url, conns) = server(
+            &[b"HTTP/1.1 500 X\r\nconnection: close\r\ncontent-length: 1\r\n\r\nx"],
+            usize::MAX,
+        )
+        .await;
+        let s = shared(&url, true);
+        for i in 0..3 {
+            assert_eq!(exchange(&s, &mut slot, i, &phase).await.0, Class::Http5xx);
+            assert!(slot.is_none(), "closed as asked");
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_answer_is_other_counted_by_kind_and_its_connection_dropped() {
+        let (url, _) = server(
+            &[
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA",
+            ],
+            usize::MAX,
+        )
+        .await;
+        let s = shared(&url, true);
+        let phase = AtomicU8::new(PHASE_RESOLVE);
+        let mut slot = None;
+        assert_eq!(exchange(&s, &mut slot, 0, &phase).await.0, Class::Other);
+        assert!(slot.is_none());
+        // The next connection answers with bytes after the response: counted as its
+        // status, the connection not used again.
+        assert_eq!(exchange(&s, &mut slot, 1, &phase).await.0, Class::Ok);
+        assert!(slot.is_none(), "leftover bytes: not reused");
+        assert_eq!(
+            s.malformed(),
+            [("bad_chunk_size".to_string(), 1)].into_iter().collect()
+        );
+    }
 
     #[test]
     fn connections_opened_together_do_not_expire_together() {

@@ -3,6 +3,7 @@
 
 mod alarm;
 pub mod conn;
+pub mod h1;
 pub mod limits;
 pub mod pool;
 mod request;
@@ -90,6 +91,8 @@ pub struct Shared {
     /// Flips to true on Ctrl-C/SIGTERM.
     pub interrupted: watch::Receiver<bool>,
     issued: AtomicU64,
+    /// Malformed responses by kind ([`h1::Malformed::index`]): each counted as `other`.
+    malformed: [AtomicU64; h1::Malformed::COUNT],
 }
 
 impl Shared {
@@ -108,7 +111,32 @@ impl Shared {
             live: Arc::default(),
             interrupted,
             issued: AtomicU64::new(0),
+            malformed: Default::default(),
         }
+    }
+
+    /// The class of a failed exchange; a malformed response is counted by its kind.
+    pub fn failed(&self, f: &h1::Failure) -> crate::record::Class {
+        use crate::record::Class;
+        match f {
+            h1::Failure::Io(e) => Class::from_io(e),
+            h1::Failure::Closed => Class::Reset,
+            h1::Failure::Malformed(m) => {
+                self.malformed[m.index()].fetch_add(1, Ordering::Relaxed);
+                Class::Other
+            }
+        }
+    }
+
+    /// The malformed responses so far, by kind (kinds never seen left out).
+    pub fn malformed(&self) -> std::collections::BTreeMap<String, u64> {
+        self.malformed
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, n)| (h1::Malformed::name_of(i).to_string(), n))
+            .collect()
     }
 
     pub fn is_interrupted(&self) -> bool {

@@ -1,10 +1,5 @@
-//! The request every worker sends, built once per run: each exchange clones its parts
-//! rather than parsing the path and validating every header again.
-
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper::header::{HeaderMap, HeaderValue, CONNECTION, HOST, USER_AGENT};
-use hyper::{Request, Uri};
+//! The request every worker sends, built once per run as the bytes that go on the wire, so
+//! each exchange writes them with one call.
 
 use super::LoadPlan;
 use crate::target::Target;
@@ -13,51 +8,49 @@ const AGENT: &str = concat!("chaos-runner/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug)]
 pub struct Template {
-    uri: Uri,
-    headers: HeaderMap,
+    bytes: Box<[u8]>,
 }
 
 impl Template {
     /// The target's path and Host were checked when its URL was parsed, the user's
-    /// headers when the plan was made.
+    /// headers (no CR or LF in a name or value) when the plan was made.
     pub fn new(target: &Target, plan: &LoadPlan) -> Self {
-        let uri = target
-            .path
-            .parse()
-            .expect("a parsed URL's path is a valid URI");
-        let mut headers = HeaderMap::with_capacity(3 + plan.headers.len());
-        headers.insert(
-            HOST,
-            HeaderValue::from_str(&target.authority).expect("a parsed URL's authority is valid"),
-        );
-        headers.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        let mut b = Vec::with_capacity(128);
+        b.extend_from_slice(b"GET ");
+        b.extend_from_slice(target.path.as_bytes());
+        b.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        b.extend_from_slice(target.authority.as_bytes());
+        b.extend_from_slice(b"\r\nuser-agent: ");
+        b.extend_from_slice(AGENT.as_bytes());
+        b.extend_from_slice(b"\r\n");
         if !plan.keepalive {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            b.extend_from_slice(b"connection: close\r\n");
         }
         for (k, v) in &plan.headers {
-            headers.append(k, v.clone());
+            b.extend_from_slice(k.as_str().as_bytes());
+            b.extend_from_slice(b": ");
+            b.extend_from_slice(v.as_bytes());
+            b.extend_from_slice(b"\r\n");
         }
-        Self { uri, headers }
+        b.extend_from_slice(b"\r\n");
+        Self {
+            bytes: b.into_boxed_slice(),
+        }
     }
 
-    /// A GET of the target's path with the run's headers.
-    pub fn request(&self) -> Request<Empty<Bytes>> {
-        let mut req = Request::new(Empty::new());
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
+    /// A GET of the target's path with the run's headers, as written.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderName;
+    use hyper::header::{HeaderName, HeaderValue};
 
-    #[test]
-    fn the_request_carries_the_path_host_agent_and_the_users_headers() {
-        let target = Target::parse("http://example.test:8080/status?x=1").unwrap();
-        let plan = LoadPlan {
+    fn plan(keepalive: bool) -> LoadPlan {
+        LoadPlan {
             mode: crate::load::Mode::Closed,
             connections: 1,
             max_in_flight: 1,
@@ -66,7 +59,7 @@ mod tests {
             requests: Some(1),
             timeout: std::time::Duration::from_secs(1),
             stuck_after: std::time::Duration::from_secs(1),
-            keepalive: false,
+            keepalive,
             recycle: std::time::Duration::from_secs(1),
             headers: vec![
                 (
@@ -79,17 +72,28 @@ mod tests {
                 ),
             ],
             recording: true,
-        };
-        let req = Template::new(&target, &plan).request();
-        assert_eq!(req.method(), hyper::Method::GET);
-        assert_eq!(req.uri(), "/status?x=1");
-        assert_eq!(req.headers()[HOST], "example.test:8080");
-        assert!(req.headers()[USER_AGENT]
-            .to_str()
-            .unwrap()
-            .starts_with("chaos-runner/"));
-        assert_eq!(req.headers()[CONNECTION], "close");
-        let a: Vec<_> = req.headers().get_all("x-a").iter().collect();
-        assert_eq!(a, ["1", "2"]);
+        }
+    }
+
+    #[test]
+    fn the_request_carries_the_path_host_agent_and_the_users_headers() {
+        let target = Target::parse("http://example.test:8080/status?x=1").unwrap();
+        let t = Template::new(&target, &plan(false));
+        // What a server's parser makes of it.
+        let mut fields = [httparse::EMPTY_HEADER; 8];
+        let mut req = httparse::Request::new(&mut fields);
+        let n = req.parse(t.bytes()).unwrap();
+        assert_eq!(n, httparse::Status::Complete(t.bytes().len()));
+        assert_eq!(req.method, Some("GET"));
+        assert_eq!(req.path, Some("/status?x=1"));
+        assert_eq!(req.version, Some(1));
+        let got: Vec<(&str, &[u8])> = req.headers.iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(got[0], ("host", &b"example.test:8080"[..]));
+        assert_eq!(got[1].0, "user-agent");
+        assert!(got[1].1.starts_with(b"chaos-runner/"));
+        assert_eq!(got[2], ("connection", &b"close"[..]));
+        assert_eq!(got[3..], [("x-a", &b"1"[..]), ("x-a", &b"2"[..])]);
+        let kept = Template::new(&target, &plan(true));
+        assert!(!String::from_utf8_lossy(kept.bytes()).contains("connection"));
     }
 }

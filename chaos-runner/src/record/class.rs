@@ -88,28 +88,6 @@ impl Class {
             },
         }
     }
-
-    /// Classifies a hyper error by walking its source chain to an I/O error.
-    pub fn from_hyper(e: &hyper::Error) -> Class {
-        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-        while let Some(s) = src {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                return Class::from_io(io);
-            }
-            src = s.source();
-        }
-        if e.is_incomplete_message()
-            || e.is_closed()
-            || e.is_canceled()
-            || e.is_body_write_aborted()
-        {
-            Class::Reset
-        } else if e.is_timeout() {
-            Class::Timeout
-        } else {
-            Class::Other
-        }
-    }
 }
 
 #[cfg(test)]

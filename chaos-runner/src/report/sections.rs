@@ -197,17 +197,29 @@ fn counts(s: &Summary, out: &mut Vec<Section>) {
         .filter(|(k, _)| !k.is_ok())
         .map(|(_, v)| v)
         .sum();
+    let mut lines = vec![
+        format!(
+            "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
+            c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
+        ),
+        "late: sent more than 1 ms after the intended time (they are among the sent, and their latency counts from the intended time); dropped: never sent (only with --max-in-flight, or when interrupted).".into(),
+    ];
+    if !c.malformed.is_empty() {
+        let kinds: Vec<String> = c
+            .malformed
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        lines.push(format!(
+            "Malformed responses (counted as other; their connections were dropped): {}.",
+            kinds.join(", ")
+        ));
+    }
     out.push(Section {
         title: "Counts".into(),
-        lines: vec![
-            format!(
-                "scheduled = sent + dropped: {} = {} + {}; sent = ok + failures: {} = {} + {}.",
-                c.scheduled, c.sent, c.dropped, c.sent, c.ok, failures
-            ),
-            "late: sent more than 1 ms after the intended time (they are among the sent, and their latency counts from the intended time); dropped: never sent (only with --max-in-flight, or when interrupted).".into(),
-        ],
+        lines,
         table: t(&head, vec![row.iter().map(u64::to_string).collect()]),
-            ..Default::default()
+        ..Default::default()
     });
 }
 

@@ -442,6 +442,7 @@ impl Experiment {
             bucket_threshold: a.measure.bucket_threshold,
             min_window_us: self.min_window_us(),
             interrupted: c.interrupted,
+            malformed: c.malformed.clone(),
             slo: a.measure.slo.as_ref(),
         })
     }

@@ -46,6 +46,8 @@ pub(super) struct Collected {
     pub elapsed: Duration,
     pub peak_in_flight: usize,
     pub interrupted: bool,
+    /// Malformed responses by kind.
+    pub malformed: std::collections::BTreeMap<String, u64>,
 }
 
 /// The tasks of a run under way.
@@ -265,6 +267,7 @@ impl Running {
             elapsed,
             peak_in_flight,
             interrupted: *self.interrupt.borrow(),
+            malformed: self.shared.malformed(),
         })
     }
 }

@@ -22,6 +22,9 @@ pub struct Inputs<'a> {
     pub bucket_threshold: f64,
     pub min_window_us: u64,
     pub interrupted: bool,
+    /// Malformed responses by kind (the load path's count; none when replayed from a
+    /// journal, which does not keep them).
+    pub malformed: BTreeMap<String, u64>,
     /// Objectives to judge the run by (`--slo`).
     pub slo: Option<&'a Slo>,
 }
@@ -95,7 +98,8 @@ pub fn degraded_s(timeline: &[crate::record::Bucket], bucket_us: u64) -> f64 {
 
 pub fn build(i: Inputs<'_>) -> Summary {
     let rec = i.recorded;
-    let counts = counts(rec);
+    let mut counts = counts(rec);
+    counts.malformed = i.malformed.clone();
     let (windows, glitches) = downtime::windows(&rec.timeline, i.run_end_us, i.min_window_us);
     let time = availability::by_time(&rec.timeline, rec.bucket_us, &windows, i.bucket_threshold);
     let mut faults: Vec<FaultEvent> = i.faults;
@@ -187,6 +191,7 @@ fn counts(rec: &Recorded) -> Counts {
         ok,
         failed: sent - ok,
         by_class,
+        malformed: BTreeMap::new(),
     }
 }
 

@@ -142,6 +142,10 @@ pub struct Counts {
     pub failed: u64,
     /// Every class: ok + the failure classes = sent.
     pub by_class: BTreeMap<Class, u64>,
+    /// Of the `other` failures, the malformed responses by what was wrong with them
+    /// (`bad_chunk_size`, `head_too_large`, ...); kinds never seen left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub malformed: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
