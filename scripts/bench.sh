@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, each against a peer in the same run, alternating, several rounds:
-#   chaos-runner vs oha and wrk (closed loop, same connections and duration: requests/s and
-#   CPU per request), recording overhead, open-loop accuracy at 80 % and 95 % of the closed-loop
+#   chaos-runner vs oha, wrk and h2load (closed loop, same connections and duration:
+#   requests/s, CPU and user time per request), recording overhead, open-loop accuracy at 80 % and 95 % of the closed-loop
 #   maximum, crashserver vs nginx (saturated throughput; tail latency at 50 % and 80 % of
 #   nginx's maximum, open loop), crashserver start-up and idle memory, image size, self-healing
 #   on the local swarm, and healing across nodes on the 3-node lab (scripts/bench-healing.sh).
@@ -13,8 +13,8 @@
 # DIR defaults to results/local/bench-<UTC time>; the committed results/benchmarks.md comes
 # from one invocation: scripts/bench.sh --out results --force (about 45 minutes here).
 #
-# Installs its peers when missing: oha from crates.io (cargo install), wrk and nginx from
-# Debian (apt-get, as root). The two cores are split: server on core 0, load on core 1, for
+# Installs its peers when missing: oha from crates.io (cargo install), wrk, h2load
+# (nghttp2-client) and nginx from Debian (apt-get, as root). The two cores are split: server on core 0, load on core 1, for
 # the load-tool comparison; both servers get both cores for the server comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,7 @@ if ! command -v oha >/dev/null && [ ! -x "${OHA:-/nonexistent}" ]; then
 fi
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v taskset >/dev/null || missing+=(util-linux)
 if [ "${#missing[@]}" -gt 0 ]; then
