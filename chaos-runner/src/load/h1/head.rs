@@ -74,7 +74,9 @@ pub fn parse(buf: &[u8], head: &mut Head) -> Result<Parsed, Malformed> {
     let mut keep_alive = http11;
     let mut length: Option<u64> = None;
     let mut chunked: Option<bool> = None;
-    head.instance = None;
+    // The last response's X-Instance buffer, reused.
+    let mut spare = head.instance.take();
+    let mut version_seen = false;
     head.version.clear();
     for f in r.headers.iter() {
         let name = f.name;
@@ -102,11 +104,14 @@ pub fn parse(buf: &[u8], head: &mut Head) -> Result<Parsed, Malformed> {
                     keep_alive = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case(X_INSTANCE) {
-            let v = head.instance.get_or_insert_with(Vec::new);
+        } else if name.eq_ignore_ascii_case(X_INSTANCE) && head.instance.is_none() {
+            // The first one counts, as hyper's `get` has it.
+            let mut v = spare.take().unwrap_or_default();
             v.clear();
             v.extend_from_slice(f.value);
-        } else if name.eq_ignore_ascii_case(X_VERSION) {
+            head.instance = Some(v);
+        } else if name.eq_ignore_ascii_case(X_VERSION) && !version_seen {
+            version_seen = true;
             head.version.clear();
             head.version.extend_from_slice(f.value);
         }

@@ -145,6 +145,9 @@ fn interim_and_bodiless_answers_are_read_as_rfc_9112_says() {
     assert_eq!(everywhere(r), ok(200, None, false));
     let r = b"HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\nabc";
     assert_eq!(everywhere(r), ok(200, None, true));
+    // The first X-Instance counts, as for hyper's client.
+    let r = b"HTTP/1.1 200 OK\r\nx-instance: one\r\nX-Instance: two\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(everywhere(r), ok(200, Some("one"), true));
 }
 
 #[test]
