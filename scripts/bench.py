@@ -679,7 +679,8 @@ def report_healing(h):
 def report_healing_nodes(hn):
     if "skipped" in hn:
         return ["", "## Healing across nodes", "", f"Not measured: {hn['skipped']}."]
-    n = hn["task-kill"]["trials"]
+    # Earlier reports (bench-healing.sh's own loop) kept their rounds under "rounds".
+    n = hn["task-kill"].get("trials") or len(hn["task-kill"].get("rounds", []))
     L = [
         "",
         f"## Healing across nodes (3-node lab, medians of {n})",
