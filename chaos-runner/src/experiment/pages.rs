@@ -215,20 +215,29 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     lines.push(
         "The unit of replication is a trial (one whole run); every mean and interval below is over trials, never over requests. Intervals are 95 % confidence intervals for the mean (Student's t).".into(),
     );
-    for c in &r.cells {
-        lines.push(format!(
-            "What happened, cell {} ({}): availability {}; downtime {}; failed {}.",
-            c.cell,
-            c.label,
-            with_interval(Metric::Availability, &c.stats[&Metric::Availability]),
-            with_interval(Metric::DowntimeS, &c.stats[&Metric::DowntimeS]),
-            with_interval(Metric::Failed, &c.stats[&Metric::Failed]),
-        ));
+    if r.trials_per_cell < 2 {
+        lines.push(
+            "Each configuration ran once: its figures are one run's, with no interval and no test of a difference (`--trials 3` or more gives them).".into(),
+        );
+    }
+    if r.cells.len() <= MAX_CELL_TILES {
+        for c in &r.cells {
+            lines.push(format!(
+                "What happened, cell {} ({}): availability {}; downtime {}; failed {}.",
+                c.cell,
+                c.label,
+                with_interval(Metric::Availability, &c.stats[&Metric::Availability]),
+                with_interval(Metric::DowntimeS, &c.stats[&Metric::DowntimeS]),
+                with_interval(Metric::Failed, &c.stats[&Metric::Failed]),
+            ));
+        }
+    } else if let Some(line) = range_of_availability(r) {
+        lines.push(line);
     }
     let in_availability: Vec<_> = r
         .differences
         .iter()
-        .filter(|d| d.metric == Metric::Availability)
+        .filter(|d| d.metric == Metric::Availability && testable(r, d))
         .collect();
     // One comparison: "In short" below says it. Along an axis with many, the count (they
     // are under Differences).
@@ -305,6 +314,33 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
         tiles,
         ..Default::default()
     }
+}
+
+/// Many cells in one line: the lowest and highest mean availability, and how many
+/// configurations lost no request at all (each cell is in the table below).
+fn range_of_availability(r: &ExperimentResult) -> Option<String> {
+    let measured: Vec<(&CellResult, f64)> = r
+        .cells
+        .iter()
+        .filter_map(|c| c.stats[&Metric::Availability].mean.map(|m| (c, m)))
+        .collect();
+    let (lo, lo_m) = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let (hi, hi_m) = measured.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let lossless = r
+        .cells
+        .iter()
+        .filter(|c| c.done > 0 && c.stats[&Metric::Failed].max == Some(0.0))
+        .count();
+    Some(format!(
+        "What happened: mean availability from {} (cell {}: {}) to {} (cell {}: {}); configurations without a failed request in any trial: {lossless} of {}. Every configuration is in the table below.",
+        Metric::Availability.show(*lo_m),
+        lo.cell,
+        lo.label,
+        Metric::Availability.show(*hi_m),
+        hi.cell,
+        hi.label,
+        measured.len()
+    ))
 }
 
 /// A row per cell: its number, settings, trials done and `metrics` as mean [interval].
@@ -384,10 +420,16 @@ fn short(m: Metric, s: &Stats) -> String {
     }
 }
 
+/// Whether both cells of a comparison have the trials a test needs (2 each).
+fn testable(r: &ExperimentResult, d: &super::results::AxisDifference) -> bool {
+    r.cells[d.a - 1].done >= 2 && r.cells[d.b - 1].done >= 2
+}
+
 fn differences_section(r: &ExperimentResult) -> Section {
     let rows: Vec<Vec<String>> = r
         .differences
         .iter()
+        .filter(|d| testable(r, d))
         .map(|d| {
             let dd = &d.difference;
             vec![
@@ -416,7 +458,9 @@ fn differences_section(r: &ExperimentResult) -> Section {
         .collect();
     Section {
         title: "Differences along each axis".into(),
-        lines: vec![if rows.is_empty() {
+        lines: vec![if rows.is_empty() && !r.differences.is_empty() {
+            "No comparison can be tested: a configuration needs 2 trials or more. Each difference of the means is still in experiment.json (`differences`), without an interval.".into()
+        } else if rows.is_empty() {
             "No two configurations differ in one setting only: nothing to compare.".into()
         } else {
             "Between configurations that differ in one setting only: the second's mean minus the first's, Welch's 95 % interval for it and Welch's two-sided p-value. \"Not distinguishable\" means the interval includes 0 at this number of trials, not that there is no difference: more trials narrow it.".into()
@@ -616,6 +660,9 @@ fn in_short(r: &ExperimentResult) -> String {
         Some(d) => format!("In short: {}", difference_words(d, r)),
         None if r.differences.is_empty() => {
             "In short: no two configurations differ in one setting only, so none is compared.".into()
+        }
+        None if !r.differences.iter().any(|d| testable(r, d)) => {
+            "In short: with one trial per configuration no difference can be told from noise; read the table as single runs.".into()
         }
         None => "In short: no difference in availability between configurations is shown at this number of trials.".into(),
     }
