@@ -763,7 +763,8 @@ def main():
          "command": command_line(a)}
     if a.resume and os.path.exists(partial):
         with open(partial) as f:
-            r.update(json.load(f))
+            # The steps measured before; this invocation's command and date stand.
+            r.update({k: v for k, v in json.load(f).items() if k not in ("command", "date")})
     steps = [("load_tools", lambda: load_tools(a)), ("servers", lambda: servers(a)), ("startup", lambda: startup(a)),
              ("image", lambda: None if a.quick else image()), ("healing", lambda: healing(a)),
              ("healing_nodes", lambda: healing_nodes(a, raw))]

@@ -21,10 +21,12 @@ use crate::target::Target;
 pub const PHASE_RESOLVE: u8 = 0;
 pub const PHASE_EXCHANGE: u8 = 1;
 
-/// A connection idle this long is checked for a close by the server before it is used
-/// again (one non-blocking read); one used again sooner is not (as busy a connection is
-/// in any client, a close then meets the request in flight).
-const CHECK_IDLE: Duration = Duration::from_millis(1);
+/// A request on a connection idle this long that meets the server's close before any byte
+/// of an answer (the server closed the idle connection: RFC 9112 9.3.1 lets a client retry an
+/// idempotent request then) is sent again, once, on a new connection; the latency counts
+/// from the first attempt's intended time. On a busier connection the close met the request
+/// in flight, and it is a failure (`reset`). No system call is spent checking beforehand.
+const RETRY_IDLE: Duration = Duration::from_millis(1);
 
 #[derive(Debug)]
 pub struct Conn {
@@ -40,17 +42,27 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Whether it can carry the next request: not expired, and not closed by the server
-    /// (nor sent bytes nobody asked for) while idle.
-    fn reusable(&self, now: Instant) -> bool {
-        if now >= self.expires {
-            return false;
+    /// Writes the request and reads the answer's head; on failure, whether nothing of an
+    /// answer arrived.
+    async fn send(&mut self, request: &[u8]) -> Result<(), (h1::Failure, bool)> {
+        if let Err(e) = self.stream.write_all(request).await {
+            return Err((e.into(), true));
         }
-        if now.saturating_duration_since(self.idle_since) < CHECK_IDLE {
-            return true;
-        }
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        h1::read_head(&mut self.stream, &mut self.buf, &mut self.head)
+            .await
+            .map_err(|f| {
+                let nothing = self.buf.is_empty() && self.head.framing.is_none();
+                (f, nothing)
+            })
+    }
+}
+
+/// Whether a failure is the server's close of the connection (not a malformed answer).
+fn closed(f: &h1::Failure) -> bool {
+    match f {
+        h1::Failure::Closed => true,
+        h1::Failure::Io(e) => Class::from_io(e) == Class::Reset,
+        h1::Failure::Malformed(_) => false,
     }
 }
 
@@ -117,22 +129,38 @@ pub async fn exchange(
     phase: &AtomicU8,
 ) -> (Class, Option<u32>) {
     phase.store(PHASE_EXCHANGE, Ordering::Relaxed);
-    if !slot.as_ref().is_some_and(|c| c.reusable(Instant::now())) {
-        *slot = None;
-        match connect(&s.target, s.plan.recycle, phase).await {
-            Ok(c) => *slot = Some(c),
-            Err(class) => return (class, None),
+    let now = Instant::now();
+    let idle = match slot.as_ref() {
+        Some(c) if now < c.expires => now.saturating_duration_since(c.idle_since) >= RETRY_IDLE,
+        _ => {
+            *slot = None;
+            false
+        }
+    };
+    // At most two attempts: the second only after an idle connection's close.
+    let mut retry = idle;
+    loop {
+        if slot.is_none() {
+            match connect(&s.target, s.plan.recycle, phase).await {
+                Ok(c) => *slot = Some(c),
+                Err(class) => return (class, None),
+            }
+        }
+        let conn = slot.as_mut().expect("connected above");
+        conn.head.framing = None;
+        match conn.send(s.request.bytes()).await {
+            Ok(()) => break,
+            Err((f, nothing)) => {
+                *slot = None;
+                if retry && nothing && closed(&f) {
+                    retry = false;
+                    continue;
+                }
+                return (s.failed(&f), None);
+            }
         }
     }
-    let conn = slot.as_mut().expect("connected above");
-    if let Err(e) = conn.stream.write_all(s.request.bytes()).await {
-        *slot = None;
-        return (Class::from_io(&e), None);
-    }
-    if let Err(f) = h1::read_head(&mut conn.stream, &mut conn.buf, &mut conn.head).await {
-        *slot = None;
-        return (s.failed(&f), None);
-    }
+    let conn = slot.as_mut().expect("answered above");
     let class = Class::from_status(conn.head.status);
     let instance = conn
         .head
@@ -190,11 +218,12 @@ mod tests {
         )
     }
 
-    /// A server that answers each request on a connection with `answers[i]`, then (when
-    /// `close_after` is reached) closes that connection; it counts the connections.
+    /// A server that answers each request on a connection with `answers[i]`, and closes
+    /// its n-th connection after `close_after[n]` answers (the last entry for the rest); it
+    /// counts the connections.
     async fn server(
         answers: &'static [&'static [u8]],
-        close_after: usize,
+        close_after: &'static [usize],
     ) -> (String, Arc<AtomicU64>) {
         use tokio::io::AsyncReadExt;
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -204,9 +233,10 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((mut s, _)) = l.accept().await {
                 let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+                let limit = close_after[n.min(close_after.len() - 1)];
                 tokio::spawn(async move {
                     let mut req = [0u8; 4096];
-                    for i in 0..close_after {
+                    for i in 0..limit {
                         if s.read(&mut req).await.unwrap_or(0) == 0 {
                             return;
                         }
@@ -222,7 +252,7 @@ mod tests {
     async fn a_connection_the_server_closed_while_idle_is_replaced_without_a_failure() {
         let (url, conns) = server(
             &[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-instance: a\r\n\r\nok"],
-            1,
+            &[1],
         )
         .await;
         let s = shared(&url, true);
@@ -238,10 +268,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_close_is_retried_once_and_only_after_idling() {
+        // The first connection answers once and closes; every later one closes at once.
+        let (url, conns) =
+            server(&[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"], &[1, 0]).await;
+        let s = shared(&url, true);
+        let phase = AtomicU8::new(PHASE_RESOLVE);
+        let mut slot = None;
+        assert_eq!(exchange(&s, &mut slot, 0, &phase).await.0, Class::Ok);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Idle, closed: sent again on a new connection, which closes too: a failure.
+        assert_eq!(exchange(&s, &mut slot, 1, &phase).await.0, Class::Reset);
+        assert_eq!(conns.load(Ordering::SeqCst), 2, "one retry, no more");
+        // A new connection's close is never retried.
+        assert_eq!(exchange(&s, &mut slot, 2, &phase).await.0, Class::Reset);
+        assert_eq!(conns.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
     async fn keep_alive_is_honoured_and_close_obeyed() {
         let (url, conns) = server(
             &[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"],
-            usize::MAX,
+            &[usize::MAX],
         )
         .await;
         let s = shared(&url, true);
@@ -254,7 +302,7 @@ mod tests {
         slot = None;
         let (url, conns) = server(
             &[b"HTTP/1.1 500 X\r\nconnection: close\r\ncontent-length: 1\r\n\r\nx"],
-            usize::MAX,
+            &[usize::MAX],
         )
         .await;
         let s = shared(&url, true);
@@ -272,7 +320,7 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
                 b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA",
             ],
-            usize::MAX,
+            &[usize::MAX],
         )
         .await;
         let s = shared(&url, true);
