@@ -531,7 +531,7 @@ def report_intro(r, a):
     return [
         "# crashlab benchmarks",
         "",
-        f"Produced by one invocation, `{command_line(a)}`, on {r['machine']}, {r['date']} "
+        f"Produced by {'' if r.get('kept_steps') else 'one invocation, '}`{command_line(a)}`, on {r['machine']}, {r['date']} "
         f"(CPU model: {r['cpu_model']}; compare ratios across machines, not absolutes). Every comparison "
         "runs both sides in the same run, alternating their order each round; figures are medians with the "
         "min-max over the rounds in brackets. Every round's figures are in bench/benchmarks.json.",
@@ -685,7 +685,7 @@ def report_healing_nodes(hn):
         "",
         f"## Healing across nodes (3-node lab, medians of {n})",
         "",
-        f"`{hn['command']}`: a lab of 3 engines (scripts/lab.sh), 5 replicas rebalanced before each round, 200 requests/s, "
+        f"`{hn['command']}` (experiments/healing.toml): a lab of 3 engines (scripts/lab.sh), 5 replicas spread afresh before each trial, 200 requests/s, "
         f"one fault 5 s into a 20 s run, a node put back after 10 s; dispatcher heartbeat {hn['heartbeat']} and client "
         f"timeout {hn['timeout']}, the settings that made detection shortest in results/multi-node/README.md. "
         "Seconds from the fault; the experiment's own page (means with 95 % intervals) and every trial's run are under bench/healing/.",
