@@ -113,12 +113,6 @@ def run(cmd, timeout=300):
 
 
 def run_cpu(cmd, timeout=300):
-    """Runs cmd; returns its stdout and the CPU seconds (user + system) it used."""
-    out, user, system = run_cpu_split(cmd, timeout)
-    return out, user + system
-
-
-def run_cpu_split(cmd, timeout=300):
     """Runs cmd; returns its stdout and the CPU seconds it used in user and in system time."""
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
@@ -139,25 +133,26 @@ def run_cpu_split(cmd, timeout=300):
         return out.read(), ru.ru_utime, ru.ru_stime
 
 
-def chaos_summary(args, split=False):
+def chaos_summary(args):
+    """A chaos-runner run on core 1: its summary and the CPU seconds in user and system time."""
     out = tempfile.mkdtemp(dir=TMP)
-    _, user, system = run_cpu_split(["taskset", "-c", "1", RUNNER, "run"] + args + ["--out", out, "-q"])
+    _, user, system = run_cpu(["taskset", "-c", "1", RUNNER, "run"] + args + ["--out", out, "-q"])
     with open(os.path.join(out, "summary.json")) as f:
         s = json.load(f)
     shutil.rmtree(out, ignore_errors=True)
-    return (s, user, system) if split else (s, user + system)
+    return s, user, system
 
 
 def chaos_closed(url, conns, secs, recording="on"):
     """Requests/s, CPU µs per request (user + system) and user µs per request of a closed loop."""
-    s, user, system = chaos_summary([url, "--concurrency", str(conns), "--duration", f"{secs}s", "--recording", recording], split=True)
+    s, user, system = chaos_summary([url, "--concurrency", str(conns), "--duration", f"{secs}s", "--recording", recording])
     assert s["counts"]["failed"] == 0, s["counts"]
     n = s["counts"]["sent"]
     return n / s["run"]["elapsed_s"], (user + system) * 1e6 / n, user * 1e6 / n
 
 
 def oha_rps(url, conns, secs):
-    out, user, system = run_cpu_split(["taskset", "-c", "1", oha_path(), "-z", f"{secs}s", "-c", str(conns), "--no-tui", "--output-format", "json", url])
+    out, user, system = run_cpu(["taskset", "-c", "1", oha_path(), "-z", f"{secs}s", "-c", str(conns), "--no-tui", "--output-format", "json", url])
     j = json.loads(out)
     rps = j["summary"]["requestsPerSec"]
     n = rps * secs
@@ -167,7 +162,7 @@ def oha_rps(url, conns, secs):
 def h2load(url, conns, secs):
     """Requests/s, CPU µs per request and user µs per request of h2load over HTTP/1.1 (nghttp2's
     load tool, C; 1 thread, on core 1)."""
-    out, user, system = run_cpu_split(["taskset", "-c", "1", "h2load", "--h1", "-t1", f"-c{conns}", "-D", str(secs), url],
+    out, user, system = run_cpu(["taskset", "-c", "1", "h2load", "--h1", "-t1", f"-c{conns}", "-D", str(secs), url],
                                       timeout=secs + 60)
     m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
     rate = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
@@ -186,7 +181,7 @@ def to_ms(v):
 def wrk(url, conns, secs):
     """Requests/s, p99 latency (ms), CPU µs per request and user µs per request of wrk (1
     thread, on core 1)."""
-    out, user, system = run_cpu_split(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", url])
+    out, user, system = run_cpu(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", url])
     total = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
@@ -242,7 +237,8 @@ def open_loop_round(url, rate, secs, server):
     """One open-loop run of chaos-runner (pinned to core 1) at `rate` against `server` (its
     process): what it achieved, and what it cost the load tool and the server per request."""
     before = proc_cpu_s(server.pid)
-    s, cpu = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{secs}s"])
+    s, user, system = chaos_summary([url, "--rate", str(rate), "--timeout", "100ms", "--duration", f"{secs}s"])
+    cpu = user + system
     server_cpu = proc_cpu_s(server.pid) - before
     time.sleep(0.5)
     sent, elapsed = s["counts"]["sent"], s["run"]["elapsed_s"]
