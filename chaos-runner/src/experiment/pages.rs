@@ -280,11 +280,7 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
         ("configurations".to_string(), r.cells.len().to_string()),
         ("trials done".to_string(), format!("{done} of {total}")),
     ];
-    let measured: Vec<(&CellResult, f64)> = r
-        .cells
-        .iter()
-        .filter_map(|c| c.stats[&Metric::Availability].mean.map(|m| (c, m)))
-        .collect();
+    let measured = availabilities(r);
     if measured.len() <= MAX_CELL_TILES {
         for (c, m) in &measured {
             tiles.push((
@@ -292,17 +288,13 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
                 Metric::Availability.show(*m),
             ));
         }
-    } else {
-        // Many cells: the two ends (each cell is in the table below); ties go to the first.
-        let highest = measured.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
-        let lowest = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1));
-        for (name, end) in [("highest", highest), ("lowest", lowest)] {
-            if let Some((c, m)) = end {
-                tiles.push((
-                    format!("{name} availability (cell {})", c.cell),
-                    Metric::Availability.show(*m),
-                ));
-            }
+    } else if let Some((lowest, highest)) = ends(&measured) {
+        // Many cells: the two ends (each cell is in the table below).
+        for (name, (c, m)) in [("highest", highest), ("lowest", lowest)] {
+            tiles.push((
+                format!("{name} availability (cell {})", c.cell),
+                Metric::Availability.show(m),
+            ));
         }
     }
     if !r.hypotheses.is_empty() {
@@ -316,16 +308,27 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     }
 }
 
+/// Every cell with a mean availability, and that mean.
+fn availabilities(r: &ExperimentResult) -> Vec<(&CellResult, f64)> {
+    r.cells
+        .iter()
+        .filter_map(|c| c.stats[&Metric::Availability].mean.map(|m| (c, m)))
+        .collect()
+}
+
+/// The lowest and the highest of them; ties go to the first cell.
+type End<'a> = (&'a CellResult, f64);
+fn ends<'a>(measured: &[End<'a>]) -> Option<(End<'a>, End<'a>)> {
+    let lowest = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let highest = measured.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some((*lowest, *highest))
+}
+
 /// Many cells in one line: the lowest and highest mean availability, and how many
 /// configurations lost no request at all (each cell is in the table below).
 fn range_of_availability(r: &ExperimentResult) -> Option<String> {
-    let measured: Vec<(&CellResult, f64)> = r
-        .cells
-        .iter()
-        .filter_map(|c| c.stats[&Metric::Availability].mean.map(|m| (c, m)))
-        .collect();
-    let (lo, lo_m) = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
-    let (hi, hi_m) = measured.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let measured = availabilities(r);
+    let ((lo, lo_m), (hi, hi_m)) = ends(&measured)?;
     let lossless = r
         .cells
         .iter()
@@ -333,10 +336,10 @@ fn range_of_availability(r: &ExperimentResult) -> Option<String> {
         .count();
     Some(format!(
         "What happened: mean availability from {} (cell {}: {}) to {} (cell {}: {}); configurations without a failed request in any trial: {lossless} of {}. Every configuration is in the table below.",
-        Metric::Availability.show(*lo_m),
+        Metric::Availability.show(lo_m),
         lo.cell,
         lo.label,
-        Metric::Availability.show(*hi_m),
+        Metric::Availability.show(hi_m),
         hi.cell,
         hi.label,
         measured.len()

@@ -43,17 +43,14 @@ pub struct Conn {
 
 impl Conn {
     /// Writes the request and reads the answer's head; on failure, whether nothing of an
-    /// answer arrived.
+    /// answer arrived (nothing is left unread: a head cut short stays in the buffer).
     async fn send(&mut self, request: &[u8]) -> Result<(), (h1::Failure, bool)> {
         if let Err(e) = self.stream.write_all(request).await {
             return Err((e.into(), true));
         }
         h1::read_head(&mut self.stream, &mut self.buf, &mut self.head)
             .await
-            .map_err(|f| {
-                let nothing = self.buf.is_empty() && self.head.framing.is_none();
-                (f, nothing)
-            })
+            .map_err(|f| (f, self.buf.is_empty()))
     }
 }
 
@@ -147,7 +144,6 @@ pub async fn exchange(
             }
         }
         let conn = slot.as_mut().expect("connected above");
-        conn.head.framing = None;
         match conn.send(s.request.bytes()).await {
             Ok(()) => break,
             Err((f, nothing)) => {

@@ -99,7 +99,7 @@ pub fn degraded_s(timeline: &[crate::record::Bucket], bucket_us: u64) -> f64 {
 pub fn build(i: Inputs<'_>) -> Summary {
     let rec = i.recorded;
     let mut counts = counts(rec);
-    counts.malformed = i.malformed.clone();
+    counts.malformed = i.malformed;
     let (windows, glitches) = downtime::windows(&rec.timeline, i.run_end_us, i.min_window_us);
     let time = availability::by_time(&rec.timeline, rec.bucket_us, &windows, i.bucket_threshold);
     let mut faults: Vec<FaultEvent> = i.faults;
