@@ -434,8 +434,8 @@ proptest! {
         }
     }
 
-    /// Whatever a server sends, the reader ends in an outcome without a panic, and its
-    /// memory is the fixed buffer plus copies of two header values no longer than the head.
+    /// Whatever a server sends, the reader ends in an outcome without a panic (in its fixed
+    /// buffer: nothing it reads into can grow), and the same answer however the bytes arrive.
     #[test]
     fn any_bytes_end_in_an_outcome(
         prefix in prop::sample::select(vec![
@@ -452,15 +452,14 @@ proptest! {
         bytes.extend_from_slice(&tail);
         let mut at = at;
         at.sort_unstable();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        rt.block_on(async {
-            let mut io = Pieces::split(&bytes, &at);
-            let mut buf = Buffer::default();
-            let mut head = Head::default();
-            let _ = read_response(&mut io, &mut buf, &mut head).await;
-            assert_eq!(buf.buf.len(), MAX_HEAD);
-            assert!(head.instance.as_ref().map_or(0, Vec::len) <= MAX_HEAD);
-            assert!(head.version.len() <= MAX_HEAD);
-        });
+        // What follows an answer depends on how much had arrived when it ended: only the
+        // answer itself must not.
+        let answer = |o: Outcome| match o {
+            Outcome::Answer { status, instance, keep_alive, .. } => {
+                Outcome::Answer { status, instance, keep_alive, left: 0 }
+            }
+            other => other,
+        };
+        prop_assert_eq!(answer(read(&bytes, &at)), answer(read(&bytes, &[])));
     }
 }
