@@ -106,6 +106,20 @@ pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
     })
 }
 
+/// Removes what `dir` holds, not `dir` itself: it may be a mount point (the scripts mount
+/// the output directory into chaos-runner's container), which cannot be removed.
+fn clear(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// `--out` (default `results/experiment-NAME`): new, or with `--resume` the same
 /// experiment's, or with `--force` an earlier experiment's (removed first). Never another
 /// directory's files.
@@ -148,7 +162,7 @@ fn prepare_dir(a: &ExperimentArgs, plan: &Plan) -> Result<PathBuf, UsageError> {
                 out.display()
             )));
         }
-        std::fs::remove_dir_all(&out)
+        clear(&out)
             .map_err(|e| UsageError(format!("--force: cannot clear {}: {e}", out.display())))?;
     } else if a.resume {
         return Err(UsageError(format!(
@@ -434,4 +448,31 @@ fn with_pending(done: &[Trial], schedule: &[Planned]) -> Vec<Trial> {
             .map(|p| Trial::of(p, Status::Pending, None, None)),
     );
     all
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn clearing_keeps_the_directory_and_never_follows_a_link_out() {
+        let root = std::env::temp_dir().join(format!("crashlab-clear-{}", std::process::id()));
+        let (dir, outside) = (root.join("out"), root.join("outside"));
+        std::fs::create_dir_all(dir.join("runs/cell-01")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(dir.join("experiment.toml"), "x").unwrap();
+        std::fs::write(dir.join("runs/cell-01/summary.json"), "{}").unwrap();
+        std::fs::write(outside.join("keep"), "y").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
+        super::clear(&dir).unwrap();
+        assert!(
+            dir.is_dir(),
+            "the directory itself stays (it may be a mount point)"
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert!(
+            outside.join("keep").exists(),
+            "a link is removed, not followed"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
