@@ -28,12 +28,19 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$trials" in [2-9]|[1-9][0-9]) ;; *) echo "bench-healing.sh: --trials takes 2 to 99" >&2; exit 2 ;; esac
-if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
-    echo "bench-healing.sh: $out holds earlier results: choose another --out, or add --force" >&2
-    exit 2
+replace=()
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then
+    if [ "$force" != 1 ]; then
+        echo "bench-healing.sh: $out holds earlier results: choose another --out, or add --force" >&2
+        exit 2
+    fi
+    # chaos-runner replaces an earlier experiment only, never another directory's files.
+    if [ ! -f "$out/experiment.toml" ]; then
+        echo "bench-healing.sh: --force replaces an earlier experiment, and $out holds none: choose another --out" >&2
+        exit 2
+    fi
+    replace=(--force)
 fi
-rm -rf "${out:?}"
-mkdir -p "$out"
 
 image=crashlab/crashserver:bench-$$
 started=$SECONDS
@@ -56,7 +63,7 @@ scripts/lab.sh up --nodes 3 --heartbeat "$heartbeat" --image "$image" >/dev/null
 scripts/lab.sh deploy lab 5
 say "experiments/healing.toml: $trials trials per fault, interleaved"
 rc=0
-scripts/lab.sh experiment lab_appnet "$out" experiments/healing.toml --trials "$trials" \
+scripts/lab.sh experiment lab_appnet "$out" experiments/healing.toml --trials "$trials" ${replace[@]+"${replace[@]}"} \
     --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network lab_appnet (lab of 3 nodes, heartbeat $heartbeat; no IPVS)" \
     2>&1 | sed "s|/run-out|$out|g; s/^/    /" || rc=$?
 [ -f "$out/experiment.md" ] && sed -n '/^## What swarm did/,/^## Differences/p' "$out/experiment.md" | sed '$d'
