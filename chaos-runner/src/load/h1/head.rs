@@ -93,11 +93,11 @@ pub fn parse(buf: &[u8], head: &mut Head) -> Result<Parsed, Malformed> {
             let last = f
                 .value
                 .split(|b| *b == b',')
-                .map(trim)
+                .map(<[u8]>::trim_ascii)
                 .rfind(|t| !t.is_empty());
             chunked = Some(last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")));
         } else if name.eq_ignore_ascii_case("connection") {
-            for t in f.value.split(|b| *b == b',').map(trim) {
+            for t in f.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 if t.eq_ignore_ascii_case(b"close") {
                     keep_alive = false;
                 } else if t.eq_ignore_ascii_case(b"keep-alive") && !http11 {
@@ -141,13 +141,9 @@ pub fn parse(buf: &[u8], head: &mut Head) -> Result<Parsed, Malformed> {
     Ok(Parsed::Final(len))
 }
 
-fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
 /// A Content-Length value: digits only, at most 18 of them.
 fn content_length(v: &[u8]) -> Result<u64, Malformed> {
-    let v = trim(v);
+    let v = v.trim_ascii();
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return Err(Malformed::ContentLength);
     }
