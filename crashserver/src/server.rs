@@ -89,6 +89,8 @@ pub async fn serve_listener(
         });
     }
     drop(listener);
+    // When this thread stopped taking connections: the socket refuses once every thread has.
+    tracing::info!(connections = graceful.count(), "stopped accepting");
     match tokio::time::timeout(grace, graceful.shutdown()).await {
         Ok(()) => Ok(Drain::Complete),
         Err(_) => {

@@ -10,8 +10,8 @@ use crashserver::faults::CRASH_AFTER_ANSWER;
 
 use crate::support::metrics::sample;
 use crate::support::{
-    assert_within, find, get, logged_at, reap, request, sched, slack, spawn_server, wait_for, Due,
-    BIN, HANG_GUARD,
+    assert_within, find, get, logged_at, message, reap, request, sched, slack, spawn_server,
+    wait_for, Due, BIN, HANG_GUARD,
 };
 
 #[test]
@@ -150,7 +150,7 @@ fn root_does_not_arm_a_crash() {
 
 #[test]
 fn sigterm_drains_in_flight_slow_request_and_exits_zero() {
-    let mut s = spawn_server(&[("LATENCY", "1s")]);
+    let mut s = spawn_server(&[("LATENCY", "1s"), ("THREADS", "2")]);
     let addr = s.addr;
     let slow = std::thread::spawn(move || {
         let r = request(addr, "GET", "/", &[]);
@@ -160,20 +160,33 @@ fn sigterm_drains_in_flight_slow_request_and_exits_zero() {
     s.signal(15);
     s.wait_log("shutdown requested: not ready, draining in-flight requests");
     // Each serving thread closes its share of the socket as it stops: wait for the last.
-    let refused = wait_for("new connections refused", || {
-        TcpStream::connect(addr).is_err().then(SystemTime::now)
+    wait_for("new connections refused", || {
+        TcpStream::connect(addr).is_err().then_some(())
     });
     let (r, answered) = slow.join().unwrap();
     let r = r.expect("in-flight request lost on SIGTERM");
     assert_eq!(r.status, 200);
-    // Far apart: refusing at once on SIGTERM, or only once the drain (the 1 s request) is
-    // over. Seen refused while the request was still in flight, it stopped accepting first.
-    assert!(
-        refused < answered,
-        "still accepting after SIGTERM until the in-flight request was answered"
-    );
     assert_eq!(s.wait_exit(HANG_GUARD).status.code(), Some(0));
-    assert_eq!(find(&s.final_lines(), "stopped")["drain"], "Complete");
+    let lines = s.final_lines();
+    assert_eq!(find(&lines, "stopped")["drain"], "Complete");
+    // The server's own record of when each thread stopped accepting, against the answer's
+    // arrival (which the server's sending precedes): stopping only once the drain was over
+    // would come after it. The thread holding the slow request's connection says so.
+    let stops: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| message(l) == "stopped accepting")
+        .collect();
+    assert_eq!(stops.len(), 2, "one line per serving thread: {stops:#?}");
+    for stop in &stops {
+        assert!(
+            logged_at(stop) < answered,
+            "a thread kept accepting until the in-flight request was answered: {stop}"
+        );
+    }
+    assert!(
+        stops.iter().any(|l| l["connections"] == 1),
+        "no thread stopped with the slow request's connection open: {stops:#?}"
+    );
 }
 
 #[test]
