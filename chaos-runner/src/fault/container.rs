@@ -41,10 +41,10 @@ pub async fn fire(
             format!("sent {s} to"),
         ),
     };
-    let (picked, found, mut errors) = sw.pick_tasks(count, rng).await;
+    let (mut picks, mut errors) = sw.pick_tasks(count, rng).await;
     let mut hit = Vec::new();
     let mut undos = Vec::new();
-    for t in &picked {
+    while let Some(t) = picks.next() {
         let undo = resume.map(|resume| Undo::Container {
             node: sw.engines[t.engine].name.clone(),
             container: t.id.clone(),
@@ -56,29 +56,33 @@ pub async fn fire(
                 continue;
             }
         }
-        match sw.act_on(t.engine, &t.id, act).await {
+        let made = sw.act_on(t.engine, &t.id, act).await;
+        if made.is_err() {
+            // Not made: nothing for an undo or `restore` to put back.
+            if let Some(u) = &undo {
+                let _ = means.journal.commit_async(Entry::Undone(u.change())).await;
+            }
+        }
+        match made {
             Ok(()) => {
                 hit.push(t.label.clone());
                 undos.extend(undo);
             }
-            Err(e) => {
-                // Not made: nothing for an undo or `restore` to put back.
-                if let Some(u) = &undo {
-                    let _ = means.journal.commit_async(Entry::Undone(u.change())).await;
-                }
-                errors.push(format!("{}: {e}", t.label))
-            }
+            Err(e) if e.vanished() => picks.pass_over(&t),
+            Err(e) => errors.push(format!("{}: {e}", t.label)),
         }
     }
     let mut outcome = format!(
-        "{verb} {} of {found} task container(s) of {}: {}",
+        "{verb} {} of {} task container(s) of {}: {}{}",
         hit.len(),
+        picks.found,
         sw.service,
         if hit.is_empty() {
             "none".to_string()
         } else {
             hit.join(", ")
-        }
+        },
+        picks.passed_over_note()
     );
     if !errors.is_empty() {
         outcome.push_str(&format!("; not reached: {}", errors.join("; ")));

@@ -161,6 +161,7 @@ fn killed(
         "{signal} sent to {} of {count} asked task container(s)",
         k.signalled.len()
     );
+    outcome.push_str(&crate::swarm::task_faults::passed_over_note(&k.passed_over));
     if !k.errors.is_empty() {
         outcome.push_str(&format!("; errors: {}", k.errors.join("; ")));
     }

@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 
 use bollard::models::ContainerSummary;
-use bollard::query_parameters::{
-    KillContainerOptions, ListContainersOptions, ListNodesOptions, ListTasksOptions,
-};
+use bollard::query_parameters::{ListContainersOptions, ListNodesOptions, ListTasksOptions};
 use bollard::Docker;
 use rand::rngs::StdRng;
 
+use super::task_faults::Act;
 use super::{belongs_to, Killed, Swarm, SwarmError, SERVICE_LABEL};
 
 /// One node's engine, named by the node's hostname.
@@ -109,23 +108,21 @@ impl Swarm {
         count: u32,
         rng: &mut StdRng,
     ) -> Result<Killed, SwarmError> {
-        // Picked as every container fault picks (the same seeded choice as before).
-        let (tasks, found, mut errors) = self.pick_tasks(count, rng).await;
+        // Picked as every container fault picks (the same seeded order as before).
+        let (mut picks, mut errors) = self.pick_tasks(count, rng).await;
         let mut signalled = Vec::new();
-        for t in &tasks {
-            let engine = &self.engines[t.engine];
-            let options = KillContainerOptions {
-                signal: signal.to_string(),
-            };
-            match engine.docker.kill_container(&t.id, Some(options)).await {
+        while let Some(t) = picks.next() {
+            match self.act_on(t.engine, &t.id, Act::Signal(signal)).await {
                 Ok(()) => signalled.push(t.label.clone()),
+                Err(e) if e.vanished() => picks.pass_over(&t),
                 Err(e) => errors.push(format!("{}: {e}", t.label)),
             }
         }
         Ok(Killed {
             service: self.service.clone(),
-            found,
+            found: picks.found,
             signalled,
+            passed_over: picks.passed_over,
             errors,
         })
     }

@@ -84,6 +84,8 @@ pub struct Killed {
     pub found: usize,
     /// The containers signalled: `short-id (task name)`.
     pub signalled: Vec<String>,
+    /// Picked containers that had stopped running by their turn (others taken instead).
+    pub passed_over: Vec<String>,
     /// The containers the signal did not reach, with why.
     pub errors: Vec<String>,
 }
