@@ -94,6 +94,7 @@ pub(super) fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
         recycle: a.recycle,
         headers,
         recording: a.recording == Recording::On,
+        share: a.share,
     })
 }
 

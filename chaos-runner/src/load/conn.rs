@@ -204,6 +204,7 @@ mod tests {
             recycle: Duration::from_secs(60),
             headers: vec![],
             recording: true,
+            share: None,
         };
         let (_tx, rx) = tokio::sync::watch::channel(false);
         Shared::new(

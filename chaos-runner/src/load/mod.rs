@@ -8,6 +8,7 @@ pub mod limits;
 pub mod pool;
 mod request;
 pub mod scheduler;
+pub mod share;
 #[cfg(target_os = "linux")]
 mod ticker;
 pub mod worker;
@@ -54,6 +55,8 @@ pub struct LoadPlan {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Full recording (latency histograms, replicas, first/last times) or counts only.
     pub recording: bool,
+    /// Open loop: this run's share of the schedule (the rate is the whole schedule's).
+    pub share: Option<share::Share>,
 }
 
 impl LoadPlan {
@@ -207,7 +210,10 @@ fn spawn_with(
     match (plan.mode, tx) {
         (Mode::Open { rate }, Some(tx)) => {
             let total = plan.total_requests().unwrap_or(u64::MAX);
-            let sched = scheduler::Schedule::new(shared.start, rate, total);
+            let mut sched = scheduler::Schedule::new(shared.start, rate, total);
+            if let Some(share) = plan.share {
+                sched = sched.share(share);
+            }
             let pacer = scheduler::Pacer::new(sched, tx, collector.shards()[0].clone(), pool);
             pool::Finished::new(done, spawn_pacer(pacer, shared.clone(), pacing))
         }
@@ -255,6 +261,7 @@ mod tests {
             recycle: ms(1_000),
             headers: Vec::new(),
             recording: true,
+            share: None,
         };
         let (_stop, interrupted) = watch::channel(false);
         let shared = Arc::new(Shared::new(target, plan, Instant::now(), interrupted));

@@ -72,6 +72,7 @@ mod tests {
                 ),
             ],
             recording: true,
+            share: None,
         }
     }
 

@@ -43,6 +43,16 @@ impl Schedule {
         }
     }
 
+    /// This share's part of the schedule: every `of`-th tick from tick `index - 1`, on the
+    /// same clock, so the shares together are the whole schedule.
+    pub fn share(self, share: super::share::Share) -> Self {
+        Self {
+            start: self.at(share.tick(0)),
+            period_ns: self.period_ns * f64::from(share.of),
+            total: share.ticks_of(self.total),
+        }
+    }
+
     /// Intended send time of tick `i`.
     pub fn at(&self, i: u64) -> Instant {
         self.start + Duration::from_nanos((i as f64 * self.period_ns) as u64)
@@ -195,6 +205,25 @@ mod tests {
         let odd = Schedule::new(start, 3.0 * 7.0 * 13.0, 10_000);
         for i in 0..10_000 {
             assert_eq!(odd.due(odd.at(i)), i + 1, "tick {i}");
+        }
+    }
+
+    #[test]
+    fn a_share_sends_its_ticks_at_the_whole_schedules_times() {
+        let start = Instant::now();
+        let whole = Schedule::new(start, 3.0 * 7.0 * 13.0, 1_000);
+        for index in 1..=3 {
+            let share = super::super::share::Share { index, of: 3 };
+            let part = whole.share(share);
+            assert_eq!(part.total, share.ticks_of(1_000));
+            for i in 0..part.total {
+                let exact = whole.at(share.tick(i));
+                let d = part.at(i).max(exact) - part.at(i).min(exact);
+                assert!(
+                    d <= Duration::from_nanos(2),
+                    "share {share}, tick {i}: {d:?}"
+                );
+            }
         }
     }
 }

@@ -61,12 +61,12 @@ fn run(s: &Summary, out: &mut Vec<Section>) {
     let (r, achieved_rate) = (&s.run.setup, s.run.achieved_rate);
     let load = match r.rate {
         Some(rate) if r.in_flight_capped => format!(
-            "open loop at {rate} req/s asked, {:.1} req/s achieved, capped at {} in flight (--max-in-flight; up to {} were)",
-            achieved_rate, r.max_in_flight, r.peak_in_flight
+            "open loop at {} asked, {:.1} req/s achieved, capped at {} in flight (--max-in-flight; up to {} were)",
+            r.rate_words(rate), achieved_rate, r.max_in_flight, r.peak_in_flight
         ),
         Some(rate) => format!(
-            "open loop at {rate} req/s asked, {:.1} req/s achieved, up to {} in flight (allowance {} for rate x timeout)",
-            achieved_rate, r.peak_in_flight, r.max_in_flight
+            "open loop at {} asked, {:.1} req/s achieved, up to {} in flight (allowance {} for rate x timeout)",
+            r.rate_words(rate), achieved_rate, r.peak_in_flight, r.max_in_flight
         ),
         None => format!(
             "closed loop, {} workers, {:.1} req/s achieved",
@@ -139,14 +139,14 @@ fn headline(s: &Summary, out: &mut Vec<Section>) {
 /// What the words on the page mean, with the run's own figures where they matter.
 fn glossary(s: &Summary, out: &mut Vec<Section>) {
     let r = &s.run.setup;
-    let per_bucket = r.rate.map(|rate| rate * r.bucket_ms / 1000.0);
+    let per_bucket = r.own_rate().map(|rate| rate * r.bucket_ms / 1000.0);
     let threshold = s.availability.bucket_threshold;
     let bucket = match per_bucket {
         Some(n) if n > 0.0 => {
             let allowed = (n * (1.0 - threshold) + 1e-9).floor();
             format!(
                 " At {} requests/s a bucket holds about {n:.0} requests, so {}.",
-                r.rate.unwrap_or_default(),
+                (r.own_rate().unwrap_or_default() * 10.0).round() / 10.0,
                 if allowed < 1.0 {
                     "a single failure in a bucket fails it".to_string()
                 } else {

@@ -35,7 +35,7 @@ pub fn section(s: &Summary) -> Section {
 pub fn done(s: &Summary) -> String {
     let r = &s.run.setup;
     let load = match r.rate {
-        Some(rate) => format!("{rate} requests/s"),
+        Some(rate) => r.rate_words(rate).replace("req/s", "requests/s"),
         None => format!("as fast as {} workers could go", r.connections),
     };
     let on = match s.swarm.as_ref() {

@@ -405,6 +405,7 @@ impl Experiment {
             keepalive: plan.keepalive,
             recycle_ms: plan.recycle.as_secs_f64() * 1e3,
             host: super::host::host_description(),
+            share: plan.share.map(|s| s.to_string()),
         }
     }
 

@@ -127,6 +127,32 @@ pub struct RunSetup {
     pub keepalive: bool,
     pub recycle_ms: f64,
     pub host: String,
+    /// `--share K/N`: this run sent share K of the N of `rate`'s schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+}
+
+impl RunSetup {
+    /// The rate this run itself was asked to send: `rate`, or its share of it.
+    pub fn own_rate(&self) -> Option<f64> {
+        let of = self
+            .share
+            .as_deref()
+            .and_then(|s| s.parse::<crate::load::share::Share>().ok())
+            .map_or(1, |s| s.of);
+        self.rate.map(|r| r / f64::from(of))
+    }
+
+    /// The asked load in words: `R req/s`, with this run's share of it when it had one.
+    pub fn rate_words(&self, rate: f64) -> String {
+        match (&self.share, self.own_rate()) {
+            (Some(share), Some(own)) => {
+                let own = (own * 10.0).round() / 10.0;
+                format!("{rate} req/s in all (share {share} of it: {own} req/s from here)")
+            }
+            _ => format!("{rate} req/s"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
