@@ -152,14 +152,21 @@ pub struct RunArgs {
     /// rate x timeout, so a stalled target never makes a request late or lost. With a cap,
     /// ticks that find all busy wait in a queue (up to 64), then are dropped: counted as
     /// unanswered (availability ok/scheduled, downtime) and warned about. 1 to 1,000,000.
-    #[arg(long, value_parser = parse::max_in_flight, requires = "rate", help_heading = "Load")]
+    #[arg(long, value_parser = parse::max_in_flight, requires = "rate", conflicts_with = "concurrency", help_heading = "Load")]
     pub max_in_flight: Option<u64>,
 
     /// Open loop: send only share K of N of the schedule --rate asks for (ticks K-1,
     /// K-1+N, ...), so N runs on the same clock send the whole schedule between them, each
     /// an exact part; `chaos-runner merge` makes one run of their directories. 1/1 to 1000/1000.
-    #[arg(long, value_parser = clap::value_parser!(crate::load::share::Share), requires = "rate", help_heading = "Load")]
+    #[arg(long, value_parser = clap::value_parser!(crate::load::share::Share), requires = "rate", conflicts_with = "concurrency", help_heading = "Load")]
     pub share: Option<crate::load::share::Share>,
+
+    /// Start the clock at this time (RFC 3339: 2026-12-02T10:00:00Z) instead of as soon as
+    /// the service is ready: runs given the same time and --share K/N send one schedule
+    /// between them. At most 1 hour ahead; refused if, once the service is ready, less than
+    /// --timeout is left (the connections are opened in that time).
+    #[arg(long, value_parser = parse::start_at, help_heading = "Load")]
+    pub start_at: Option<std::time::SystemTime>,
 
     /// How long to load (30s, 2m; at most 7d). Default 10s unless --requests is given.
     #[arg(long, value_parser = parse::positive_duration, help_heading = "Load")]
@@ -377,7 +384,7 @@ mod no_panic {
         /// Any option with any value: parsed or refused, never a panic.
         #[test]
         fn any_arguments_parse_or_err(
-            flag in "--(rate|share|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
+            flag in "--(rate|share|start-at|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
             value in "[ -~]{0,24}",
         ) {
             let _ = Cli::try_parse_from(["chaos-runner", "run", "http://127.0.0.1:1/", &flag, &value]);

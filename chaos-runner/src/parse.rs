@@ -18,6 +18,8 @@ pub enum ParseError {
     Ratio(String),
     #[error("'{value}' is out of range ({range})")]
     Range { value: String, range: &'static str },
+    #[error("'{0}' is not a time of day in RFC 3339 (example: 2026-12-02T10:00:00Z)")]
+    Time(String),
 }
 
 /// The longest duration anywhere (run length, fault times, SLO limits): 7 days.
@@ -66,6 +68,18 @@ pub fn requests(s: &str) -> Result<u64, ParseError> {
         return Err(range(s, "1 to 10^12"));
     }
     Ok(v)
+}
+
+/// How far ahead `--start-at` may be.
+pub const MAX_START_AHEAD: Duration = Duration::from_secs(3600);
+
+/// `--start-at`: an RFC 3339 time, after now and at most an hour ahead.
+pub fn start_at(s: &str) -> Result<std::time::SystemTime, ParseError> {
+    let t = humantime::parse_rfc3339_weak(s.trim()).map_err(|_| ParseError::Time(s.to_string()))?;
+    match t.duration_since(std::time::SystemTime::now()) {
+        Ok(ahead) if ahead <= MAX_START_AHEAD => Ok(t),
+        _ => Err(range(s, "after now and at most 1 hour ahead")),
+    }
 }
 
 /// A strictly positive duration.

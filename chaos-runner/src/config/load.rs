@@ -95,6 +95,7 @@ pub(super) fn plan_of(a: &RunArgs) -> Result<LoadPlan, UsageError> {
         headers,
         recording: a.recording == Recording::On,
         share: a.share,
+        start_at: a.start_at,
     })
 }
 

@@ -205,6 +205,7 @@ mod tests {
             headers: vec![],
             recording: true,
             share: None,
+            start_at: None,
         };
         let (_tx, rx) = tokio::sync::watch::channel(false);
         Shared::new(

@@ -57,6 +57,8 @@ pub struct LoadPlan {
     pub recording: bool,
     /// Open loop: this run's share of the schedule (the rate is the whole schedule's).
     pub share: Option<share::Share>,
+    /// When the clock starts (`--start-at`), rather than as soon as the run is ready.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl LoadPlan {
@@ -262,6 +264,7 @@ mod tests {
             headers: Vec::new(),
             recording: true,
             share: None,
+            start_at: None,
         };
         let (_stop, interrupted) = watch::channel(false);
         let shared = Arc::new(Shared::new(target, plan, Instant::now(), interrupted));

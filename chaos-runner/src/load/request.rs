@@ -73,6 +73,7 @@ mod tests {
             ],
             recording: true,
             share: None,
+            start_at: None,
         }
     }
 

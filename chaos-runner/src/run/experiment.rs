@@ -233,6 +233,26 @@ impl Experiment {
             _ => None,
         };
         let access_path = self.access_path().await;
+        if let Some(at) = self.config.load.start_at {
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            if left < self.config.load.timeout {
+                return Err(UsageError(format!(
+                    "--start-at {}: {:.1} s left once the service was ready, less than the \
+                     --timeout {:?} the connections may take to open: start later",
+                    humantime::format_rfc3339_millis(at),
+                    left.as_secs_f64(),
+                    self.config.load.timeout
+                ))
+                .into());
+            }
+            eprintln!(
+                "chaos-runner: the clock starts at {} ({:.1} s from now)",
+                humantime::format_rfc3339_millis(at),
+                left.as_secs_f64()
+            );
+        }
         let a = &self.config;
         let label = a
             .report

@@ -114,6 +114,16 @@ impl Running {
     pub async fn start(s: Setup<'_>) -> Self {
         let a = s.config;
         let conns = load::conn::warm_up(s.target, &a.load).await;
+        if let Some(at) = a.load.start_at {
+            // Checked to be at least the warm-up's bound ahead; an interruption still ends the wait.
+            if let Ok(left) = at.duration_since(SystemTime::now()) {
+                let mut interrupt = s.interrupt.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(left) => {}
+                    _ = interrupt.wait_for(|v| *v) => {}
+                }
+            }
+        }
         let start_wall = SystemTime::now();
         let start = Instant::now();
         // The load stops at an interruption, or when what it measures cannot be written.

@@ -1,7 +1,7 @@
 //! Measurement against servers whose behaviour is known: downtime, counts, rate, classes.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::support::*;
 
@@ -158,4 +158,110 @@ fn refused_timeout_and_5xx_are_told_apart() {
     let s = summary(&out);
     let (sent, _) = assert_reconciles(&s);
     assert_eq!(s["counts"]["by_class"]["http_5xx"].as_u64(), Some(sent));
+}
+
+#[test]
+fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
+    let _turn = timing_turn();
+    let (addr, script) = scripted_server(Script::default());
+    let url = format!("http://{addr}/");
+    let outs: Vec<TempDir> = (1..=3).map(|k| tempdir(&format!("share-{k}"))).collect();
+    // Three runs on one clock, each with its share of 1,000/s for 2 s (2,000 ticks).
+    let at = SystemTime::now() + Duration::from_secs(3);
+    let start_at = humantime::format_rfc3339_millis(at).to_string();
+    let runs: Vec<_> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| {
+            let (out, url, start_at) = (out.as_ref().to_path_buf(), url.clone(), start_at.clone());
+            std::thread::spawn(move || {
+                let share = format!("{}/3", i + 1);
+                let args = [
+                    "--rate",
+                    "1000",
+                    "--duration",
+                    "2s",
+                    "--share",
+                    &share,
+                    "--start-at",
+                    &start_at,
+                ];
+                run_into(&out, &url, &args)
+            })
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for (out, r) in outs.iter().zip(runs) {
+        let o = r.join().unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let s = summary(out.as_ref());
+        let (n, ok) = assert_reconciles(&s);
+        assert_eq!(ok, n, "a steady server: every answer ok");
+        assert_eq!(s["counts"]["dropped"].as_u64(), Some(0));
+        sent.push((s["run"]["share"].as_str().unwrap().to_string(), n));
+        // Each clock started when asked (the timer's own lag aside).
+        let started = run_start(&s);
+        let lag = started
+            .duration_since(at)
+            .expect("not before the time asked");
+        assert!(
+            lag < Duration::from_millis(50),
+            "started {lag:?} after --start-at"
+        );
+        let report = std::fs::read_to_string(out.as_ref().join("report.md")).unwrap();
+        assert!(report.contains("1000 req/s in all (share"), "{report}");
+    }
+    // Ticks 0, 3, 6, ... for 1/3; 1, 4, ... for 2/3; 2, 5, ... for 3/3.
+    assert_eq!(
+        sent,
+        [
+            ("1/3".to_string(), 667),
+            ("2/3".to_string(), 667),
+            ("3/3".to_string(), 666)
+        ]
+    );
+    assert_eq!(
+        script.answered.load(Ordering::SeqCst),
+        2000,
+        "what the server saw"
+    );
+    // The server's log: the three shares arrived as one schedule at the rate asked for.
+    let arrived: Vec<_> = script.log.entries().iter().map(|e| e.arrived).collect();
+    let span = (*arrived.iter().max().unwrap() - *arrived.iter().min().unwrap()).as_secs_f64();
+    let rate = (arrived.len() - 1) as f64 / span;
+    assert!(
+        (rate / 1000.0 - 1.0).abs() < 0.01,
+        "merged rate {rate:.1}/s over {span:.4} s"
+    );
+    // A start that has passed, or is too far ahead, or too near to open the connections in.
+    let soon = |d: Duration| humantime::format_rfc3339_millis(SystemTime::now() + d).to_string();
+    let past = humantime::format_rfc3339_millis(SystemTime::now() - Duration::from_secs(1));
+    for (at, says) in [
+        (past.to_string(), "at most 1 hour ahead"),
+        (soon(Duration::from_secs(7200)), "at most 1 hour ahead"),
+        ("noon".to_string(), "RFC 3339"),
+        (soon(Duration::from_millis(900)), "less than the --timeout"),
+    ] {
+        let o = run(&[
+            "run",
+            &url,
+            "--rate",
+            "10",
+            "--start-at",
+            &at,
+            "--timeout",
+            "2s",
+        ]);
+        assert_eq!(code(&o), 2, "{at}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{at}: {}", stderr(&o));
+    }
+    // A closed loop has no schedule to share (nor ticks to cap).
+    for (flag, value) in [("--share", "1/2"), ("--max-in-flight", "2")] {
+        let o = run(&["run", &url, "--concurrency", "2", flag, value]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
+    let o = run(&["run", &url, "--rate", "10", "--share", "3/2"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is not a share K/N"), "{}", stderr(&o));
 }
