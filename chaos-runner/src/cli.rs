@@ -131,6 +131,21 @@ pub enum Command {
         #[arg(long, default_value = "results/compare")]
         out: PathBuf,
     },
+    /// Merge runs that loaded one target together from several places (each with its
+    /// --share of one schedule, on one clock with --start-at) into one measurement: counts,
+    /// availability (of requests and by time) and latency as all clients saw it, beside each
+    /// vantage point's own view. Writes merged.json, merged.md and merged.html.
+    Merge {
+        /// Run directories, one per vantage point (2 to 1,000).
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write (refused when it holds an earlier merge, unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an earlier merge in --out.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

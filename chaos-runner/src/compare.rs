@@ -51,7 +51,7 @@ fn access_paths(runs: &[&Summary]) -> String {
 
 /// `to` as seen from directory `from` (both made absolute), `/`-separated: how a page in
 /// `from` links to a file in `to`.
-fn relative(from: &Path, to: &Path) -> String {
+pub(crate) fn relative(from: &Path, to: &Path) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (from, to) = (abs(from), abs(to));
     let common = from

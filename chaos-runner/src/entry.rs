@@ -147,6 +147,17 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             })
             .await
             .map(|o| experiment_outcome(&o)),
+            Command::Merge { dirs, out, force } => {
+                crate::merge::merge(&dirs, &out, force).map(|m| {
+                    println!(
+                        "merged {} runs: availability {} of all clients' scheduled requests; wrote {}/merged.md, merged.html, merged.json",
+                        m.vantages.len(),
+                        crate::report::tables::pct(m.merged.availability_scheduled),
+                        out.display()
+                    );
+                    exit::OK
+                })
+            }
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
                     "wrote {}/compare.md, compare.html, compare.json",

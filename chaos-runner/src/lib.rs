@@ -16,6 +16,7 @@ mod http_get;
 mod journal;
 mod live;
 mod load;
+mod merge;
 mod netem;
 mod node;
 mod outdir;

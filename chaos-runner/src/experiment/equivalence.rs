@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::{CommandFactory, Parser};
 
-use super::plan::{Plan, OWN_FIELDS};
+use super::plan::{Plan, ONCE_ONLY_FIELDS, OWN_FIELDS};
 use super::Overrides;
 use crate::cli::{Cli, Command};
 use crate::config::RunConfig;
@@ -42,6 +42,10 @@ const CASES: &[(&str, &[&str])] = &[
     (
         "rate = 100\nmax_in_flight = 50",
         &["--rate", "100", "--max-in-flight", "50"],
+    ),
+    (
+        "rate = 100\nshare = \"2/3\"",
+        &["--rate", "100", "--share", "2/3"],
     ),
     ("duration = \"3s\"", &["--duration", "3s"]),
     ("requests = 1000", &["--requests", "1000"]),
@@ -172,9 +176,35 @@ fn every_flag_of_run_has_a_case_or_is_the_experiment_s_own() {
     let missing: Vec<&str> = run
         .get_arguments()
         .filter_map(|a| a.get_long())
-        .filter(|l| *l != "help" && !OWN_FIELDS.contains(l) && !covered(l))
+        .filter(|l| {
+            *l != "help" && !OWN_FIELDS.contains(l) && !ONCE_ONLY_FIELDS.contains(l) && !covered(l)
+        })
         .collect();
     assert!(missing.is_empty(), "flags with no file case: {missing:?}");
+}
+
+#[test]
+fn a_start_time_is_refused_in_a_file() {
+    let dir = Scratch::new("once");
+    let path = dir.path().join("e.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\nstart_at = \"2026-12-02T10:00:00Z\"\n"),
+    )
+    .unwrap();
+    let e = Plan::read(&path, Some(1), &Overrides::default()).unwrap_err();
+    assert!(
+        e.0.contains("[run] start_at (line 4): one time cannot start every trial"),
+        "{}",
+        e.0
+    );
+    std::fs::write(&path, format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\n")).unwrap();
+    let overrides = Overrides {
+        run_flags: vec!["--start-at=2026-12-02T10:00:00Z".into()],
+        ..Overrides::default()
+    };
+    let e = Plan::read(&path, Some(1), &overrides).unwrap_err();
+    assert!(e.0.contains("one time cannot start every trial"), "{}", e.0);
 }
 
 #[test]

@@ -26,6 +26,9 @@ pub(super) const OWN_FIELDS: [&str; 7] = [
     "quiet",
 ];
 
+/// `[run]` fields a file cannot have: one moment cannot start every trial.
+pub(super) const ONCE_ONLY_FIELDS: [&str; 1] = ["start-at"];
+
 /// One combination of the matrix's values.
 #[derive(Debug, Clone)]
 pub struct Cell {
@@ -176,6 +179,12 @@ fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), 
                 at()
             )));
         }
+        if ONCE_ONLY_FIELDS.contains(&flag.as_str()) {
+            return Err(UsageError(format!(
+                "[run] {key} (line {}): one time cannot start every trial; leave it out",
+                at()
+            )));
+        }
         let scalar = |v: &toml::Value| match v {
             toml::Value::String(s) => Ok(s.clone()),
             toml::Value::Integer(n) => Ok(n.to_string()),
@@ -255,6 +264,11 @@ impl Plan {
             if flag.starts_with("--") && OWN_FIELDS.contains(&name) {
                 return Err(UsageError(format!(
                     "after --: {flag} is set by the experiment for each trial; leave it out"
+                )));
+            }
+            if flag.starts_with("--") && ONCE_ONLY_FIELDS.contains(&name) {
+                return Err(UsageError(format!(
+                    "after --: {flag}: one time cannot start every trial; leave it out"
                 )));
             }
         }

@@ -1,0 +1,212 @@
+//! merged.md and merged.html: what was merged and what the clients saw in all, then each
+//! vantage point's own view beside it, then the merged detail and what could not be merged.
+
+use std::path::Path;
+
+use super::{Merged, VantageView};
+use crate::report::tables::{opt_ms, opt_secs, pct, Section, Table};
+
+pub fn sections(m: &Merged, out: &Path) -> Vec<Section> {
+    vec![story(m, out), vantages(m), detail(m), notes(m)]
+}
+
+/// The vantage with the lowest and the highest availability (of those scheduled).
+fn ends(m: &Merged) -> Option<(&VantageView, &VantageView)> {
+    let by = |v: &&VantageView| v.availability_scheduled.unwrap_or(f64::NAN);
+    let lo = m.vantages.iter().min_by(|a, b| by(a).total_cmp(&by(b)))?;
+    let hi = m.vantages.iter().max_by(|a, b| by(a).total_cmp(&by(b)))?;
+    Some((lo, hi))
+}
+
+fn name(v: &VantageView) -> String {
+    match &v.share {
+        Some(s) => format!("`{}` (share {s})", v.name),
+        None => format!("`{}`", v.name),
+    }
+}
+
+fn story(m: &Merged, out: &Path) -> Section {
+    let g = &m.merged;
+    let load = match m.schedule.rate {
+        Some(rate) => format!(
+            "one schedule of {rate} requests/s cut in {} share(s){}",
+            m.schedule.shares.len(),
+            if m.schedule.missing.is_empty() {
+                String::new()
+            } else {
+                format!(", {} missing", m.schedule.missing.len())
+            }
+        ),
+        None => "their own loads, added".to_string(),
+    };
+    let mut lines = vec![
+        format!(
+            "What was done: {} runs loaded {} at once, {load}, their clocks started within {:.1} ms of each other; merged here into one measurement.",
+            m.vantages.len(),
+            m.target,
+            m.schedule.spread_ms
+        ),
+        format!(
+            "What happened, as all clients together saw it: {} of {} scheduled requests succeeded ({}), {} failed; {} of the {} buckets met the {} threshold ({} by time).",
+            g.ok,
+            g.scheduled,
+            pct(g.availability_scheduled),
+            g.failed,
+            g.buckets_met,
+            g.buckets_counted,
+            pct(Some(g.bucket_threshold)),
+            pct(g.availability_time)
+        ),
+    ];
+    if let Some((lo, hi)) = ends(m) {
+        let gap = (hi.availability_scheduled.unwrap_or(0.0)
+            - lo.availability_scheduled.unwrap_or(0.0))
+            * 100.0;
+        lines.push(if gap < 0.05 {
+            format!(
+                "Verdict: every vantage point saw the same service: availability {} to {}, within {gap:.2} points.",
+                pct(lo.availability_scheduled),
+                pct(hi.availability_scheduled)
+            )
+        } else {
+            format!(
+                "Verdict: the vantage points saw different services: {} saw {} ({} down in {} window(s)), {} saw {} ({} s down); {gap:.2} points apart.",
+                name(lo),
+                pct(lo.availability_scheduled),
+                opt_secs(Some(lo.downtime_s)),
+                lo.downtime_windows,
+                name(hi),
+                pct(hi.availability_scheduled),
+                opt_secs(Some(hi.downtime_s))
+            )
+        });
+    }
+    Section {
+        title: "What was merged, what happened".into(),
+        tiles: vec![
+            (
+                "availability, all clients".into(),
+                pct(g.availability_scheduled),
+            ),
+            ("by time".into(), pct(g.availability_time)),
+            (
+                "p99 latency".into(),
+                format!("{} ms", opt_ms(g.latency_ms.p99, 2)),
+            ),
+            ("vantage points".into(), m.vantages.len().to_string()),
+        ],
+        lines,
+        links: m
+            .vantages
+            .iter()
+            .map(|v| {
+                (
+                    format!("{}: its report", v.name),
+                    crate::compare::relative(out, &Path::new(&v.dir).join("report.html")),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn vantages(m: &Merged) -> Section {
+    let head = [
+        "vantage",
+        "share",
+        "clock (ms)",
+        "sent",
+        "failed",
+        "availability",
+        "downtime (s)",
+        "windows",
+        "MTTR (s)",
+        "p99 (ms)",
+    ];
+    Section {
+        title: "Each vantage point's view".into(),
+        lines: vec![
+            "Each run's own figures, as its report gives them; clock start: after the earliest run's.".into(),
+        ],
+        table: Some(Table {
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: m
+                .vantages
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.name.clone(),
+                        v.share.clone().unwrap_or_else(|| "-".into()),
+                        format!("{:.1}", v.offset_ms),
+                        v.sent.to_string(),
+                        v.failed.to_string(),
+                        pct(v.availability_scheduled),
+                        format!("{:.3}", v.downtime_s),
+                        v.downtime_windows.to_string(),
+                        opt_secs(v.mttr_s),
+                        opt_ms(v.p99_ms, 2),
+                    ]
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn detail(m: &Merged) -> Section {
+    let g = &m.merged;
+    let mut rows = vec![
+        vec!["scheduled".into(), g.scheduled.to_string()],
+        vec!["sent".into(), g.sent.to_string()],
+        vec!["dropped".into(), g.dropped.to_string()],
+        vec!["ok".into(), g.ok.to_string()],
+    ];
+    rows.extend(
+        g.by_class
+            .iter()
+            .filter(|(c, n)| c.name() != "ok" && **n > 0)
+            .map(|(c, n)| vec![format!("failed: {}", c.name()), n.to_string()]),
+    );
+    let l = &g.latency_ms;
+    rows.extend([
+        vec![
+            "availability (ok / sent)".into(),
+            pct(g.availability_requests),
+        ],
+        vec![
+            "buckets without any request (left out)".into(),
+            g.buckets_empty.to_string(),
+        ],
+        vec![
+            "latency of successes p50 / p90 / p99 / p99.9 / max (ms)".into(),
+            [l.p50, l.p90, l.p99, l.p999, l.max]
+                .map(|v| opt_ms(v, 2))
+                .join(" / "),
+        ],
+        vec![
+            "latency of failures p50 / p99 (ms)".into(),
+            format!(
+                "{} / {}",
+                opt_ms(g.failure_latency_ms.p50, 2),
+                opt_ms(g.failure_latency_ms.p99, 2)
+            ),
+        ],
+    ]);
+    Section {
+        title: "The merged measurement".into(),
+        lines: vec![format!(
+            "Counts and each bucket's counts are the runs' added; latencies come from their histograms merged (HdrHistogram). Access path: {}.",
+            m.access_path
+        )],
+        table: Some(Table { head: vec!["figure".into(), "value".into()], rows }),
+        ..Default::default()
+    }
+}
+
+fn notes(m: &Merged) -> Section {
+    Section {
+        title: "What this merge does not say".into(),
+        lines: m.notes.clone(),
+        ..Default::default()
+    }
+}
