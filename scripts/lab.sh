@@ -9,6 +9,8 @@
 #   scripts/lab.sh deploy STACK [REPLICAS]  # compose.yaml on the lab, kill token set
 #   scripts/lab.sh run NETWORK DIR ARGS...  # chaos-runner run ARGS in a container on node-0
 #   scripts/lab.sh experiment NETWORK DIR FILE ARGS...  # chaos-runner experiment FILE, the same way
+#   scripts/lab.sh load NODE NETWORK DIR ARGS...  # chaos-runner run ARGS on NODE: load only (no
+#                                 # engine, no node driver), e.g. a --share of a schedule
 #   scripts/lab.sh down           # also after a failure or Ctrl-C: the machine as found
 #
 # Each node: a network namespace (crashlab-node-I) with a veth on the bridge crashlab0
@@ -39,7 +41,7 @@ AGENT_PORT=7077
 
 say() { printf '==> %s\n' "$*"; }
 die() { echo "lab.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 node_dir() { echo "$RUN/$1"; }
 node_sock() { echo "unix://$RUN/$1/docker.sock"; }
@@ -255,6 +257,24 @@ in_lab() {
     return "$rc"
 }
 
+# load_on NODE NETWORK DIR ARGS...: chaos-runner run ARGS in a container on NODE's engine and
+# NETWORK, DIR mounted at /run-out; it gets neither an engine nor the node agent's token, so
+# it only loads and measures (a vantage point on that node).
+load_on() {
+    local node=${1:?load takes NODE NETWORK DIR ARGS...} network=${2:?load takes NODE NETWORK DIR ARGS...}
+    local dir=${3:?load takes NODE NETWORK DIR ARGS...} rc=0
+    shift 3
+    is_up || die "no lab is up"
+    grep -qx -- "$node" <<<"$(nodes)" || die "no node '$node'"
+    mkdir -p "$dir"
+    chown 65532 "$dir"
+    ndocker "$node" run --rm --network "$network" -v "$(cd "$dir" && pwd):/run-out" \
+        --entrypoint /usr/local/bin/chaos-runner "$(cat "$RUN/image")" run --out /run-out "$@" \
+        || rc=$?
+    chown -R "$(id -u):$(id -g)" "$dir"
+    return "$rc"
+}
+
 status() {
     is_up || { echo "no lab is up"; return 0; }
     echo "nodes: $(nodes | paste -sd' ' -); managers: $(cat "$RUN/managers" 2>/dev/null || echo ?)"
@@ -322,6 +342,7 @@ case "${1:-}" in
     node) shift; node_cmd "$@" ;;
     run) shift; run_in_lab "$@" ;;
     experiment) shift; experiment_in_lab "$@" ;;
+    load) shift; load_on "$@" ;;
     deploy) shift; deploy "$@" ;;
     -h|--help|"") usage ;;
     *) usage >&2; exit 2 ;;

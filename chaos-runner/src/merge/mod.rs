@@ -101,6 +101,8 @@ pub struct VantageView {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub faults: usize,
+    /// Each fault it injected: its spec and when it fired (s from its start).
+    pub fault_specs: Vec<String>,
     pub incomplete: bool,
 }
 
@@ -264,7 +266,17 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
         schema_version: SCHEMA_VERSION,
         tool: format!("chaos-runner {}", env!("CARGO_PKG_VERSION")),
         target: setup.target.clone(),
-        access_path: first.access_path.clone(),
+        access_path: if inputs
+            .iter()
+            .all(|i| i.summary.access_path == first.access_path)
+        {
+            first.access_path.clone()
+        } else {
+            format!(
+                "each vantage's own, as its report says (the first's: {})",
+                first.access_path
+            )
+        },
         bucket_ms: setup.bucket_ms,
         schedule,
         merged,
@@ -441,6 +453,11 @@ fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
         p50_ms: s.latency_ms.p50,
         p99_ms: s.latency_ms.p99,
         faults: s.faults.len(),
+        fault_specs: s
+            .faults
+            .iter()
+            .map(|f| format!("{} at {:.3} s", f.spec, f.at_s))
+            .collect(),
         incomplete: s.incomplete.is_some(),
     }
 }

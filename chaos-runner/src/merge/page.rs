@@ -25,6 +25,17 @@ fn name(v: &VantageView) -> String {
     }
 }
 
+/// ", and 1.234 s without any success in 2 window(s)", or nothing without a window.
+fn outage(v: &VantageView) -> String {
+    if v.downtime_windows == 0 {
+        return String::new();
+    }
+    format!(
+        ", and {:.3} s without any success in {} window(s)",
+        v.downtime_s, v.downtime_windows
+    )
+}
+
 fn story(m: &Merged, out: &Path) -> Section {
     let g = &m.merged;
     let load = match m.schedule.rate {
@@ -58,6 +69,13 @@ fn story(m: &Merged, out: &Path) -> Section {
             pct(g.availability_time)
         ),
     ];
+    for v in m.vantages.iter().filter(|v| !v.fault_specs.is_empty()) {
+        lines.push(format!(
+            "Faults, injected by {}: {}.",
+            name(v),
+            v.fault_specs.join("; ")
+        ));
+    }
     if let Some((lo, hi)) = ends(m) {
         let gap = (hi.availability_scheduled.unwrap_or(0.0)
             - lo.availability_scheduled.unwrap_or(0.0))
@@ -70,14 +88,15 @@ fn story(m: &Merged, out: &Path) -> Section {
             )
         } else {
             format!(
-                "Verdict: the vantage points saw different services: {} saw {} ({} down in {} window(s)), {} saw {} ({} s down); {gap:.2} points apart.",
+                "Verdict: the vantage points saw different services: {} had {} of its requests succeed ({} by time{}), {} had {} ({} by time{}); {gap:.2} points apart.",
                 name(lo),
                 pct(lo.availability_scheduled),
-                opt_secs(Some(lo.downtime_s)),
-                lo.downtime_windows,
+                pct(lo.availability_time),
+                outage(lo),
                 name(hi),
                 pct(hi.availability_scheduled),
-                opt_secs(Some(hi.downtime_s))
+                pct(hi.availability_time),
+                outage(hi)
             )
         });
     }
@@ -114,10 +133,11 @@ fn vantages(m: &Merged) -> Section {
     let head = [
         "vantage",
         "share",
-        "clock (ms)",
+        "clock start (ms)",
         "sent",
         "failed",
         "availability",
+        "by time",
         "downtime (s)",
         "windows",
         "MTTR (s)",
@@ -141,6 +161,7 @@ fn vantages(m: &Merged) -> Section {
                         v.sent.to_string(),
                         v.failed.to_string(),
                         pct(v.availability_scheduled),
+                        pct(v.availability_time),
                         format!("{:.3}", v.downtime_s),
                         v.downtime_windows.to_string(),
                         opt_secs(v.mttr_s),

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Load from every node of the lab (scripts/lab.sh) at once, and one measurement of it: a
+# chaos-runner on each node sends its --share of one schedule, all on one clock
+# (--start-at), while the one on node-0 also cuts node-1 off for a while; then `chaos-runner
+# merge` adds them up and keeps each node's view beside the total. What node-1's clients saw
+# of the partition against what the others saw is the point. Linux, root.
+#
+#   scripts/vantage.sh [--nodes 3] [--replicas 5] [--rate 300] [--duration 40s]
+#                      [--out DIR] [--force]
+#
+# Writes DIR/node-0 .. DIR/node-N (each node's run) and DIR/merged (merged.md, merged.html,
+# merged.json); by default a new results/local/vantage-<UTC time>/, never over earlier
+# results unless --force. The committed results/multi-node/vantage/ come from
+#   scripts/vantage.sh --out results/multi-node/vantage --force
+# The lab is taken down at the end, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+nodes=3 replicas=5 rate=300 duration=40s force=0
+out=results/local/vantage-$(date -u +%Y%m%dT%H%M%SZ)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --nodes) nodes=${2:?}; shift 2 ;;
+        --replicas) replicas=${2:?}; shift 2 ;;
+        --rate) rate=${2:?}; shift 2 ;;
+        --duration) duration=${2:?}; shift 2 ;;
+        --out) out=${2:?}; shift 2 ;;
+        --force) force=1; shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "vantage.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+case "$nodes" in [2-9]) ;; *) echo "vantage.sh: --nodes takes 2 to 9" >&2; exit 2 ;; esac
+case "$replicas" in [1-9]|[1-9][0-9]) ;; *) echo "vantage.sh: --replicas takes 1 to 99" >&2; exit 2 ;; esac
+case "$rate" in [1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
+    *) echo "vantage.sh: --rate takes 1 to 9999 requests/s" >&2; exit 2 ;; esac
+case "$duration" in [1-9]s|[1-9][0-9]s|[1-5][0-9][0-9]s) ;;
+    *) echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2 ;; esac
+if [ "${duration%s}" -lt 20 ]; then echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2; fi
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
+    echo "vantage.sh: $out holds earlier results: choose another --out, or add --force" >&2
+    exit 2
+fi
+
+stack=lab
+service=${stack}_appserver
+network=${stack}_appnet
+image=crashlab/crashserver:vantage-$$
+started=$SECONDS
+lab_up=0
+say() { printf '==> [%3ss] %s\n' "$(( SECONDS - started ))" "$*"; }
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    # Every load container stops by itself at the end of its --duration; the lab's removal
+    # takes any that has not.
+    if [ "$lab_up" = 1 ]; then scripts/lab.sh down | sed 's/^/    /'; fi
+    docker image rm -f "$image" >/dev/null 2>&1 || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building the image"
+scripts/build-image.sh "$image" 2>&1 | sed 's/^/    /'
+say "a lab of $nodes nodes"
+lab_up=1
+scripts/lab.sh up --nodes "$nodes" --image "$image" | sed 's/^/    /'
+say "deploying compose.yaml as stack $stack at $replicas replicas"
+scripts/lab.sh deploy "$stack" "$replicas"
+mkdir -p "$out"
+
+# The partition from 10 s to 10 s + half the run, as node-0's run injects it.
+cut_for=$(( ${duration%s} / 2 ))s
+# One clock for all: far enough ahead for node-0's run to see every replica answer first.
+start_at=$(date -u -d "@$(( $(date +%s) + 45 ))" +%Y-%m-%dT%H:%M:%SZ)
+say "$nodes vantage points, $rate requests/s in all from $start_at for $duration; node-1 cut off at 10 s for $cut_for"
+pids=()
+for i in $(seq 0 $(( nodes - 1 ))); do
+    dir=$out/node-$i
+    rm -rf "${dir:?}"
+    access="DNS round-robin to the tasks (tasks.appserver) from a container on node-$i, overlay network $network (lab of $nodes nodes; no IPVS)"
+    common=(http://tasks.appserver:8080/ --rate "$rate" --share "$(( i + 1 ))/$nodes"
+        --start-at "$start_at" --duration "$duration" --timeout 1s
+        --label "from node-$i" --access-path "$access")
+    if [ "$i" = 0 ]; then
+        scripts/lab.sh run "$network" "$dir" "${common[@]}" --swarm-service "$service" \
+            --replicas "$replicas" --fault "partition:node-1,at=10s,for=$cut_for" \
+            > "$out/node-$i.log" 2>&1 &
+    else
+        scripts/lab.sh load "node-$i" "$network" "$dir" "${common[@]}" > "$out/node-$i.log" 2>&1 &
+    fi
+    pids+=("$!")
+done
+rc=0
+for i in "${!pids[@]}"; do
+    if wait "${pids[$i]}"; then
+        say "node-$i: done"
+    else
+        rc=$?
+        say "node-$i: exit $rc (its log: $out/node-$i.log)"
+    fi
+    sed "s|/run-out|$out/node-$i|g; s/^/    /" "$out/node-$i.log" | tail -n 3
+done
+say "merging the $nodes runs"
+dirs=()
+for i in $(seq 0 $(( nodes - 1 ))); do
+    [ -f "$out/node-$i/summary.json" ] && dirs+=("$out/node-$i")
+done
+if [ "${#dirs[@]}" -ge 2 ]; then
+    dist/image/chaos-runner merge "${dirs[@]}" --out "$out/merged" --force | sed 's/^/    /'
+    awk '/^\| vantage/ { on = 1 } on && !NF { exit } on' "$out/merged/merged.md"
+fi
+say "done: $out (merged/merged.html; node-*/report.html)"
+[ "$rc" = 0 ] || exit "$rc"
