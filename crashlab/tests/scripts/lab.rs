@@ -1,5 +1,6 @@
 //! The multi-node lab: up, a partition and a kill on another node measured from inside it
-//! through the node agent and the nodes' engines, and down leaving the machine as found.
+//! through the node agent and the nodes' engines, a partition measured from every node at
+//! once and merged (scripts/vantage.sh), and down leaving the machine as found.
 
 use std::process::Command;
 
@@ -209,4 +210,64 @@ fn the_lab_measures_a_partition_and_kills_on_other_nodes_and_leaves_the_machine_
 
     drop(lab);
     assert_eq!(machine_state(), before, "the lab left something behind");
+}
+
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn every_node_measures_a_partition_and_the_merge_adds_them_up_and_leaves_the_machine_as_found() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let out = std::env::temp_dir().join(format!("crashlab-vantage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = sh(Command::new("scripts/vantage.sh").args([
+        "--nodes",
+        "3",
+        "--replicas",
+        "3",
+        "--rate",
+        "90",
+        "--duration",
+        "20s",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    if !o.status.success() {
+        let _ = std::fs::remove_dir_all(&out);
+        panic!("{}", text(&o));
+    }
+    let read = |p: &str| json(&out.join(p));
+    let (m, cut, node0) = (
+        read("merged/merged.json"),
+        read("node-1/summary.json"),
+        read("node-0/summary.json"),
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(machine_state(), before, "the lab left something behind");
+
+    // Three shares of one schedule on one clock, adding up to it.
+    assert_eq!(
+        m["schedule"]["shares"],
+        serde_json::json!(["1/3", "2/3", "3/3"])
+    );
+    assert!(m["schedule"]["spread_ms"].as_f64().unwrap() < 50.0, "{m}");
+    let vantages = m["vantages"].as_array().unwrap();
+    let sum = |k: &str| vantages.iter().map(|v| v[k].as_u64().unwrap()).sum::<u64>();
+    let g = &m["merged"];
+    assert_eq!(g["scheduled"].as_u64(), Some(1800), "90/s for 20 s");
+    assert_eq!(g["sent"].as_u64(), Some(sum("sent")));
+    assert_eq!(g["failed"].as_u64(), Some(sum("failed")));
+    // node-0's run cut node-1 off; node-1's clients could reach only their own task.
+    assert_eq!(
+        node0["faults"][0]["kind"], "partition",
+        "{}",
+        node0["faults"]
+    );
+    assert_eq!(vantages[0]["fault_specs"].as_array().map(Vec::len), Some(1));
+    assert!(
+        cut["counts"]["by_class"]["timeout"].as_u64().unwrap() > 0,
+        "{}",
+        cut["counts"]
+    );
 }
