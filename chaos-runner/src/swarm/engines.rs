@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::ContainerSummary;
+use bollard::models::{ContainerSummary, Task};
 use bollard::query_parameters::{ListContainersOptions, ListNodesOptions, ListTasksOptions};
 use bollard::Docker;
 use rand::rngs::StdRng;
@@ -127,20 +127,25 @@ impl Swarm {
         })
     }
 
-    /// Running tasks, and how many of them are ready: healthy or without a health check,
-    /// from the engine's health filter where chaos-runner reaches the task's node's engine;
-    /// a running task on a node it does not reach counts as ready.
-    pub(super) async fn running(&self) -> Result<(usize, usize), SwarmError> {
+    /// The service's tasks the managers want running (whatever state each is in).
+    pub(super) async fn desired_running_tasks(&self) -> Result<Vec<Task>, SwarmError> {
         let filters = HashMap::from([
             ("service".to_string(), vec![self.service.clone()]),
             ("desired-state".to_string(), vec!["running".to_string()]),
         ]);
-        let tasks = self
+        Ok(self
             .docker
             .list_tasks(Some(ListTasksOptions {
                 filters: Some(filters),
             }))
-            .await?;
+            .await?)
+    }
+
+    /// Running tasks, and how many of them are ready: healthy or without a health check,
+    /// from the engine's health filter where chaos-runner reaches the task's node's engine;
+    /// a running task on a node it does not reach counts as ready.
+    pub(super) async fn running(&self) -> Result<(usize, usize), SwarmError> {
+        let tasks = self.desired_running_tasks().await?;
         let hostnames: HashMap<String, String> = self
             .docker
             .list_nodes(None::<ListNodesOptions>)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{
-    KillContainerOptions, ListContainersOptions, ListTasksOptions, StopContainerOptions,
+    KillContainerOptions, ListContainersOptions, StopContainerOptions,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -170,17 +170,9 @@ impl Swarm {
 
     /// The containers of the service's tasks the managers want running.
     async fn desired_running_containers(&self) -> Result<HashSet<String>, SwarmError> {
-        let filters = HashMap::from([
-            ("service".to_string(), vec![self.service.clone()]),
-            ("desired-state".to_string(), vec!["running".to_string()]),
-        ]);
-        let tasks = self
-            .docker
-            .list_tasks(Some(ListTasksOptions {
-                filters: Some(filters),
-            }))
-            .await?;
-        Ok(tasks
+        Ok(self
+            .desired_running_tasks()
+            .await?
             .into_iter()
             .filter_map(|t| t.status?.container_status?.container_id)
             .collect())
