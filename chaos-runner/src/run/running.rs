@@ -92,6 +92,23 @@ impl Setup<'_> {
     }
 }
 
+/// The wall-clock time and the `Instant` of one moment, for `started_at` and the run's own
+/// clock: read one after the other, a preemption in between (a busy machine) would put them a
+/// millisecond or more apart. The wall clock is read between two `Instant`s; of a few tries,
+/// the pair read closest together is kept, at their midpoint.
+fn clock_pair() -> (SystemTime, Instant) {
+    (0..8)
+        .map(|_| {
+            let before = Instant::now();
+            let wall = SystemTime::now();
+            let gap = before.elapsed();
+            (gap, wall, before + gap / 2)
+        })
+        .min_by_key(|(gap, _, _)| *gap)
+        .map(|(_, wall, at)| (wall, at))
+        .expect("eight tries")
+}
+
 /// A receiver that turns true when either does.
 fn stop_on_either(
     mut a: watch::Receiver<bool>,
@@ -124,8 +141,7 @@ impl Running {
                 }
             }
         }
-        let start_wall = SystemTime::now();
-        let start = Instant::now();
+        let (start_wall, start) = clock_pair();
         // The load stops at an interruption, or when what it measures cannot be written.
         let (halt, halted) = watch::channel(false);
         let shared = Arc::new(Shared::new(
