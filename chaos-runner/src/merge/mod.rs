@@ -225,22 +225,17 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
         }
     }
     let mut notes = Vec::new();
-    let schedule = fit(inputs, &mut notes)?;
+    let offsets = offsets_us(inputs);
+    let schedule = fit(inputs, &offsets, &mut notes)?;
     let bucket_us = (setup.bucket_ms * 1000.0).round().max(1.0) as u64;
-    let t0 = inputs
+    let shifts: Vec<u64> = offsets
         .iter()
-        .map(|i| i.started)
-        .min()
-        .expect("two runs at least");
-    let offset_us = |i: &Input| i.started.duration_since(t0).unwrap_or_default().as_micros() as u64;
-    let shifts: Vec<u64> = inputs
-        .iter()
-        .map(|i| (offset_us(i) + bucket_us / 2) / bucket_us)
+        .map(|o| (o + bucket_us / 2) / bucket_us)
         .collect();
-    if inputs
+    if offsets
         .iter()
         .zip(&shifts)
-        .any(|(i, &k)| offset_us(i).abs_diff(k * bucket_us) > bucket_us / 10)
+        .any(|(o, &k)| o.abs_diff(k * bucket_us) > bucket_us / 10)
     {
         notes.push(format!(
             "The runs' clocks did not start on one bucket boundary (started {:.1} ms apart at most): each run's buckets were moved to the nearest of the earliest run's, so a bucket of the merged timeline mixes up to one bucket's worth of different times. Start them with one --start-at.",
@@ -259,8 +254,8 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
     let merged = merged_view(inputs, &shifts, first.availability.bucket_threshold);
     let vantages = inputs
         .iter()
-        .zip(&shifts)
-        .map(|(i, &k)| vantage(i, offset_us(i), k))
+        .zip(offsets.iter().zip(&shifts))
+        .map(|(i, (&o, &k))| vantage(i, o, k))
         .collect();
     Ok(Merged {
         schema_version: SCHEMA_VERSION,
@@ -285,35 +280,34 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
     })
 }
 
-/// How the runs' shares and clocks fit together; refuses shares that cannot be of one
-/// schedule (some runs with a share and some without, different N or rates, a share twice).
-fn fit(inputs: &[Input], notes: &mut Vec<String>) -> Result<ScheduleFit, UsageError> {
+/// Each run's clock start after the earliest run's (µs).
+fn offsets_us(inputs: &[Input]) -> Vec<u64> {
     let t0 = inputs
         .iter()
         .map(|i| i.started)
         .min()
         .expect("two runs at least");
-    let spread_ms = inputs
+    inputs
         .iter()
-        .map(|i| {
-            i.started
-                .duration_since(t0)
-                .unwrap_or_default()
-                .as_secs_f64()
-                * 1e3
-        })
-        .fold(0.0, f64::max);
+        .map(|i| i.started.duration_since(t0).unwrap_or_default().as_micros() as u64)
+        .collect()
+}
+
+/// How the runs' shares and clocks fit together; refuses shares that cannot be of one
+/// schedule (some runs with a share and some without, different N or rates, a share twice).
+fn fit(
+    inputs: &[Input],
+    offsets_us: &[u64],
+    notes: &mut Vec<String>,
+) -> Result<ScheduleFit, UsageError> {
+    let spread_ms = offsets_us.iter().max().copied().unwrap_or(0) as f64 / 1e3;
     // Every run must overlap the earliest: else they measured different times.
-    if let Some(late) = inputs.iter().find(|i| {
-        let offset = i
-            .started
-            .duration_since(t0)
-            .unwrap_or_default()
-            .as_secs_f64();
-        inputs
-            .iter()
-            .any(|j| j.started == t0 && offset >= j.summary.run.setup.elapsed_s)
-    }) {
+    let earliest = &inputs[offsets_us.iter().position(|&o| o == 0).unwrap_or(0)];
+    if let Some((late, _)) = inputs
+        .iter()
+        .zip(offsets_us)
+        .find(|(_, &o)| o as f64 / 1e6 >= earliest.summary.run.setup.elapsed_s)
+    {
         return Err(UsageError(format!(
             "{} started after the earliest run had ended: the runs did not load the target together",
             late.dir.display()
