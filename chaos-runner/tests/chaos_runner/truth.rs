@@ -203,6 +203,43 @@ pub fn assert_agrees_ms(what: &str, measured: f64, truth: f64, behind: f64) {
     );
 }
 
+/// The k-th smallest of `values` (1-based), `None` past its end.
+fn kth(values: &[f64], k: usize) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(k.checked_sub(1)?).copied()
+}
+
+/// Asserts a quantile of the client's figures where the client's set of answers is known only
+/// to lie between two of the server's: it holds every answer in `surely` and only answers in
+/// `at_most` (a run cut off mid-flight keeps the answers it had read by then, and the server
+/// handed some of the last ones over a moment before the cut). The client's figure is the
+/// k-th smallest of its `count` values; the k-th smallest of a larger set is never above it and
+/// that of a smaller one never below, so it lies between those two, give or take the slack of
+/// [`assert_agrees_ms`].
+pub fn assert_quantile_between(
+    what: &str,
+    measured: f64,
+    q: f64,
+    count: u64,
+    surely: &[f64],
+    at_most: &[f64],
+    behind: f64,
+) {
+    let k = ((q * count as f64).ceil() as usize).max(1);
+    let lo = kth(at_most, k).expect("the client read no more answers than the server gave");
+    let hi = kth(surely, k).unwrap_or_else(|| kth(at_most, at_most.len()).unwrap_or(lo));
+    let over = SLACK_MS + SLACK_SHARE * hi.abs() + behind;
+    assert!(
+        measured >= lo - 1.5 && measured <= hi + over,
+        "{what}: reported {measured:.3} ms, the server's log puts it between {lo:.3} and {hi:.3} ms (allowed {:.3} to {:.3}; {count} answers read, between {} and {})",
+        lo - 1.5,
+        hi + over,
+        surely.len(),
+        at_most.len()
+    );
+}
+
 /// Asserts the client's downtime windows agree with an outage the server lived. Where the
 /// client kept to its schedule near both edges (the server saw no send later than the slack
 /// within half a second of them), it is one window with each edge within the slack. A client
