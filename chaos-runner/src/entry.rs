@@ -149,13 +149,27 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             .map(|o| experiment_outcome(&o)),
             Command::Merge { dirs, out, force } => {
                 crate::merge::merge(&dirs, &out, force).map(|m| {
+                    let lost: Vec<String> = m
+                        .vantages
+                        .iter()
+                        .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
+                        .collect();
                     println!(
-                        "merged {} runs: availability {} of all clients' scheduled requests; wrote {}/merged.md, merged.html, merged.json",
+                        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
                         m.vantages.len(),
                         crate::report::tables::pct(m.merged.availability_scheduled),
+                        if lost.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({}: counted up to then)", lost.join(", "))
+                        },
                         out.display()
                     );
-                    exit::OK
+                    if lost.is_empty() {
+                        exit::OK
+                    } else {
+                        exit::INCOMPLETE
+                    }
                 })
             }
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {

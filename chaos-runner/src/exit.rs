@@ -9,8 +9,9 @@ pub const USAGE: u8 = 2;
 /// The run finished but violated `--slo`.
 pub const SLO_VIOLATED: u8 = 3;
 /// `report`: the run did not finish (its runner was killed); the report was rebuilt from
-/// its journal and covers only the part of the run it names. `restore`: something could not
-/// be put back uses [`RUNTIME`].
+/// its journal and covers only the part of the run it names. `merge`: a vantage was lost
+/// (one of the runs did not finish) and is counted up to its loss. `restore`: something could
+/// not be put back uses [`RUNTIME`].
 pub const INCOMPLETE: u8 = 4;
 /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; the report was written, marked interrupted.
 pub const INTERRUPTED: u8 = 130;

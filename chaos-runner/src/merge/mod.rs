@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -37,16 +38,28 @@ struct Input {
     failed: Histogram<u64>,
     started: SystemTime,
     share: Option<Share>,
+    /// Read from its journal: the run did not finish.
+    rebuilt: bool,
 }
 
 impl Input {
+    /// A finished run from its summary, timeline and histograms; one whose runner died (its
+    /// node stopped, say) rebuilt here from its journal, as `chaos-runner report` would,
+    /// without writing into its directory.
     fn read(dir: &Path) -> anyhow::Result<Self> {
-        let mut summary = read_summary(dir)?;
-        let timeline = read_timeline(dir)?;
-        report::brought_up_to_date(&mut summary, &timeline);
-        let hlog = dir.join("latency.hlog");
-        let (ok, failed) = crate::record::hlog::read_totals(&hlog)
-            .map_err(|e| UsageError(format!("{}: {e:#}", hlog.display())))?;
+        let (summary, timeline, ok, failed, rebuilt) = if crate::journal::unfinished(dir) {
+            let (s, rec) = crate::journal::rebuild(dir)
+                .with_context(|| format!("{}: rebuilding it from its journal", dir.display()))?;
+            (s, rec.timeline, rec.ok, rec.failed, true)
+        } else {
+            let mut summary = read_summary(dir)?;
+            let timeline = read_timeline(dir)?;
+            report::brought_up_to_date(&mut summary, &timeline);
+            let hlog = dir.join("latency.hlog");
+            let (ok, failed) = crate::record::hlog::read_totals(&hlog)
+                .map_err(|e| UsageError(format!("{}: {e:#}", hlog.display())))?;
+            (summary, timeline, ok, failed, false)
+        };
         let started =
             humantime::parse_rfc3339_weak(&summary.run.setup.started_at).map_err(|e| {
                 UsageError(format!(
@@ -70,6 +83,7 @@ impl Input {
             failed,
             started,
             share,
+            rebuilt,
         })
     }
 }
@@ -104,6 +118,14 @@ pub struct VantageView {
     /// Each fault it injected: its spec and when it fired (s from its start).
     pub fault_specs: Vec<String>,
     pub incomplete: bool,
+    /// When a run that did not finish stopped measuring (s from its start): its journal's
+    /// last committed second, or when a signal stopped it. The vantage was lost then.
+    pub lost_at_s: Option<f64>,
+    /// Its requests under way at that moment, never answered to it and not counted (a run
+    /// stopped by a signal waited for them: none).
+    pub in_flight_at_loss: Option<u64>,
+    /// Whether this merge rebuilt it from its journal (it had no summary.json).
+    pub rebuilt: bool,
 }
 
 /// The merged measurement.
@@ -242,11 +264,10 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
             schedule.spread_ms
         ));
     }
-    for i in inputs.iter().filter(|i| i.summary.incomplete.is_some()) {
-        notes.push(format!(
-            "{} did not finish: its figures cover only the part of the run its journal kept.",
-            i.dir.display()
-        ));
+    for (i, &o) in inputs.iter().zip(&offsets) {
+        if let Some(loss) = Loss::of(&i.summary) {
+            notes.push(lost_note(i, &loss, o));
+        }
     }
     notes.push(
         "Downtime windows and MTTR are each vantage's own: windows of the merged load would need each run's miss times inside the buckets where one run's successes and another's misses meet, which settled buckets do not keep.".into(),
@@ -278,6 +299,61 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
         vantages,
         notes,
     })
+}
+
+/// How a vantage stopped short of its run: its runner died (the journal kept what it
+/// measured up to its last commit) or was stopped by a signal (its report is whole up to then;
+/// an engine that stops sends that to the containers on its node).
+enum Loss {
+    Died { at_s: f64, in_flight: u64 },
+    Interrupted { at_s: f64 },
+}
+
+impl Loss {
+    fn of(s: &Summary) -> Option<Self> {
+        match &s.incomplete {
+            Some(i) => Some(Self::Died {
+                at_s: i.stopped_at_s,
+                in_flight: i.in_flight,
+            }),
+            None if s.interrupted => Some(Self::Interrupted {
+                at_s: s.run.setup.elapsed_s,
+            }),
+            None => None,
+        }
+    }
+
+    fn at_s(&self) -> f64 {
+        match self {
+            Self::Died { at_s, .. } | Self::Interrupted { at_s } => *at_s,
+        }
+    }
+}
+
+/// What was kept of a vantage that did not finish, and what the merged figures lack for it.
+fn lost_note(i: &Input, loss: &Loss, offset_us: u64) -> String {
+    let setup = &i.summary.run.setup;
+    let of = setup
+        .planned_s
+        .map_or_else(String::new, |p| format!(" of {p:.1} s"));
+    let share = setup
+        .share
+        .as_deref()
+        .map_or_else(String::new, |s| format!(" (share {s})"));
+    let what = match loss {
+        Loss::Died { in_flight, .. } => format!(
+            "its runner stopped then{}. What it measured up to its journal's last committed second is kept{}; the {in_flight} request(s) it had under way then were never answered to it and are not counted",
+            if i.rebuilt { " and left no summary" } else { "" },
+            if i.rebuilt { ", rebuilt here from that journal" } else { "" },
+        ),
+        Loss::Interrupted { .. } => "its runner was stopped by a signal then (Ctrl-C, or SIGTERM, as an engine that stops sends to its containers) and wrote its report up to then, which is kept".into(),
+    };
+    format!(
+        "{}{share} was lost at {:.1} s{of} of its run ({:.1} s on the merged time line): {what}. From then on the merged figures lack its part of the load.",
+        i.dir.display(),
+        loss.at_s(),
+        loss.at_s() + offset_us as f64 / 1e6,
+    )
 }
 
 /// Each run's clock start after the earliest run's (µs).
@@ -453,5 +529,11 @@ fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
             .map(|f| format!("{} at {:.3} s", f.spec, f.at_s))
             .collect(),
         incomplete: s.incomplete.is_some(),
+        lost_at_s: Loss::of(s).map(|l| l.at_s()),
+        in_flight_at_loss: match Loss::of(s) {
+            Some(Loss::Died { in_flight, .. }) => Some(in_flight),
+            _ => None,
+        },
+        rebuilt: i.rebuilt,
     }
 }

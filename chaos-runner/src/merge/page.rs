@@ -69,6 +69,14 @@ fn story(m: &Merged, out: &Path) -> Section {
             pct(g.availability_time)
         ),
     ];
+    for v in &m.vantages {
+        if let Some(at) = v.lost_at_s {
+            lines.push(format!(
+                "Lost: {} stopped measuring at {at:.1} s of its run; what it saw until then is kept and counted, nothing after (see the notes below).",
+                name(v)
+            ));
+        }
+    }
     for v in m.vantages.iter().filter(|v| !v.fault_specs.is_empty()) {
         lines.push(format!(
             "Faults, injected by {}: {}.",
@@ -119,10 +127,22 @@ fn story(m: &Merged, out: &Path) -> Section {
             .vantages
             .iter()
             .map(|v| {
-                (
-                    format!("{}: its report", v.name),
-                    crate::compare::relative(out, &Path::new(&v.dir).join("report.html")),
-                )
+                let dir = Path::new(&v.dir);
+                if v.rebuilt {
+                    // No report: `chaos-runner report DIR` would rebuild one from this.
+                    (
+                        format!(
+                            "{}: its journal (it did not finish and has no report)",
+                            v.name
+                        ),
+                        crate::compare::relative(out, &dir.join("journal/run.jsonl")),
+                    )
+                } else {
+                    (
+                        format!("{}: its report", v.name),
+                        crate::compare::relative(out, &dir.join("report.html")),
+                    )
+                }
             })
             .collect(),
         ..Default::default()
@@ -155,7 +175,10 @@ fn vantages(m: &Merged) -> Section {
                 .iter()
                 .map(|v| {
                     vec![
-                        v.name.clone(),
+                        match v.lost_at_s {
+                            Some(at) => format!("{} (lost at {at:.1} s)", v.name),
+                            None => v.name.clone(),
+                        },
                         v.share.clone().unwrap_or_else(|| "-".into()),
                         format!("{:.1}", v.offset_ms),
                         v.sent.to_string(),

@@ -3,7 +3,7 @@
 //! directory that cannot be written is refused before anything is sent.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::{Rng, SeedableRng};
 
@@ -13,6 +13,18 @@ const RATE: f64 = 1000.0;
 
 /// Starts a run of 6 s at 1,000/s against `addr`, SIGKILLs it `after` its first request.
 fn killed_run(out: &std::path::Path, addr: std::net::SocketAddr, script: &Script, after: Duration) {
+    killed_run_with(out, addr, script, after, &[], "KILL");
+}
+
+/// [`killed_run`] with more arguments, stopped by `signal` (`KILL` or `TERM`); its exit status.
+fn killed_run_with(
+    out: &std::path::Path,
+    addr: std::net::SocketAddr,
+    script: &Script,
+    after: Duration,
+    more: &[&str],
+    signal: &str,
+) -> std::process::ExitStatus {
     let mut child = runner()
         .args([
             "run",
@@ -22,6 +34,7 @@ fn killed_run(out: &std::path::Path, addr: std::net::SocketAddr, script: &Script
             "--duration",
             "6s",
         ])
+        .args(more)
         .args(["--out", out.to_str().unwrap(), "-q"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -34,8 +47,12 @@ fn killed_run(out: &std::path::Path, addr: std::net::SocketAddr, script: &Script
     while first.elapsed() < after {
         std::thread::sleep(Duration::from_millis(1));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {signal}");
+    child.wait().unwrap()
 }
 
 #[test]
@@ -155,6 +172,153 @@ fn a_runner_killed_at_random_moments_keeps_what_it_measured() {
         // Re-rendering the rebuilt run keeps saying so.
         assert_eq!(code(&run(&["report", out.to_str().unwrap()])), 4);
     }
+}
+
+/// Vantage points lost mid-run: one whose runner died (SIGKILL, as when its node vanishes) is
+/// merged from what its journal kept, one stopped by SIGTERM (as an engine that stops sends
+/// its containers) from its report up to then; the page says which was lost when, and nothing
+/// of either after its loss is counted; the whole run is merged beside them. Nothing is
+/// written into the lost runs' directories.
+#[test]
+fn vantages_lost_mid_run_are_merged_up_to_their_loss_and_named() {
+    let _turn = timing_turn();
+    let (addr, script) = scripted_server(Script::default());
+    let url = format!("http://{addr}/");
+    let outs = [
+        tempdir("vantage-whole"),
+        tempdir("vantage-killed"),
+        tempdir("vantage-stopped"),
+    ];
+    let start_at =
+        humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(3)).to_string();
+    let on_clock = |k: u32| {
+        vec![
+            "--share".to_string(),
+            format!("{k}/3"),
+            "--start-at".into(),
+            start_at.clone(),
+        ]
+    };
+    let whole = {
+        let (out, url, more) = (outs[0].to_path_buf(), url.clone(), on_clock(1));
+        std::thread::spawn(move || {
+            let more: Vec<&str> = more.iter().map(String::as_str).collect();
+            run_into(
+                &out,
+                &url,
+                &[&["--rate", "1000", "--duration", "6s"][..], &more].concat(),
+            )
+        })
+    };
+    let stopped = {
+        let (out, script, more) = (outs[2].to_path_buf(), script.clone(), on_clock(3));
+        std::thread::spawn(move || {
+            let more: Vec<&str> = more.iter().map(String::as_str).collect();
+            killed_run_with(
+                &out,
+                addr,
+                &script,
+                Duration::from_millis(2_200),
+                &more,
+                "TERM",
+            )
+        })
+    };
+    let after = Duration::from_millis(3_300);
+    let more = on_clock(2);
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    killed_run_with(&outs[1], addr, &script, after, &more, "KILL");
+    let o = whole.join().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stopped.join().unwrap().code(), Some(130), "interrupted");
+    assert!(!outs[1].join("summary.json").exists(), "the run was killed");
+
+    let merged = tempdir("vantage-merged");
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(outs.iter().map(|o| o.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let o = run(&args);
+    assert_eq!(code(&o), 4, "incomplete: {}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("lost at"), "{said}");
+    assert!(
+        !outs[1].join("summary.json").exists(),
+        "merge wrote into the lost run's directory"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("merged.json")).unwrap())
+            .unwrap();
+    let v = m["vantages"].as_array().unwrap();
+    let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap();
+    assert_eq!(v[0]["lost_at_s"], serde_json::Value::Null);
+    assert_eq!(v[0]["rebuilt"], false);
+    assert_eq!(n(&v[0], "scheduled"), 2000, "the whole run's share");
+    assert_eq!(v[1]["rebuilt"], true);
+    assert_eq!(v[1]["incomplete"], true);
+    assert_eq!(v[2]["rebuilt"], false);
+    assert_eq!(v[2]["in_flight_at_loss"], serde_json::Value::Null);
+    let start = humantime::parse_rfc3339(v[1]["started_at"].as_str().unwrap()).unwrap();
+    for (x, at, allowed) in [
+        (&v[1], after, 1.5),
+        (&v[2], Duration::from_millis(2_200), 0.3),
+    ] {
+        let lost_at = x["lost_at_s"].as_f64().expect("the lost vantage is named");
+        let stopped_at = at.as_secs_f64();
+        assert!(
+            lost_at <= stopped_at + 0.05 && lost_at >= stopped_at - allowed,
+            "{}: stopped {stopped_at} s after the first request, lost at {lost_at} s",
+            x["name"]
+        );
+        // Its share up to the loss and nothing after: share k/3 is every third tick. Those
+        // under way then are not counted, nor those the client had not sent yet where it ran
+        // late (by the server's log of all shares' arrivals, on their one clock), nor those
+        // ended but not yet taken in by its collector at the commit: on a busy machine up to a
+        // tenth of a second's worth (34 of a share's ticks).
+        let due = (lost_at * 1000.0 / 3.0).round() as u64;
+        let behind_ms = script
+            .log
+            .send_delay_ms(start, RATE, lost_at - 1.0, lost_at);
+        let unsent =
+            x["in_flight_at_loss"].as_u64().unwrap_or(0) + (behind_ms / 3.0).ceil() as u64 + 34;
+        let scheduled = n(x, "scheduled");
+        assert!(
+            scheduled <= due + 1 && scheduled + unsent + 1 >= due,
+            "{}: {scheduled} scheduled to {lost_at} s, its share has {due} ticks then ({unsent} may be under way, unsent or not yet taken in)",
+            x["name"]
+        );
+    }
+    // The merged counts are the whole run's and what was kept of the lost ones.
+    let g = &m["merged"];
+    for k in ["scheduled", "sent", "ok", "failed", "dropped"] {
+        assert_eq!(n(g, k), v.iter().map(|x| n(x, k)).sum::<u64>(), "{k}");
+    }
+    // Every request kept was one the server answered ok.
+    let server_ok = script
+        .log
+        .entries()
+        .iter()
+        .filter(|e| e.status == 200)
+        .count() as u64;
+    assert!(
+        n(g, "ok") <= server_ok,
+        "{} ok, the server {server_ok}",
+        n(g, "ok")
+    );
+    let page = std::fs::read_to_string(merged.join("merged.md")).unwrap();
+    for says in [
+        "vantage-killed` (share 2/3) stopped measuring",
+        "vantage-stopped` (share 3/3) stopped measuring",
+        "(lost at",
+        "not counted",
+        "stopped by a signal",
+        "has no report",
+    ] {
+        assert!(
+            page.contains(says),
+            "merged.md does not say {says:?}:\n{page}"
+        );
+    }
+    assert_schema("merged.schema.json", &m);
 }
 
 #[test]

@@ -267,17 +267,7 @@ fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = std::fs::read_to_string(merged.as_ref().join("merged.json")).unwrap();
     let m: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let schema = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schema/merged.schema.json"
-    ))
-    .unwrap();
-    let schema = jsonschema::validator_for(&serde_json::from_str(&schema).unwrap()).unwrap();
-    let errors: Vec<String> = schema.iter_errors(&m).map(|e| e.to_string()).collect();
-    assert!(
-        errors.is_empty(),
-        "merged.json against its schema: {errors:#?}"
-    );
+    assert_schema("merged.schema.json", &m);
     let g = &m["merged"];
     let n = |k: &str| g[k].as_u64().unwrap();
     assert_eq!((n("scheduled"), n("sent"), n("dropped")), (2000, 2000, 0));

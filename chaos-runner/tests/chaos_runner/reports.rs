@@ -5,15 +5,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schema/summary.schema.json"
-    ))
-    .unwrap();
-    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
-}
-
 fn run_with_outage(name: &str) -> TempDir {
     let (addr, _) = scripted_server(Script {
         outage: Some((Duration::from_millis(300), Duration::from_millis(700))),
@@ -46,7 +37,7 @@ fn run_with_outage(name: &str) -> TempDir {
 fn summary_json_matches_its_schema() {
     let out = run_with_outage("schema");
     let s = summary(&out);
-    let v = schema();
+    let v = schema("summary.schema.json");
     let errors: Vec<String> = v
         .iter_errors(&s)
         .map(|e| format!("{e} at {}", e.instance_path))

@@ -473,3 +473,21 @@ impl Lines {
         });
     }
 }
+
+/// A committed JSON schema of chaos-runner's (`schema/NAME`), compiled.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+/// Asserts `value` matches the committed schema `name`, listing every error.
+pub fn assert_schema(name: &str, value: &serde_json::Value) {
+    let errors: Vec<String> = schema(name)
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "against {name}: {errors:#?}");
+}
