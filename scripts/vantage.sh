@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Load from every node of the lab (scripts/lab.sh) at once, and one measurement of it: a
 # chaos-runner on each node sends its --share of one schedule, all on one clock
-# (--start-at), while the one on node-0 also cuts node-1 off for a while; then `chaos-runner
-# merge` adds them up and keeps each node's view beside the total. What node-1's clients saw
-# of the partition against what the others saw is the point. Linux, root.
+# (--start-at), while the one on node-0 also cuts node-1 off for a while (--fault stop: stops
+# node-1, and its own load with it); then `chaos-runner merge` adds them up and keeps each
+# node's view beside the total. What node-1's clients saw of the partition against what the
+# others saw is the point; with a stop, that node-1's vantage is merged up to its loss and
+# named. Linux, root.
 #
 #   scripts/vantage.sh [--nodes 3] [--replicas 5] [--rate 300] [--duration 40s]
-#                      [--out DIR] [--force]
+#                      [--fault partition|stop] [--out DIR] [--force]
 #
 # Writes DIR/node-0 .. DIR/node-N (each node's run) and DIR/merged (merged.md, merged.html,
 # merged.json); by default a new results/local/vantage-<UTC time>/, never over earlier
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 replicas=5 rate=300 duration=40s force=0
+nodes=3 replicas=5 rate=300 duration=40s fault=partition force=0
 out=results/local/vantage-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -24,9 +26,10 @@ while [ $# -gt 0 ]; do
         --replicas) replicas=${2:?}; shift 2 ;;
         --rate) rate=${2:?}; shift 2 ;;
         --duration) duration=${2:?}; shift 2 ;;
+        --fault) fault=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "vantage.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -37,6 +40,7 @@ case "$rate" in [1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
 case "$duration" in [1-9]s|[1-9][0-9]s|[1-5][0-9][0-9]s) ;;
     *) echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2 ;; esac
 if [ "${duration%s}" -lt 20 ]; then echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2; fi
+case "$fault" in partition|stop) ;; *) echo "vantage.sh: --fault takes partition or stop" >&2; exit 2 ;; esac
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
     echo "vantage.sh: $out holds earlier results: choose another --out, or add --force" >&2
     exit 2
@@ -71,11 +75,15 @@ say "deploying compose.yaml as stack $stack at $replicas replicas"
 scripts/lab.sh deploy "$stack" "$replicas"
 mkdir -p "$out"
 
-# The partition from 10 s to 10 s + half the run, as node-0's run injects it.
+# The partition (or the stop) from 10 s to 10 s + half the run, as node-0's run injects it.
 cut_for=$(( ${duration%s} / 2 ))s
+case "$fault" in
+    partition) spec="partition:node-1,at=10s,for=$cut_for" what="node-1 cut off" ;;
+    stop) spec="node-stop:node-1,at=10s,for=$cut_for" what="node-1 (and its load) stopped" ;;
+esac
 # One clock for all: far enough ahead for node-0's run to see every replica answer first.
 start_at=$(date -u -d "@$(( $(date +%s) + 45 ))" +%Y-%m-%dT%H:%M:%SZ)
-say "$nodes vantage points, $rate requests/s in all from $start_at for $duration; node-1 cut off at 10 s for $cut_for"
+say "$nodes vantage points, $rate requests/s in all from $start_at for $duration; $what at 10 s for $cut_for"
 pids=()
 for i in $(seq 0 $(( nodes - 1 ))); do
     dir=$out/node-$i
@@ -86,7 +94,7 @@ for i in $(seq 0 $(( nodes - 1 ))); do
         --label "from node-$i" --access-path "$access")
     if [ "$i" = 0 ]; then
         scripts/lab.sh run "$network" "$dir" "${common[@]}" --swarm-service "$service" \
-            --replicas "$replicas" --fault "partition:node-1,at=10s,for=$cut_for" \
+            --replicas "$replicas" --fault "$spec" \
             > "$out/node-$i.log" 2>&1 &
     else
         scripts/lab.sh load "node-$i" "$network" "$dir" "${common[@]}" > "$out/node-$i.log" 2>&1 &
@@ -97,8 +105,11 @@ rc=0
 for i in "${!pids[@]}"; do
     if wait "${pids[$i]}"; then
         say "node-$i: done"
+    elif lrc=$? && [ "$fault" = stop ] && [ "$i" = 1 ]; then
+        # Its engine was killed under it: what its journal kept is merged, up to the stop.
+        say "node-$i: lost with its node (exit $lrc), as the stop meant; merged up to it"
     else
-        rc=$?
+        rc=$lrc
         say "node-$i: exit $rc (its log: $out/node-$i.log)"
     fi
     sed "s|/run-out|$out/node-$i|g; s/^/    /" "$out/node-$i.log" | tail -n 3

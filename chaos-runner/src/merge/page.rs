@@ -10,12 +10,39 @@ pub fn sections(m: &Merged, out: &Path) -> Vec<Section> {
     vec![story(m, out), vantages(m), detail(m), notes(m)]
 }
 
-/// The vantage with the lowest and the highest availability (of those scheduled).
+/// Of the vantages that saw the whole run (a lost one did not see what came after its loss),
+/// the one with the lowest and the one with the highest availability (of those scheduled),
+/// when there are two to compare.
 fn ends(m: &Merged) -> Option<(&VantageView, &VantageView)> {
+    let whole = || m.vantages.iter().filter(|v| v.lost_at_s.is_none());
+    if whole().count() < 2 {
+        return None;
+    }
     let by = |v: &&VantageView| v.availability_scheduled.unwrap_or(f64::NAN);
-    let lo = m.vantages.iter().min_by(|a, b| by(a).total_cmp(&by(b)))?;
-    let hi = m.vantages.iter().max_by(|a, b| by(a).total_cmp(&by(b)))?;
+    let lo = whole().min_by(|a, b| by(a).total_cmp(&by(b)))?;
+    let hi = whole().max_by(|a, b| by(a).total_cmp(&by(b)))?;
     Some((lo, hi))
+}
+
+/// " (node-1, lost mid-run, is left out)" or nothing when no vantage was lost.
+fn left_out(m: &Merged) -> String {
+    let lost: Vec<String> = m
+        .vantages
+        .iter()
+        .filter(|v| v.lost_at_s.is_some())
+        .map(|v| format!("`{}`", v.name))
+        .collect();
+    match lost.len() {
+        0 => String::new(),
+        1 => format!(
+            " ({}, lost mid-run, is left out of this comparison)",
+            lost[0]
+        ),
+        _ => format!(
+            " ({}, lost mid-run, are left out of this comparison)",
+            lost.join(", ")
+        ),
+    }
 }
 
 fn name(v: &VantageView) -> String {
@@ -88,15 +115,21 @@ fn story(m: &Merged, out: &Path) -> Section {
         let gap = (hi.availability_scheduled.unwrap_or(0.0)
             - lo.availability_scheduled.unwrap_or(0.0))
             * 100.0;
+        let every = if m.vantages.iter().any(|v| v.lost_at_s.is_some()) {
+            "every vantage point that saw the whole run"
+        } else {
+            "every vantage point"
+        };
         lines.push(if gap < 0.05 {
             format!(
-                "Verdict: every vantage point saw the same service: availability {} to {}, within {gap:.2} points.",
+                "Verdict: {every} saw the same service: availability {} to {}, within {gap:.2} points{}.",
                 pct(lo.availability_scheduled),
-                pct(hi.availability_scheduled)
+                pct(hi.availability_scheduled),
+                left_out(m)
             )
         } else {
             format!(
-                "Verdict: the vantage points saw different services: {} had {} of its requests succeed ({} by time{}), {} had {} ({} by time{}); {gap:.2} points apart.",
+                "Verdict: the vantage points saw different services: {} had {} of its requests succeed ({} by time{}), {} had {} ({} by time{}); {gap:.2} points apart{}.",
                 name(lo),
                 pct(lo.availability_scheduled),
                 pct(lo.availability_time),
@@ -104,9 +137,14 @@ fn story(m: &Merged, out: &Path) -> Section {
                 name(hi),
                 pct(hi.availability_scheduled),
                 pct(hi.availability_time),
-                outage(hi)
+                outage(hi),
+                left_out(m)
             )
         });
+    } else if m.vantages.iter().any(|v| v.lost_at_s.is_some()) {
+        lines.push(
+            "Verdict: fewer than two vantage points saw the whole run, so none is compared with another: read each one's figures up to its loss in the table below.".into(),
+        );
     }
     Section {
         title: "What was merged, what happened".into(),

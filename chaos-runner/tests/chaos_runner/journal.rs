@@ -312,6 +312,8 @@ fn vantages_lost_mid_run_are_merged_up_to_their_loss_and_named() {
         "not counted",
         "stopped by a signal",
         "has no report",
+        // One vantage saw the whole run: none is compared with another.
+        "fewer than two vantage points saw the whole run",
     ] {
         assert!(
             page.contains(says),

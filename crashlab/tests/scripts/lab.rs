@@ -271,3 +271,100 @@ fn every_node_measures_a_partition_and_the_merge_adds_them_up_and_leaves_the_mac
         cut["counts"]
     );
 }
+
+/// A vantage whose node is stopped mid-run (the lab kills the node's engine and its
+/// containers at once, as a crashed machine): its runner dies with it, what its journal kept is
+/// merged up to then and the page names the vantage and when it was lost; the others' runs
+/// go on whole. The truth for when: node-0's run's record of the stop (when it began and how
+/// long the command took).
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let out = std::env::temp_dir().join(format!("crashlab-vantage-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = sh(Command::new("scripts/vantage.sh").args([
+        "--nodes",
+        "3",
+        "--replicas",
+        "3",
+        "--rate",
+        "90",
+        "--duration",
+        "20s",
+        "--fault",
+        "stop",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    if !o.status.success() {
+        let _ = std::fs::remove_dir_all(&out);
+        panic!("{}", text(&o));
+    }
+    let read = |p: &str| json(&out.join(p));
+    let (m, node0) = (read("merged/merged.json"), read("node-0/summary.json"));
+    let lost_left = (
+        out.join("node-1/summary.json").exists(),
+        out.join("node-1/journal/run.jsonl").exists(),
+    );
+    let page = std::fs::read_to_string(out.join("merged/merged.md")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(machine_state(), before, "the lab left something behind");
+    assert!(
+        text(&o).contains("node-1: lost with its node"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        lost_left,
+        (false, true),
+        "node-1's runner died, its journal stayed"
+    );
+
+    let f = &node0["faults"][0];
+    assert_eq!(f["kind"], "node-stop", "{f}");
+    let began = f["at_s"].as_f64().unwrap();
+    let done = began + f["took_ms"].as_f64().unwrap() / 1e3;
+    let v = m["vantages"].as_array().unwrap();
+    let (whole, lost) = (&v[0], &v[1]);
+    assert_eq!(whole["lost_at_s"], serde_json::Value::Null, "{whole}");
+    assert_eq!(v[2]["lost_at_s"], serde_json::Value::Null, "{}", v[2]);
+    assert_eq!(lost["rebuilt"], true, "{lost}");
+    // Lost when its engine was killed: after the stop began (less the journal's last second)
+    // and no later than the stop command's end, on the one clock the runs share.
+    let at = lost["lost_at_s"]
+        .as_f64()
+        .expect("node-1's vantage is named lost");
+    let offset =
+        lost["offset_ms"].as_f64().unwrap() / 1e3 - whole["offset_ms"].as_f64().unwrap() / 1e3;
+    let at = at + offset;
+    assert!(
+        at >= began - 1.2 && at <= done + 0.1,
+        "lost at {at:.3} s; the stop began at {began:.3} s and was done at {done:.3} s"
+    );
+    // The others ran whole: 30/s each for 20 s.
+    for x in [whole, &v[2]] {
+        assert_eq!(x["scheduled"].as_u64(), Some(600), "{x}");
+    }
+    let g = &m["merged"];
+    let sum = |k: &str| v.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(g["scheduled"].as_u64(), Some(sum("scheduled")));
+    assert!(
+        sum("scheduled") < 1800,
+        "nothing of node-1's after its loss"
+    );
+    for says in [
+        "Lost: `node-1`",
+        "node-1 (lost at",
+        "was lost at",
+        "`node-1`, lost mid-run, is left out of this comparison",
+    ] {
+        assert!(
+            page.contains(says),
+            "merged.md does not say {says:?}:\n{page}"
+        );
+    }
+}
