@@ -7,33 +7,36 @@
 # others saw is the point; with a stop, that node-1's vantage is merged up to its loss and
 # named. Linux, root.
 #
-#   scripts/vantage.sh [--nodes 3] [--replicas 5] [--rate 300] [--duration 40s]
-#                      [--fault partition|stop] [--out DIR] [--force]
+#   scripts/vantage.sh [--nodes 3] [--per-node 1] [--replicas 5] [--rate 300]
+#                      [--duration 40s] [--fault partition|stop] [--out DIR] [--force]
 #
-# Writes DIR/node-0 .. DIR/node-N (each node's run) and DIR/merged (merged.md, merged.html,
-# merged.json); by default a new results/local/vantage-<UTC time>/, never over earlier
+# --per-node K starts K load generators on each node (nodes x K vantage points, each its own
+# share; named node-I.J), to see what more of them cost. Writes DIR/node-0 .. DIR/node-N (each
+# vantage's run) and DIR/merged (merged.md, merged.html, merged.json); by default a new results/local/vantage-<UTC time>/, never over earlier
 # results unless --force. The committed results/multi-node/vantage/ come from
 #   scripts/vantage.sh --out results/multi-node/vantage --force
 # The lab is taken down at the end, also on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 replicas=5 rate=300 duration=40s fault=partition force=0
+nodes=3 per_node=1 replicas=5 rate=300 duration=40s fault=partition force=0
 out=results/local/vantage-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
         --nodes) nodes=${2:?}; shift 2 ;;
+        --per-node) per_node=${2:?}; shift 2 ;;
         --replicas) replicas=${2:?}; shift 2 ;;
         --rate) rate=${2:?}; shift 2 ;;
         --duration) duration=${2:?}; shift 2 ;;
         --fault) fault=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "vantage.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 case "$nodes" in [2-9]) ;; *) echo "vantage.sh: --nodes takes 2 to 9" >&2; exit 2 ;; esac
+case "$per_node" in [1-8]) ;; *) echo "vantage.sh: --per-node takes 1 to 8" >&2; exit 2 ;; esac
 case "$replicas" in [1-9]|[1-9][0-9]) ;; *) echo "vantage.sh: --replicas takes 1 to 99" >&2; exit 2 ;; esac
 case "$rate" in [1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
     *) echo "vantage.sh: --rate takes 1 to 9999 requests/s" >&2; exit 2 ;; esac
@@ -83,50 +86,67 @@ case "$fault" in
 esac
 # One clock for all: far enough ahead for node-0's run to see every replica answer first.
 start_at=$(date -u -d "@$(( $(date +%s) + 45 ))" +%Y-%m-%dT%H:%M:%SZ)
-say "$nodes vantage points, $rate requests/s in all from $start_at for $duration; $what at 10 s for $cut_for"
-pids=()
+# Vantage points: node-I with one per node, node-I.J with several; the first on node-0 injects
+# the fault and watches the swarm.
+vantages=()
 for i in $(seq 0 $(( nodes - 1 ))); do
-    dir=$out/node-$i
+    for j in $(seq 1 "$per_node"); do
+        if [ "$per_node" = 1 ]; then vantages+=("$i:node-$i"); else vantages+=("$i:node-$i.$j"); fi
+    done
+done
+total=${#vantages[@]}
+say "$total vantage points, $rate requests/s in all from $start_at for $duration; $what at 10 s for $cut_for"
+pids=()
+for k in "${!vantages[@]}"; do
+    i=${vantages[$k]%%:*} name=${vantages[$k]#*:}
+    dir=$out/$name
     rm -rf "${dir:?}"
     access="DNS round-robin to the tasks (tasks.appserver) from a container on node-$i, overlay network $network (lab of $nodes nodes; no IPVS)"
-    common=(http://tasks.appserver:8080/ --rate "$rate" --share "$(( i + 1 ))/$nodes"
+    common=(http://tasks.appserver:8080/ --rate "$rate" --share "$(( k + 1 ))/$total"
         --start-at "$start_at" --duration "$duration" --timeout 1s
-        --label "from node-$i" --access-path "$access")
-    if [ "$i" = 0 ]; then
+        --label "from $name" --access-path "$access")
+    if [ "$k" = 0 ]; then
         scripts/lab.sh run "$network" "$dir" "${common[@]}" --swarm-service "$service" \
             --replicas "$replicas" --fault "$spec" \
-            > "$out/node-$i.log" 2>&1 &
+            > "$out/$name.log" 2>&1 &
     else
-        scripts/lab.sh load "node-$i" "$network" "$dir" "${common[@]}" > "$out/node-$i.log" 2>&1 &
+        scripts/lab.sh load "node-$i" "$network" "$dir" "${common[@]}" > "$out/$name.log" 2>&1 &
     fi
     pids+=("$!")
 done
 rc=0
-for i in "${!pids[@]}"; do
-    if wait "${pids[$i]}"; then
-        say "node-$i: done"
+for k in "${!pids[@]}"; do
+    i=${vantages[$k]%%:*} name=${vantages[$k]#*:}
+    if wait "${pids[$k]}"; then
+        say "$name: done"
     elif lrc=$? && [ "$fault" = stop ] && [ "$i" = 1 ]; then
         # Its engine was killed under it: what its journal kept is merged, up to the stop.
-        say "node-$i: lost with its node (exit $lrc), as the stop meant; merged up to it"
+        say "$name: lost with its node (exit $lrc), as the stop meant; merged up to it"
     else
         rc=$lrc
-        say "node-$i: exit $rc (its log: $out/node-$i.log)"
+        say "$name: exit $rc (its log: $out/$name.log)"
     fi
-    sed "s|/run-out|$out/node-$i|g; s/^/    /" "$out/node-$i.log" | tail -n 3
+    sed "s|/run-out|$out/$name|g; s/^/    /" "$out/$name.log" | tail -n 3
 done
-say "merging the $nodes runs"
+say "merging the $total runs"
 dirs=()
-for i in $(seq 0 $(( nodes - 1 ))); do
+for v in "${vantages[@]}"; do
     # A run that did not finish (its node stopped) is merged up to its loss, from its journal.
-    if [ -f "$out/node-$i/summary.json" ] || [ -f "$out/node-$i/journal/run.jsonl" ]; then
-        dirs+=("$out/node-$i")
+    if [ -f "$out/${v#*:}/summary.json" ] || [ -f "$out/${v#*:}/journal/run.jsonl" ]; then
+        dirs+=("$out/${v#*:}")
     fi
 done
 if [ "${#dirs[@]}" -ge 2 ]; then
-    # Exit 4: a vantage was lost and is counted up to its loss, as the page says.
-    mrc=0
-    dist/image/chaos-runner merge "${dirs[@]}" --out "$out/merged" --force > "$out/merge.log" 2>&1 || mrc=$?
-    sed 's/^/    /' "$out/merge.log"
+    # Exit 4: a vantage was lost and is counted up to its loss, as the page says. Its time
+    # and peak memory are kept: what merging this many vantages costs.
+    mrc=0 timer=()
+    : > "$out/merge.time"
+    if [ -x /usr/bin/time ]; then
+        timer=(/usr/bin/time -f "merge: %e s elapsed, %M KB peak memory" -o "$out/merge.time")
+    fi
+    "${timer[@]}" dist/image/chaos-runner merge "${dirs[@]}" --out "$out/merged" --force \
+        > "$out/merge.log" 2>&1 || mrc=$?
+    sed 's/^/    /' "$out/merge.log" "$out/merge.time"
     case "$mrc" in 0|4) ;; *) exit "$mrc" ;; esac
     awk '/^\| vantage/ { on = 1 } on && !NF { exit } on' "$out/merged/merged.md"
 fi
