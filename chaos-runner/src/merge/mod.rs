@@ -126,6 +126,31 @@ pub struct VantageView {
     pub in_flight_at_loss: Option<u64>,
     /// Whether this merge rebuilt it from its journal (it had no summary.json).
     pub rebuilt: bool,
+    /// Its first and last failed (or dropped) request, by intended send time, on the merged
+    /// time line (s after the earliest run's start): which part of the run it saw fail.
+    pub failures_from_s: Option<f64>,
+    pub failures_to_s: Option<f64>,
+    /// Of its requests due from the first failure to the last, the share that failed.
+    pub failed_between: Option<f64>,
+}
+
+/// A vantage's failures on the merged time line: (first, last, the failed share of what came
+/// due in between), from its timeline's buckets (first and last miss of each).
+fn failure_span(timeline: &[Bucket], offset_us: u64) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let first = timeline.iter().position(|b| b.first_fail().is_some());
+    let last = timeline.iter().rposition(|b| b.first_fail().is_some());
+    let (Some(first), Some(last)) = (first, last) else {
+        return (None, None, None);
+    };
+    let at = |us: u64| (us + offset_us) as f64 / 1e6;
+    let span = &timeline[first..=last];
+    let due: u64 = span.iter().map(Bucket::scheduled).sum();
+    let missed: u64 = span.iter().map(|b| b.failed() + b.dropped).sum();
+    (
+        timeline[first].first_fail().map(at),
+        timeline[last].last_fail().map(at),
+        (due > 0).then(|| missed as f64 / due as f64),
+    )
 }
 
 /// The merged measurement.
@@ -498,6 +523,7 @@ fn merged_view(inputs: &[Input], shifts: &[u64], threshold: f64) -> MergedView {
 
 fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
     let s = &i.summary;
+    let (from, to, between) = failure_span(&i.timeline, offset_us);
     VantageView {
         name: i.dir.file_name().map_or_else(
             || i.dir.display().to_string(),
@@ -535,5 +561,8 @@ fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
             _ => None,
         },
         rebuilt: i.rebuilt,
+        failures_from_s: from,
+        failures_to_s: to,
+        failed_between: between,
     }
 }

@@ -52,14 +52,50 @@ fn name(v: &VantageView) -> String {
     }
 }
 
-/// ", and 1.234 s without any success in 2 window(s)", or nothing without a window.
+/// ", failing from 10.013 s to 20.333 s, 28.4 % of its requests then, and 1.234 s without
+/// any success in 2 window(s)", each part only when there is one.
 fn outage(v: &VantageView) -> String {
-    if v.downtime_windows == 0 {
-        return String::new();
+    let mut s = String::new();
+    if let (Some(from), Some(to)) = (v.failures_from_s, v.failures_to_s) {
+        s += &format!(", failing from {from:.3} s to {to:.3} s");
+        if let Some(b) = v.failed_between {
+            s += &format!(", {:.1} % of its requests then", b * 100.0);
+        }
     }
+    if v.downtime_windows > 0 {
+        s += &format!(
+            ", and {:.3} s without any success in {} window(s)",
+            v.downtime_s, v.downtime_windows
+        );
+    }
+    s
+}
+
+/// "10.020-15.220", or "-" without a failure.
+fn span(v: &VantageView) -> String {
+    match (v.failures_from_s, v.failures_to_s) {
+        (Some(a), Some(b)) => format!("{a:.3}-{b:.3}"),
+        _ => "-".into(),
+    }
+}
+
+/// "Clocks started after the earliest run's by: node-0 3.0 ms, ...", or their spread alone
+/// when there are too many to list.
+fn clocks(m: &Merged) -> String {
+    if m.vantages.len() > 12 {
+        return format!(
+            "Clocks started within {:.1} ms of the earliest run's (each vantage's in merged.json).",
+            m.schedule.spread_ms
+        );
+    }
+    let each: Vec<String> = m
+        .vantages
+        .iter()
+        .map(|v| format!("{} {:.1} ms", v.name, v.offset_ms))
+        .collect();
     format!(
-        ", and {:.3} s without any success in {} window(s)",
-        v.downtime_s, v.downtime_windows
+        "Clocks started after the earliest run's by: {}.",
+        each.join(", ")
     )
 }
 
@@ -191,20 +227,21 @@ fn vantages(m: &Merged) -> Section {
     let head = [
         "vantage",
         "share",
-        "clock start (ms)",
         "sent",
         "failed",
         "availability",
         "by time",
+        "failures from-to (s)",
+        "failed then",
         "downtime (s)",
-        "windows",
         "MTTR (s)",
         "p99 (ms)",
     ];
     Section {
         title: "Each vantage point's view".into(),
         lines: vec![
-            "Each run's own figures, as its report gives them; clock start: after the earliest run's.".into(),
+            "Each run's own figures, as its report gives them. Failures from-to: its first and last failed request by intended send time, on the merged time line (s after the earliest run's start), and the share of its requests due in the buckets from the first to the last that failed (those buckets also hold requests due just before the first failure and just after the last); downtime: its windows without any success (their number in brackets).".into(),
+            clocks(m),
         ],
         table: Some(Table {
             head: head.iter().map(|s| s.to_string()).collect(),
@@ -218,13 +255,13 @@ fn vantages(m: &Merged) -> Section {
                             None => v.name.clone(),
                         },
                         v.share.clone().unwrap_or_else(|| "-".into()),
-                        format!("{:.1}", v.offset_ms),
                         v.sent.to_string(),
                         v.failed.to_string(),
                         pct(v.availability_scheduled),
                         pct(v.availability_time),
-                        format!("{:.3}", v.downtime_s),
-                        v.downtime_windows.to_string(),
+                        span(v),
+                        pct(v.failed_between),
+                        format!("{:.3} ({})", v.downtime_s, v.downtime_windows),
                         opt_secs(v.mttr_s),
                         opt_ms(v.p99_ms, 2),
                     ]

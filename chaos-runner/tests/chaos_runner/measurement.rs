@@ -279,6 +279,43 @@ fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
     let vantages = m["vantages"].as_array().unwrap();
     let sum = |k: &str| vantages.iter().map(|v| v[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!((sum("sent"), sum("failed")), (2000, failed));
+    // Which part of the run each vantage saw fail, on the merged time line: together, the
+    // outage the server lived (its first failed tick to its last), within the slack, the
+    // runs' clock spread and how far behind their schedule the clients ran then.
+    let truth = script.log.outage(1000.0, |r| r.status == 503);
+    let earliest = outs
+        .iter()
+        .map(|o| run_start(&summary(o.as_ref())))
+        .min()
+        .unwrap();
+    let behind = script
+        .log
+        .send_delay_ms(earliest, 1000.0, truth.start_s - 0.5, truth.end_s + 0.5);
+    let spread = m["schedule"]["spread_ms"].as_f64().unwrap();
+    let slack = (SLACK_MS + 1.0 + spread + behind) / 1e3;
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().expect(k);
+    let from = vantages
+        .iter()
+        .map(|v| f(v, "failures_from_s"))
+        .fold(f64::MAX, f64::min);
+    let to = vantages
+        .iter()
+        .map(|v| f(v, "failures_to_s"))
+        .fold(f64::MIN, f64::max);
+    assert!(
+        (from - truth.start_s).abs() <= slack && (to - (truth.end_s - 1e-3)).abs() <= slack,
+        "failures from {from} to {to} s; the server failed ticks {:.3} to {:.3} s (slack {slack:.4} s)",
+        truth.start_s,
+        truth.end_s - 1e-3
+    );
+    for v in vantages {
+        let b = f(v, "failed_between");
+        assert!(
+            b > 0.5 && b <= 1.0,
+            "{}: {b} of its requests failed then",
+            v["name"]
+        );
+    }
     let ok_h = ok_latencies(&outs);
     assert_eq!(ok_h.len(), 2000 - failed);
     assert_eq!(g["latency_ms"]["count"].as_u64(), Some(ok_h.len()));
