@@ -52,7 +52,9 @@ fi
 stack=lab
 service=${stack}_appserver
 network=${stack}_appnet
-image=crashlab/crashserver:vantage-$$
+# One tag, reused: a run killed before its clean-up leaves at most this image behind (and the
+# lab, which `scripts/lab.sh down` removes); its load containers stop by their own --duration.
+image=crashlab/crashserver:vantage
 started=$SECONDS
 lab_up=0
 say() { printf '==> [%3ss] %s\n' "$(( SECONDS - started ))" "$*"; }

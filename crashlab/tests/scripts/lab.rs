@@ -2,7 +2,9 @@
 //! through the node agent and the nodes' engines, a partition measured from every node at
 //! once and merged (scripts/vantage.sh), and down leaving the machine as found.
 
-use std::process::Command;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -367,4 +369,114 @@ fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
             "merged.md does not say {says:?}:\n{page}"
         );
     }
+}
+
+/// The load generators' processes (in their containers, seen from the host).
+fn load_processes() -> String {
+    let o = Command::new("pgrep")
+        .args(["-af", "chaos-runner run --out /run-out"])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Starts scripts/vantage.sh in a process group of its own (as a terminal's foreground job)
+/// and waits until node-1's load generator has committed a measured second to its journal.
+fn vantage_sending(out: &std::path::Path, duration: &str) -> std::process::Child {
+    let _ = std::fs::remove_dir_all(out);
+    let child = Command::new("scripts/vantage.sh")
+        .args(["--nodes", "2", "--replicas", "2", "--rate", "40"])
+        .args(["--duration", duration, "--out", out.to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("scripts/vantage.sh");
+    let journal = out.join("node-1/journal/run.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("\"second\"")) {
+        assert!(Instant::now() < deadline, "node-1's load never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child
+}
+
+fn signal_group(child: &std::process::Child, signal: &str) {
+    let st = Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill -s {signal} of the group");
+}
+
+/// Waits for `what` up to `bound`; how long it took.
+fn within(what: &str, bound: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    t.elapsed()
+}
+
+/// Ctrl-C of scripts/vantage.sh while its load generators send (SIGINT to its process group,
+/// as a terminal sends it): it ends at once, taking the lab down with every load container.
+/// SIGKILL of the whole group instead leaves the load to its own bound: every load generator
+/// still runs right after (they live in the engines, not the script), none runs past its
+/// --duration, each writes its whole report, and `scripts/lab.sh down` leaves the machine as
+/// found.
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn vantage_loads_stop_with_ctrl_c_and_by_their_own_bound_after_a_sigkill() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let out = std::env::temp_dir().join(format!("crashlab-vantage-int-{}", std::process::id()));
+    let _lab = LabGuard;
+
+    let mut child = vantage_sending(&out, "60s");
+    assert!(!load_processes().is_empty(), "the load generators run");
+    signal_group(&child, "INT");
+    let took = within(
+        "vantage.sh ends after Ctrl-C",
+        Duration::from_secs(60),
+        || child.try_wait().unwrap().is_some(),
+    );
+    let code = child.wait().unwrap().code();
+    let left = load_processes();
+    let state = machine_state();
+    let _ = std::fs::remove_dir_all(&out);
+    println!("Ctrl-C: ended in {took:?} with {code:?}");
+    assert_eq!(code, Some(130), "interrupted");
+    assert!(left.is_empty(), "load generators left running: {left}");
+    assert_eq!(state, before, "the lab left something behind");
+
+    let mut child = vantage_sending(&out, "20s");
+    signal_group(&child, "KILL");
+    let _ = child.wait();
+    let killed = Instant::now();
+    let running = load_processes();
+    // 20 s from a start at most 20 s ago, their 1 s timeout and the drain: 30 s at most.
+    let took = within(
+        "the load generators stop by their own bound",
+        Duration::from_secs(30),
+        || load_processes().is_empty(),
+    );
+    let whole = ["node-0", "node-1"].map(|n| out.join(n).join("summary.json").exists());
+    let _ = std::fs::remove_dir_all(&out);
+    println!(
+        "SIGKILL: the load generators ended {took:?} after it ({:?} since)",
+        killed.elapsed()
+    );
+    assert!(
+        !running.is_empty(),
+        "the load generators outlive the script that started them"
+    );
+    assert_eq!(whole, [true, true], "every vantage wrote its report");
+    let o = sh(Command::new("scripts/lab.sh").arg("down"));
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = docker(&["image", "rm", "-f", "crashlab/crashserver:vantage"]);
+    assert_eq!(machine_state(), before, "lab.sh down left something behind");
 }
