@@ -7,151 +7,28 @@
 //! records (docs/chaos-runner.md, "Load from several vantage points").
 
 mod page;
+mod vantage;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use anyhow::Context;
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::exit::UsageError;
 use crate::load::share::Share;
-use crate::record::{new_histogram, Bucket, Class};
-use crate::report::{self, read_summary, read_timeline};
-use crate::summary::{Latency, Summary};
+use crate::record::{new_histogram, Class};
+use crate::report;
+use crate::summary::Latency;
+
+pub use vantage::VantageView;
+use vantage::{lost_note, vantage, Input, Loss};
 
 /// The version of merged.json's shape (schema/merged.schema.json).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The most runs one merge takes.
 pub const MAX_RUNS: usize = 1_000;
-
-/// One run, as read from its directory.
-struct Input {
-    dir: PathBuf,
-    summary: Summary,
-    timeline: Vec<Bucket>,
-    ok: Histogram<u64>,
-    failed: Histogram<u64>,
-    started: SystemTime,
-    share: Option<Share>,
-    /// Read from its journal: the run did not finish.
-    rebuilt: bool,
-}
-
-impl Input {
-    /// A finished run from its summary, timeline and histograms; one whose runner died (its
-    /// node stopped, say) rebuilt here from its journal, as `chaos-runner report` would,
-    /// without writing into its directory.
-    fn read(dir: &Path) -> anyhow::Result<Self> {
-        let (summary, timeline, ok, failed, rebuilt) = if crate::journal::unfinished(dir) {
-            let (s, rec) = crate::journal::rebuild(dir)
-                .with_context(|| format!("{}: rebuilding it from its journal", dir.display()))?;
-            (s, rec.timeline, rec.ok, rec.failed, true)
-        } else {
-            let mut summary = read_summary(dir)?;
-            let timeline = read_timeline(dir)?;
-            report::brought_up_to_date(&mut summary, &timeline);
-            let hlog = dir.join("latency.hlog");
-            let (ok, failed) = crate::record::hlog::read_totals(&hlog)
-                .map_err(|e| UsageError(format!("{}: {e:#}", hlog.display())))?;
-            (summary, timeline, ok, failed, false)
-        };
-        let started =
-            humantime::parse_rfc3339_weak(&summary.run.setup.started_at).map_err(|e| {
-                UsageError(format!(
-                    "{}: started_at {:?}: {e}",
-                    dir.display(),
-                    summary.run.setup.started_at
-                ))
-            })?;
-        let share = match summary.run.setup.share.as_deref() {
-            Some(s) => Some(
-                s.parse::<Share>()
-                    .map_err(|e| UsageError(format!("{}: {e}", dir.display())))?,
-            ),
-            None => None,
-        };
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            summary,
-            timeline,
-            ok,
-            failed,
-            started,
-            share,
-            rebuilt,
-        })
-    }
-}
-
-/// One vantage point's own view, as merged.json lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct VantageView {
-    /// The run directory's own name: what the pages call this vantage point.
-    pub name: String,
-    pub dir: String,
-    pub label: String,
-    pub host: String,
-    pub share: Option<String>,
-    pub started_at: String,
-    /// Its clock's start after the earliest run's (ms).
-    pub offset_ms: f64,
-    /// Buckets its timeline was moved by to line up with the earliest run's.
-    pub shift_buckets: u64,
-    pub scheduled: u64,
-    pub sent: u64,
-    pub dropped: u64,
-    pub ok: u64,
-    pub failed: u64,
-    pub availability_scheduled: Option<f64>,
-    pub availability_time: Option<f64>,
-    pub downtime_s: f64,
-    pub downtime_windows: usize,
-    pub mttr_s: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub faults: usize,
-    /// Each fault it injected: its spec and when it fired (s from its start).
-    pub fault_specs: Vec<String>,
-    pub incomplete: bool,
-    /// When a run that did not finish stopped measuring (s from its start): its journal's
-    /// last committed second, or when a signal stopped it. The vantage was lost then.
-    pub lost_at_s: Option<f64>,
-    /// Its requests under way at that moment, never answered to it and not counted (a run
-    /// stopped by a signal waited for them: none).
-    pub in_flight_at_loss: Option<u64>,
-    /// Whether this merge rebuilt it from its journal (it had no summary.json).
-    pub rebuilt: bool,
-    /// Its first and last failed (or dropped) request, by intended send time, on the merged
-    /// time line (s after the earliest run's start): which part of the run it saw fail.
-    pub failures_from_s: Option<f64>,
-    pub failures_to_s: Option<f64>,
-    /// Of its requests due from the first failure to the last, the share that failed.
-    pub failed_between: Option<f64>,
-}
-
-/// A vantage's failures on the merged time line: (first, last, the failed share of what came
-/// due in between), from its timeline's buckets (first and last miss of each).
-fn failure_span(timeline: &[Bucket], offset_us: u64) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let first = timeline.iter().position(|b| b.first_fail().is_some());
-    let last = timeline.iter().rposition(|b| b.first_fail().is_some());
-    let (Some(first), Some(last)) = (first, last) else {
-        return (None, None, None);
-    };
-    let at = |us: u64| (us + offset_us) as f64 / 1e6;
-    let span = &timeline[first..=last];
-    let due: u64 = span.iter().map(Bucket::scheduled).sum();
-    let missed: u64 = span.iter().map(|b| b.failed() + b.dropped).sum();
-    (
-        timeline[first].first_fail().map(at),
-        timeline[last].last_fail().map(at),
-        (due > 0).then(|| missed as f64 / due as f64),
-    )
-}
 
 /// The merged measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -326,61 +203,6 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
     })
 }
 
-/// How a vantage stopped short of its run: its runner died (the journal kept what it
-/// measured up to its last commit) or was stopped by a signal (its report is whole up to then;
-/// an engine that stops sends that to the containers on its node).
-enum Loss {
-    Died { at_s: f64, in_flight: u64 },
-    Interrupted { at_s: f64 },
-}
-
-impl Loss {
-    fn of(s: &Summary) -> Option<Self> {
-        match &s.incomplete {
-            Some(i) => Some(Self::Died {
-                at_s: i.stopped_at_s,
-                in_flight: i.in_flight,
-            }),
-            None if s.interrupted => Some(Self::Interrupted {
-                at_s: s.run.setup.elapsed_s,
-            }),
-            None => None,
-        }
-    }
-
-    fn at_s(&self) -> f64 {
-        match self {
-            Self::Died { at_s, .. } | Self::Interrupted { at_s } => *at_s,
-        }
-    }
-}
-
-/// What was kept of a vantage that did not finish, and what the merged figures lack for it.
-fn lost_note(i: &Input, loss: &Loss, offset_us: u64) -> String {
-    let setup = &i.summary.run.setup;
-    let of = setup
-        .planned_s
-        .map_or_else(String::new, |p| format!(" of {p:.1} s"));
-    let share = setup
-        .share
-        .as_deref()
-        .map_or_else(String::new, |s| format!(" (share {s})"));
-    let what = match loss {
-        Loss::Died { in_flight, .. } => format!(
-            "its runner stopped then{}. What it measured up to its journal's last committed second is kept{}; the {in_flight} request(s) it had under way then were never answered to it and are not counted",
-            if i.rebuilt { " and left no summary" } else { "" },
-            if i.rebuilt { ", rebuilt here from that journal" } else { "" },
-        ),
-        Loss::Interrupted { .. } => "its runner was stopped by a signal then (Ctrl-C, or SIGTERM, as an engine that stops sends to its containers) and wrote its report up to then, which is kept".into(),
-    };
-    format!(
-        "{}{share} was lost at {:.1} s{of} of its run ({:.1} s on the merged time line): {what}. From then on the merged figures lack its part of the load.",
-        i.dir.display(),
-        loss.at_s(),
-        loss.at_s() + offset_us as f64 / 1e6,
-    )
-}
-
 /// Each run's clock start after the earliest run's (µs).
 fn offsets_us(inputs: &[Input]) -> Vec<u64> {
     let t0 = inputs
@@ -518,51 +340,5 @@ fn merged_view(inputs: &[Input], shifts: &[u64], threshold: f64) -> MergedView {
         buckets_empty: len as u64 - counted,
         latency_ms: Latency::of(&ok_h),
         failure_latency_ms: Latency::of(&failed_h),
-    }
-}
-
-fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
-    let s = &i.summary;
-    let (from, to, between) = failure_span(&i.timeline, offset_us);
-    VantageView {
-        name: i.dir.file_name().map_or_else(
-            || i.dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
-        dir: i.dir.display().to_string(),
-        label: s.run.setup.label.clone(),
-        host: s.run.setup.host.clone(),
-        share: s.run.setup.share.clone(),
-        started_at: s.run.setup.started_at.clone(),
-        offset_ms: offset_us as f64 / 1e3,
-        shift_buckets: shift,
-        scheduled: s.counts.scheduled,
-        sent: s.counts.sent,
-        dropped: s.counts.dropped,
-        ok: s.counts.ok,
-        failed: s.counts.failed,
-        availability_scheduled: s.availability.scheduled,
-        availability_time: s.availability.time,
-        downtime_s: s.downtime.total_s,
-        downtime_windows: s.downtime.windows.len(),
-        mttr_s: s.mttr_s,
-        p50_ms: s.latency_ms.p50,
-        p99_ms: s.latency_ms.p99,
-        faults: s.faults.len(),
-        fault_specs: s
-            .faults
-            .iter()
-            .map(|f| format!("{} at {:.3} s", f.spec, f.at_s))
-            .collect(),
-        incomplete: s.incomplete.is_some(),
-        lost_at_s: Loss::of(s).map(|l| l.at_s()),
-        in_flight_at_loss: match Loss::of(s) {
-            Some(Loss::Died { in_flight, .. }) => Some(in_flight),
-            _ => None,
-        },
-        rebuilt: i.rebuilt,
-        failures_from_s: from,
-        failures_to_s: to,
-        failed_between: between,
     }
 }

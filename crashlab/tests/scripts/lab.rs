@@ -214,6 +214,22 @@ fn the_lab_measures_a_partition_and_kills_on_other_nodes_and_leaves_the_machine_
     assert_eq!(machine_state(), before, "the lab left something behind");
 }
 
+/// scripts/vantage.sh on three nodes at 3 replicas, 90 requests/s for 20 s, node-0's run
+/// injecting `fault` on node-1; its output directory and what it printed (it must succeed).
+fn three_vantages(fault: &str) -> (std::path::PathBuf, std::process::Output) {
+    let out = std::env::temp_dir().join(format!("crashlab-vantage-{fault}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = sh(Command::new("scripts/vantage.sh")
+        .args(["--nodes", "3", "--replicas", "3", "--rate", "90"])
+        .args(["--duration", "20s", "--fault", fault])
+        .args(["--out", out.to_str().unwrap()]));
+    if !o.status.success() {
+        let _ = std::fs::remove_dir_all(&out);
+        panic!("{}", text(&o));
+    }
+    (out, o)
+}
+
 #[test]
 #[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
 fn every_node_measures_a_partition_and_the_merge_adds_them_up_and_leaves_the_machine_as_found() {
@@ -221,24 +237,7 @@ fn every_node_measures_a_partition_and_the_merge_adds_them_up_and_leaves_the_mac
     need("ip", &["netns", "list"]);
     let _turn = docker_turn();
     let before = machine_state();
-    let out = std::env::temp_dir().join(format!("crashlab-vantage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let o = sh(Command::new("scripts/vantage.sh").args([
-        "--nodes",
-        "3",
-        "--replicas",
-        "3",
-        "--rate",
-        "90",
-        "--duration",
-        "20s",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    if !o.status.success() {
-        let _ = std::fs::remove_dir_all(&out);
-        panic!("{}", text(&o));
-    }
+    let (out, _) = three_vantages("partition");
     let read = |p: &str| json(&out.join(p));
     let (m, cut, node0) = (
         read("merged/merged.json"),
@@ -286,26 +285,7 @@ fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
     need("ip", &["netns", "list"]);
     let _turn = docker_turn();
     let before = machine_state();
-    let out = std::env::temp_dir().join(format!("crashlab-vantage-stop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let o = sh(Command::new("scripts/vantage.sh").args([
-        "--nodes",
-        "3",
-        "--replicas",
-        "3",
-        "--rate",
-        "90",
-        "--duration",
-        "20s",
-        "--fault",
-        "stop",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    if !o.status.success() {
-        let _ = std::fs::remove_dir_all(&out);
-        panic!("{}", text(&o));
-    }
+    let (out, o) = three_vantages("stop");
     let read = |p: &str| json(&out.join(p));
     let (m, node0) = (read("merged/merged.json"), read("node-0/summary.json"));
     let lost_left = (
