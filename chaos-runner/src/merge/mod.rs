@@ -22,7 +22,7 @@ use crate::report;
 use crate::summary::Latency;
 
 pub use vantage::VantageView;
-use vantage::{lost_note, vantage, Input, Loss};
+use vantage::{lost_note, vantage, Input};
 
 /// The version of merged.json's shape (schema/merged.schema.json).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -166,11 +166,12 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
             schedule.spread_ms
         ));
     }
-    for (i, &o) in inputs.iter().zip(&offsets) {
-        if let Some(loss) = Loss::of(&i.summary) {
-            notes.push(lost_note(i, &loss, o));
-        }
-    }
+    notes.extend(
+        inputs
+            .iter()
+            .zip(&offsets)
+            .filter_map(|(i, &o)| lost_note(i, o)),
+    );
     notes.push(
         "Downtime windows and MTTR are each vantage's own: windows of the merged load would need each run's miss times inside the buckets where one run's successes and another's misses meet, which settled buckets do not keep.".into(),
     );

@@ -151,17 +151,18 @@ fn story(m: &Merged, out: &Path) -> Section {
         let gap = (hi.availability_scheduled.unwrap_or(0.0)
             - lo.availability_scheduled.unwrap_or(0.0))
             * 100.0;
-        let every = if m.vantages.iter().any(|v| v.lost_at_s.is_some()) {
-            "every vantage point that saw the whole run"
-        } else {
+        let left_out = left_out(m);
+        let every = if left_out.is_empty() {
             "every vantage point"
+        } else {
+            "every vantage point that saw the whole run"
         };
         lines.push(if gap < 0.05 {
             format!(
                 "Verdict: {every} saw the same service: availability {} to {}, within {gap:.2} points{}.",
                 pct(lo.availability_scheduled),
                 pct(hi.availability_scheduled),
-                left_out(m)
+                left_out
             )
         } else {
             format!(
@@ -174,7 +175,7 @@ fn story(m: &Merged, out: &Path) -> Section {
                 pct(hi.availability_scheduled),
                 pct(hi.availability_time),
                 outage(hi),
-                left_out(m)
+                left_out
             )
         });
     } else if m.vantages.iter().any(|v| v.lost_at_s.is_some()) {

@@ -26,6 +26,8 @@ pub(super) struct Input {
     pub(super) share: Option<Share>,
     /// Read from its journal: the run did not finish.
     pub(super) rebuilt: bool,
+    /// Whether and how it stopped short of its run.
+    pub(super) loss: Option<Loss>,
 }
 
 impl Input {
@@ -63,6 +65,7 @@ impl Input {
         };
         Ok(Self {
             dir: dir.to_path_buf(),
+            loss: Loss::of(&summary),
             summary,
             timeline,
             ok,
@@ -148,7 +151,7 @@ pub(super) enum Loss {
 }
 
 impl Loss {
-    pub(super) fn of(s: &Summary) -> Option<Self> {
+    fn of(s: &Summary) -> Option<Self> {
         match &s.incomplete {
             Some(i) => Some(Self::Died {
                 at_s: i.stopped_at_s,
@@ -168,8 +171,10 @@ impl Loss {
     }
 }
 
-/// What was kept of a vantage that did not finish, and what the merged figures lack for it.
-pub(super) fn lost_note(i: &Input, loss: &Loss, offset_us: u64) -> String {
+/// What was kept of a vantage that did not finish, and what the merged figures lack for it;
+/// `None` for one that ran whole.
+pub(super) fn lost_note(i: &Input, offset_us: u64) -> Option<String> {
+    let loss = i.loss.as_ref()?;
     let setup = &i.summary.run.setup;
     let of = setup
         .planned_s
@@ -186,12 +191,12 @@ pub(super) fn lost_note(i: &Input, loss: &Loss, offset_us: u64) -> String {
         ),
         Loss::Interrupted { .. } => "its runner was stopped by a signal then (Ctrl-C, or SIGTERM, as an engine that stops sends to its containers) and wrote its report up to then, which is kept".into(),
     };
-    format!(
+    Some(format!(
         "{}{share} was lost at {:.1} s{of} of its run ({:.1} s on the merged time line): {what}. From then on the merged figures lack its part of the load.",
         i.dir.display(),
         loss.at_s(),
         loss.at_s() + offset_us as f64 / 1e6,
-    )
+    ))
 }
 
 pub(super) fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
@@ -228,8 +233,8 @@ pub(super) fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
             .map(|f| format!("{} at {:.3} s", f.spec, f.at_s))
             .collect(),
         incomplete: s.incomplete.is_some(),
-        lost_at_s: Loss::of(s).map(|l| l.at_s()),
-        in_flight_at_loss: match Loss::of(s) {
+        lost_at_s: i.loss.as_ref().map(Loss::at_s),
+        in_flight_at_loss: match i.loss {
             Some(Loss::Died { in_flight, .. }) => Some(in_flight),
             _ => None,
         },
