@@ -2,12 +2,13 @@
 //! target together from several places (vantage points), typically each with its `--share`
 //! of one schedule on one clock (`--start-at`). What adds exactly is merged: the counts, each
 //! bucket's counts (so availability by time), and the latency histograms (HdrHistogram's own
-//! merge). Downtime windows and MTTR stay per vantage: a window's edges lie between one
-//! run's misses and another's successes inside a bucket, which no run's settled bucket
-//! records (docs/chaos-runner.md, "Load from several vantage points").
+//! merge). Downtime windows of the merged load are where no vantage got an answer: the
+//! intersection of the vantages' own windows (`windows`); each vantage keeps its own too
+//! (docs/chaos-runner.md, "Load from several vantage points").
 
 mod page;
 mod vantage;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -23,6 +24,7 @@ use crate::summary::Latency;
 
 pub use vantage::VantageView;
 use vantage::{lost_note, vantage, Input};
+pub use windows::MergedDowntime;
 
 /// The version of merged.json's shape (schema/merged.schema.json).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -51,6 +53,8 @@ pub struct MergedView {
     pub buckets_empty: u64,
     pub latency_ms: Latency,
     pub failure_latency_ms: Latency,
+    /// Where no vantage that was measuring got an answer.
+    pub downtime: MergedDowntime,
 }
 
 /// How the runs' schedules fit together.
@@ -172,10 +176,20 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
             .zip(&offsets)
             .filter_map(|(i, &o)| lost_note(i, o)),
     );
-    notes.push(
-        "Downtime windows and MTTR are each vantage's own: windows of the merged load would need each run's miss times inside the buckets where one run's successes and another's misses meet, which settled buckets do not keep.".into(),
+    let downtime = merged_downtime(inputs, &offsets, schedule.rate);
+    notes.push(format!(
+        "Downtime of the merged load is where no vantage that was measuring got an answer: where every one was inside a window of its own. Each window ends at the first answer any vantage got; it starts at the latest of the vantages' first misses, {}. A window's failed requests are each vantage's own (its row below).",
+        downtime.start_late_by_at_most_ms.map_or_else(
+            || "which closed-loop runs cannot bound".to_string(),
+            |ms| format!("at most {ms:.1} ms (one vantage's time between two of its requests) after the merged load's first")
+        )
+    ));
+    let merged = merged_view(
+        inputs,
+        &shifts,
+        first.availability.bucket_threshold,
+        downtime,
     );
-    let merged = merged_view(inputs, &shifts, first.availability.bucket_threshold);
     let vantages = inputs
         .iter()
         .zip(offsets.iter().zip(&shifts))
@@ -286,7 +300,49 @@ fn fit(
     })
 }
 
-fn merged_view(inputs: &[Input], shifts: &[u64], threshold: f64) -> MergedView {
+/// The merged load's downtime windows, from each vantage's windows on the merged time line.
+fn merged_downtime(inputs: &[Input], offsets_us: &[u64], rate: Option<f64>) -> MergedDowntime {
+    let us = |s: f64| (s.max(0.0) * 1e6).round() as u64;
+    let seen: Vec<windows::Seen> = inputs
+        .iter()
+        .zip(offsets_us)
+        .map(|(i, &o)| {
+            let s = &i.summary;
+            let to_s = i.loss.as_ref().map_or(s.run.setup.elapsed_s, |l| l.at_s());
+            windows::Seen {
+                windows: s
+                    .downtime
+                    .windows
+                    .iter()
+                    .map(|w| (o + us(w.start_s), o + us(w.end_s), w.open))
+                    .collect(),
+                from_us: o,
+                to_us: o + us(to_s),
+            }
+        })
+        .collect();
+    let min_ms = inputs
+        .iter()
+        .map(|i| i.summary.downtime.min_window_ms)
+        .fold(0.0, f64::max);
+    // The longest time between two of one vantage's scheduled requests.
+    let tick_ms = inputs
+        .iter()
+        .map(|i| {
+            let share_of = i.share.map_or(1, |s| s.of) as f64;
+            let r = rate.or(i.summary.run.setup.rate)?;
+            (r > 0.0).then(|| share_of * 1e3 / r)
+        })
+        .try_fold(0.0, |m: f64, t| t.map(|t| m.max(t)));
+    windows::merged_windows(&seen, us(min_ms / 1e3), tick_ms)
+}
+
+fn merged_view(
+    inputs: &[Input],
+    shifts: &[u64],
+    threshold: f64,
+    downtime: MergedDowntime,
+) -> MergedView {
     let len = inputs
         .iter()
         .zip(shifts)
@@ -341,5 +397,6 @@ fn merged_view(inputs: &[Input], shifts: &[u64], threshold: f64) -> MergedView {
         buckets_empty: len as u64 - counted,
         latency_ms: Latency::of(&ok_h),
         failure_latency_ms: Latency::of(&failed_h),
+        downtime,
     }
 }

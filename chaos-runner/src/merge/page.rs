@@ -131,6 +131,7 @@ fn story(m: &Merged, out: &Path) -> Section {
             pct(Some(g.bucket_threshold)),
             pct(g.availability_time)
         ),
+        merged_downtime(&g.downtime),
     ];
     for v in &m.vantages {
         if let Some(at) = v.lost_at_s {
@@ -192,6 +193,10 @@ fn story(m: &Merged, out: &Path) -> Section {
             ),
             ("by time".into(), pct(g.availability_time)),
             (
+                "downtime, all clients".into(),
+                format!("{:.3} s", g.downtime.total_s),
+            ),
+            (
                 "p99 latency".into(),
                 format!("{} ms", opt_ms(g.latency_ms.p99, 2)),
             ),
@@ -222,6 +227,43 @@ fn story(m: &Merged, out: &Path) -> Section {
             .collect(),
         ..Default::default()
     }
+}
+
+/// The merged load's downtime in a sentence: its windows, or that some client always got an
+/// answer.
+fn merged_downtime(d: &crate::merge::MergedDowntime) -> String {
+    if d.windows.is_empty() {
+        return format!(
+            "Downtime, as all clients together saw it: none (no time of {:.0} ms or more without an answer to any vantage point).",
+            d.min_window_ms
+        );
+    }
+    let list: Vec<String> = d
+        .windows
+        .iter()
+        .map(|w| {
+            format!(
+                "{:.3}-{:.3} s{}",
+                w.start_s,
+                w.end_s,
+                if w.open {
+                    " (still down at the end)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    format!(
+        "Downtime, as all clients together saw it: {:.3} s in {} window(s) when no vantage point got an answer ({}); {}.",
+        d.total_s,
+        d.windows.len(),
+        list.join(", "),
+        d.mttr_s.map_or_else(
+            || "none ended, so no time to restore".to_string(),
+            |t| format!("time to restore {t:.3} s (mean of the windows that ended)")
+        )
+    )
 }
 
 fn vantages(m: &Merged) -> Section {
@@ -292,6 +334,16 @@ fn detail(m: &Merged) -> Section {
         vec![
             "availability (ok / sent)".into(),
             pct(g.availability_requests),
+        ],
+        vec![
+            "downtime: no vantage answered (s, windows)".into(),
+            format!("{:.3} ({})", g.downtime.total_s, g.downtime.windows.len()),
+        ],
+        vec![
+            "time to restore, mean of the windows that ended (s)".into(),
+            g.downtime
+                .mttr_s
+                .map_or_else(|| "none".into(), |t| format!("{t:.3}")),
         ],
         vec![
             "buckets without any request (left out)".into(),

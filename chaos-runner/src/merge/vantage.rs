@@ -164,7 +164,7 @@ impl Loss {
         }
     }
 
-    fn at_s(&self) -> f64 {
+    pub(super) fn at_s(&self) -> f64 {
         match self {
             Self::Died { at_s, .. } | Self::Interrupted { at_s } => *at_s,
         }

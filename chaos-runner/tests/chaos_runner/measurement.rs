@@ -308,6 +308,25 @@ fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
         truth.start_s,
         truth.end_s - 1e-3
     );
+    // The merged load's downtime: one window when no client got an answer, ending at the
+    // server's first served tick after the outage, starting at its first failed one, or up
+    // to one tick of a share later (the latest of the three shares' first misses).
+    let d = &g["downtime"];
+    let w = d["windows"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{d}");
+    let late = f(d, "start_late_by_at_most_ms");
+    assert_eq!(late, 3.0, "one tick of a third of 1,000/s");
+    let (start, end) = (f(&w[0], "start_s"), f(&w[0], "end_s"));
+    assert!(
+        start >= truth.start_s - slack
+            && start <= truth.start_s + late / 1e3 + slack
+            && (end - truth.end_s).abs() <= slack
+            && w[0]["open"] == false,
+        "merged window {start}-{end} s; the server failed ticks from {:.3} s, served again from {:.3} s (slack {slack:.4} s, start up to {late} ms late)",
+        truth.start_s,
+        truth.end_s
+    );
+    assert!((f(d, "mttr_s") - (end - start)).abs() < 1e-9, "{d}");
     for v in vantages {
         let b = f(v, "failed_between");
         assert!(
