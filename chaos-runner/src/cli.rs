@@ -135,6 +135,30 @@ pub enum Command {
     /// --share of one schedule, on one clock with --start-at) into one measurement: counts,
     /// availability (of requests and by time) and latency as all clients saw it, beside each
     /// vantage point's own view. Writes merged.json, merged.md and merged.html.
+    /// Receive the runs that send to it (`run --stream-to`), one directory each in
+    /// OUT/vantages/, until every expected one ended (sent its end, or nothing for
+    /// --lost-after); then merge them into OUT/merged/. Exit 0, or 4 when a vantage was lost
+    /// or never came.
+    Gather {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Where to keep what arrives (refused when it holds an earlier gathering).
+        #[arg(long)]
+        out: PathBuf,
+        /// How many vantage points to wait for (1 to 1,000).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        expect: u16,
+        /// A vantage silent this long before its end is lost (1s to 10m).
+        #[arg(long, default_value = "15s", value_parser = parse_lost_after)]
+        lost_after: Duration,
+        /// The longest to wait in all.
+        #[arg(long, default_value = "2h", value_parser = parse::positive_duration)]
+        deadline: Duration,
+        /// The run's token, shared with the runs (at least 16 characters).
+        #[arg(long, env = crate::stream::TOKEN_ENV, hide_env_values = true)]
+        token: String,
+    },
     Merge {
         /// Run directories, one per vantage point (2 to 1,000).
         #[arg(required = true, num_args = 2..)]
@@ -332,6 +356,54 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short, help_heading = "Report")]
     pub quiet: bool,
+
+    /// Send the run directory, as it is written, to a gatherer (`chaos-runner gather`) at
+    /// http://HOST:PORT: the journal and latency log once a second, the report at the end.
+    /// Needs --out and the run's token (--stream-token or CRASHLAB_STREAM_TOKEN).
+    #[arg(long, value_parser = parse_stream_to, requires = "out", help_heading = "Stream")]
+    pub stream_to: Option<(String, u16)>,
+
+    /// This vantage point's name at the gatherer (default: --out's last part).
+    #[arg(long, requires = "stream_to", help_heading = "Stream")]
+    pub stream_name: Option<String>,
+
+    /// The run's token, shared with the gatherer (at least 16 characters).
+    #[arg(long, env = crate::stream::TOKEN_ENV, hide_env_values = true, help_heading = "Stream")]
+    pub stream_token: Option<String>,
+
+    /// Stop the load when the gatherer cannot be reached for this long (1s to 10m).
+    #[arg(long, default_value = "10s", value_parser = parse_lost_after, help_heading = "Stream")]
+    pub stream_lost_after: Duration,
+}
+
+/// `http://HOST:PORT` (a trailing `/` allowed): where a gatherer listens.
+fn parse_stream_to(s: &str) -> Result<(String, u16), String> {
+    let rest = s
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("'{s}' is not http://HOST:PORT"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{s}' has no :PORT"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("'{s}': the port is 1 to 65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains('/') {
+        return Err(format!("'{s}' is not http://HOST:PORT"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// A duration from 1 s to 10 min.
+pub fn parse_lost_after(s: &str) -> Result<Duration, String> {
+    let d = parse::duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) || d > Duration::from_secs(600) {
+        return Err(format!("'{s}': 1s to 10m"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -399,7 +471,7 @@ mod no_panic {
         /// Any option with any value: parsed or refused, never a panic.
         #[test]
         fn any_arguments_parse_or_err(
-            flag in "--(rate|share|start-at|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
+            flag in "--(stream-to|stream-lost-after|rate|share|start-at|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
             value in "[ -~]{0,24}",
         ) {
             let _ = Cli::try_parse_from(["chaos-runner", "run", "http://127.0.0.1:1/", &flag, &value]);

@@ -148,29 +148,24 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             .await
             .map(|o| experiment_outcome(&o)),
             Command::Merge { dirs, out, force } => {
-                crate::merge::merge(&dirs, &out, force).map(|m| {
-                    let lost: Vec<String> = m
-                        .vantages
-                        .iter()
-                        .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
-                        .collect();
-                    println!(
-                        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
-                        m.vantages.len(),
-                        crate::report::tables::pct(m.merged.availability_scheduled),
-                        if lost.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({}: counted up to then)", lost.join(", "))
-                        },
-                        out.display()
-                    );
-                    if lost.is_empty() {
-                        exit::OK
-                    } else {
-                        exit::INCOMPLETE
-                    }
-                })
+                crate::merge::merge(&dirs, &out, force).map(|m| merged_outcome(&m, &out))
+            }
+            Command::Gather {
+                listen,
+                out,
+                expect,
+                lost_after,
+                deadline,
+                token,
+            } => {
+                let config = crate::stream::gather::GatherConfig {
+                    out: out.clone(),
+                    token,
+                    expect: usize::from(expect),
+                    lost_after,
+                    deadline,
+                };
+                gathered(crate::stream::gather::gather(listen, config).await?, &out)
             }
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
@@ -201,8 +196,124 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 /// Prints where the experiment's results are and what they say; its exit code.
 /// `run`: the command line checked into a run's configuration, then run.
 async fn run_checked(args: crate::cli::RunArgs) -> anyhow::Result<crate::run::Outcome> {
+    let ship = ship_config(&args)?;
+    let out = args.out.clone();
     let config = crate::config::RunConfig::check(args, crate::config::redacted(std::env::args()))?;
-    crate::run::execute(config).await
+    match (ship, out) {
+        (Some(ship), Some(out)) => crate::stream::ship::run_streamed(config, ship, &out).await,
+        _ => crate::run::execute(config).await,
+    }
+}
+
+/// Where the run sends its data, if anywhere: `--stream-to` with a token and a name.
+fn ship_config(
+    args: &crate::cli::RunArgs,
+) -> Result<Option<crate::stream::ship::ShipConfig>, exit::UsageError> {
+    let Some((host, port)) = args.stream_to.clone() else {
+        return Ok(None);
+    };
+    let token = args.stream_token.clone().unwrap_or_default();
+    if token.len() < crate::stream::MIN_TOKEN {
+        return Err(exit::UsageError(format!(
+            "--stream-to needs the run's token (--stream-token or {}), at least {} characters",
+            crate::stream::TOKEN_ENV,
+            crate::stream::MIN_TOKEN
+        )));
+    }
+    let name = match &args.stream_name {
+        Some(n) => n.clone(),
+        None => args
+            .out
+            .as_deref()
+            .and_then(|o| o.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if !crate::stream::valid_name(&name) {
+        return Err(exit::UsageError(format!(
+            "vantage name '{name}' (--stream-name, else --out's last part): 1 to 64 of A-Z a-z 0-9 . _ -"
+        )));
+    }
+    Ok(Some(crate::stream::ship::ShipConfig {
+        host,
+        port,
+        name,
+        token,
+        lost_after: args.stream_lost_after,
+    }))
+}
+
+/// Prints a merge's outcome; 4 when a vantage was lost.
+fn merged_outcome(m: &crate::merge::Merged, out: &std::path::Path) -> u8 {
+    let lost: Vec<String> = m
+        .vantages
+        .iter()
+        .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
+        .collect();
+    println!(
+        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
+        m.vantages.len(),
+        crate::report::tables::pct(m.merged.availability_scheduled),
+        if lost.is_empty() {
+            String::new()
+        } else {
+            format!(" ({}: counted up to then)", lost.join(", "))
+        },
+        out.display()
+    );
+    if lost.is_empty() {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    }
+}
+
+/// Says what a gathering got and merges it: 4 when a vantage was lost or never came.
+fn gathered(g: crate::stream::gather::Gathered, out: &std::path::Path) -> anyhow::Result<u8> {
+    println!(
+        "gathered: {} vantage(s) ended ({}), {} lost ({}), {} never came",
+        g.done.len(),
+        g.done.join(", "),
+        g.lost.len(),
+        g.lost.join(", "),
+        g.missing
+    );
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(out.join("vantages"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.join(crate::journal::DIR)
+                .join(crate::journal::ENTRIES)
+                .exists()
+        })
+        .collect();
+    dirs.sort();
+    // A vantage lost before it measured anything has nothing to merge: named, left out.
+    let mut whole = g.lost.is_empty() && g.missing == 0;
+    dirs.retain(|d| {
+        if !crate::journal::unfinished(d) {
+            return true;
+        }
+        match crate::journal::rebuild(d) {
+            Ok(_) => true,
+            Err(e) => {
+                println!("left out of the merge: {}: {e:#}", d.display());
+                whole = false;
+                false
+            }
+        }
+    });
+    if dirs.len() < 2 {
+        println!(
+            "{} vantage(s) with a journal: nothing to merge (their runs are in {}/vantages)",
+            dirs.len(),
+            out.display()
+        );
+        return Ok(if whole { exit::OK } else { exit::INCOMPLETE });
+    }
+    let merged_out = out.join("merged");
+    let m = crate::merge::merge(&dirs, &merged_out, false)?;
+    let code = merged_outcome(&m, &merged_out);
+    Ok(if whole { code } else { exit::INCOMPLETE })
 }
 
 fn experiment_outcome(o: &crate::experiment::ExperimentOutcome) -> u8 {

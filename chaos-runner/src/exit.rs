@@ -10,7 +10,8 @@ pub const USAGE: u8 = 2;
 pub const SLO_VIOLATED: u8 = 3;
 /// `report`: the run did not finish (its runner was killed); the report was rebuilt from
 /// its journal and covers only the part of the run it names. `merge`: a vantage was lost
-/// (one of the runs did not finish) and is counted up to its loss. `restore`: something could
+/// (one of the runs did not finish) and is counted up to its loss. `gather`: a vantage was
+/// lost or never came. `restore`: something could
 /// not be put back uses [`RUNTIME`].
 pub const INCOMPLETE: u8 = 4;
 /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; the report was written, marked interrupted.

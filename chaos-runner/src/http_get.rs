@@ -1,12 +1,12 @@
-//! One request on a fresh connection, for fault requests (`/kill`), `probe` and the node
-//! agent: the status and `X-Instance` (or the body's text), with at most [`MAX_BODY`] of the
+//! One request on a fresh connection, for fault requests (`/kill`), `probe`, the node
+//! agent and a gatherer: the status and `X-Instance` (or the body's text), with at most [`MAX_BODY`] of the
 //! body read, whatever the peer sends.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
@@ -25,7 +25,7 @@ pub async fn get_once(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, Option<String>), String> {
-    let a = once(Method::GET, addr, host, path, token, timeout).await?;
+    let a = once(Method::GET, addr, host, path, token, Bytes::new(), timeout).await?;
     Ok((a.status, a.instance))
 }
 
@@ -37,7 +37,20 @@ pub async fn post_once(
     token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let a = once(Method::POST, addr, host, path, token, timeout).await?;
+    let a = once(Method::POST, addr, host, path, token, Bytes::new(), timeout).await?;
+    Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
+}
+
+/// PUTs `body` to `path` (a run's data, to a gatherer); the status and the answer's text.
+pub async fn put_once(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let a = once(Method::PUT, addr, host, path, token, body, timeout).await?;
     Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
 }
 
@@ -53,6 +66,7 @@ async fn once(
     host: &str,
     path: &str,
     token: Option<&str>,
+    body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, String> {
     let work = async {
@@ -74,7 +88,7 @@ async fn once(
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let res = sender
-            .send_request(req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?)
+            .send_request(req.body(Full::new(body)).map_err(|e| e.to_string())?)
             .await
             .map_err(|e| e.to_string())?;
         let status = res.status().as_u16();

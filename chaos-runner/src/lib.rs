@@ -29,6 +29,7 @@ mod report;
 mod run;
 mod signals;
 mod slo;
+mod stream;
 mod summary;
 mod swarm;
 mod target;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::{CommandFactory, Parser};
 
-use super::plan::{Plan, ONCE_ONLY_FIELDS, OWN_FIELDS};
+use super::plan::{Plan, ONCE_ONLY_FIELDS, OWN_FIELDS, STREAM_FIELDS};
 use super::Overrides;
 use crate::cli::{Cli, Command};
 use crate::config::RunConfig;
@@ -177,7 +177,11 @@ fn every_flag_of_run_has_a_case_or_is_the_experiment_s_own() {
         .get_arguments()
         .filter_map(|a| a.get_long())
         .filter(|l| {
-            *l != "help" && !OWN_FIELDS.contains(l) && !ONCE_ONLY_FIELDS.contains(l) && !covered(l)
+            *l != "help"
+                && !OWN_FIELDS.contains(l)
+                && !ONCE_ONLY_FIELDS.contains(l)
+                && !STREAM_FIELDS.contains(l)
+                && !covered(l)
         })
         .collect();
     assert!(missing.is_empty(), "flags with no file case: {missing:?}");
@@ -205,6 +209,30 @@ fn a_start_time_is_refused_in_a_file() {
     };
     let e = Plan::read(&path, Some(1), &overrides).unwrap_err();
     assert!(e.0.contains("one time cannot start every trial"), "{}", e.0);
+}
+
+#[test]
+fn streaming_is_refused_in_a_file_and_after_the_double_dash() {
+    let dir = Scratch::new("stream");
+    let path = dir.path().join("e.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\nstream_to = \"http://h:1\"\n"),
+    )
+    .unwrap();
+    let e = Plan::read(&path, Some(1), &Overrides::default()).unwrap_err();
+    assert!(
+        e.0.contains("[run] stream_to (line 4): an experiment's trials are not streamed"),
+        "{}",
+        e.0
+    );
+    std::fs::write(&path, format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\n")).unwrap();
+    let overrides = Overrides {
+        run_flags: vec!["--stream-to=http://h:1".into()],
+        ..Overrides::default()
+    };
+    let e = Plan::read(&path, Some(1), &overrides).unwrap_err();
+    assert!(e.0.contains("not streamed to a gatherer"), "{}", e.0);
 }
 
 #[test]

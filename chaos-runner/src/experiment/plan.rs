@@ -29,6 +29,15 @@ pub(super) const OWN_FIELDS: [&str; 7] = [
 /// `[run]` fields a file cannot have: one moment cannot start every trial.
 pub(super) const ONCE_ONLY_FIELDS: [&str; 1] = ["start-at"];
 
+/// `[run]` fields of one streamed run (`run --stream-to`), which an experiment's trials
+/// are not.
+pub(super) const STREAM_FIELDS: [&str; 4] = [
+    "stream-to",
+    "stream-name",
+    "stream-token",
+    "stream-lost-after",
+];
+
 /// One combination of the matrix's values.
 #[derive(Debug, Clone)]
 pub struct Cell {
@@ -185,6 +194,12 @@ fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), 
                 at()
             )));
         }
+        if STREAM_FIELDS.contains(&flag.as_str()) {
+            return Err(UsageError(format!(
+                "[run] {key} (line {}): an experiment's trials are not streamed to a gatherer (that is `run --stream-to`); leave it out",
+                at()
+            )));
+        }
         let scalar = |v: &toml::Value| match v {
             toml::Value::String(s) => Ok(s.clone()),
             toml::Value::Integer(n) => Ok(n.to_string()),
@@ -269,6 +284,11 @@ impl Plan {
             if flag.starts_with("--") && ONCE_ONLY_FIELDS.contains(&name) {
                 return Err(UsageError(format!(
                     "after --: {flag}: one time cannot start every trial; leave it out"
+                )));
+            }
+            if flag.starts_with("--") && STREAM_FIELDS.contains(&name) {
+                return Err(UsageError(format!(
+                    "after --: {flag}: an experiment's trials are not streamed to a gatherer; leave it out"
                 )));
             }
         }

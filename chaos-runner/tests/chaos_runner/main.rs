@@ -14,3 +14,4 @@ mod measurement;
 mod netem;
 mod reports;
 mod stalls;
+mod stream;

@@ -1,0 +1,303 @@
+//! The receiving side: `chaos-runner gather` keeps what each vantage point sends in
+//! `OUT/vantages/NAME/` (the run directory it mirrors), and when every expected vantage has
+//! ended (sent its end, or nothing for `lost_after`) merges them into `OUT/merged/`. A
+//! vantage that never sent its end is lost: `merge` rebuilds it from its journal up to what
+//! arrived, and the exit code is 4 (an incomplete measurement).
+
+use std::collections::BTreeMap;
+use std::future::IntoFuture;
+use std::io::{Seek, SeekFrom, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::Router;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::{known_file, same_token, valid_name, MAX_FILE, MAX_SEND, MIN_TOKEN};
+use crate::exit::UsageError;
+
+/// What `gather` waits for and where it writes.
+#[derive(Debug, Clone)]
+pub struct GatherConfig {
+    pub out: PathBuf,
+    pub token: String,
+    /// How many vantage points are expected (1 to [`crate::merge::MAX_RUNS`]).
+    pub expect: usize,
+    /// A vantage silent this long without having sent its end is lost.
+    pub lost_after: Duration,
+    /// The longest `gather` waits in all.
+    pub deadline: Duration,
+}
+
+/// One vantage point as the gatherer has seen it.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    last: Instant,
+    done: bool,
+}
+
+#[derive(Clone)]
+struct Gatherer {
+    out: Arc<PathBuf>,
+    token: Arc<String>,
+    expect: usize,
+    heard: Arc<Mutex<BTreeMap<String, Heard>>>,
+}
+
+/// How the gathering ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gathered {
+    /// Vantages that sent their end.
+    pub done: Vec<String>,
+    /// Vantages that went silent, or the deadline came, before their end.
+    pub lost: Vec<String>,
+    /// How many of the expected never sent anything.
+    pub missing: usize,
+}
+
+/// The gatherer's routes (`GET /v1/health` answers without a token).
+fn app(g: Gatherer) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { "ok\n" }))
+        .route("/v1/vantages/{name}/done", post(done))
+        .route("/v1/vantages/{name}/alive", post(alive))
+        .route("/v1/vantages/{name}/{*file}", put(receive))
+        .layer(DefaultBodyLimit::max(MAX_SEND))
+        .with_state(g)
+}
+
+#[derive(Deserialize)]
+struct At {
+    offset: u64,
+}
+
+impl Gatherer {
+    /// Checks the token and the name; notes that `name` was heard from.
+    fn admit(&self, headers: &HeaderMap, name: &str) -> Result<(), (StatusCode, String)> {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let want = format!("Bearer {}", self.token);
+        if !same_token(given.as_bytes(), want.as_bytes()) {
+            return Err((StatusCode::UNAUTHORIZED, "a valid token is needed\n".into()));
+        }
+        if !valid_name(name) {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "a vantage's name is 1 to 64 of A-Z a-z 0-9 . _ -\n".into(),
+            ));
+        }
+        let mut heard = self.heard.lock().expect("not poisoned");
+        if !heard.contains_key(name) && heard.len() >= self.expect {
+            return Err((
+                StatusCode::CONFLICT,
+                format!("{} vantage(s) expected, all heard from\n", self.expect),
+            ));
+        }
+        let h = heard.entry(name.to_string()).or_insert(Heard {
+            last: Instant::now(),
+            done: false,
+        });
+        h.last = Instant::now();
+        Ok(())
+    }
+}
+
+async fn receive(
+    State(g): State<Gatherer>,
+    Path((name, file)): Path<(String, String)>,
+    Query(at): Query<At>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    if let Err(e) = g.admit(&headers, &name) {
+        return e;
+    }
+    if !known_file(&file) {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no file '{file}' in a run\n"),
+        );
+    }
+    if at.offset + body.len() as u64 > MAX_FILE {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a file is kept up to {MAX_FILE} bytes\n"),
+        );
+    }
+    let path = g.out.join("vantages").join(&name).join(&file);
+    let write = || -> std::io::Result<Option<u64>> {
+        std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        let have = f.metadata()?.len();
+        if at.offset > have {
+            return Ok(Some(have));
+        }
+        // From the offset on, what was sent now wins (a send repeated after a lost answer).
+        f.set_len(at.offset)?;
+        f.seek(SeekFrom::Start(at.offset))?;
+        f.write_all(&body)?;
+        f.sync_data()?;
+        Ok(None)
+    };
+    match write() {
+        Ok(None) => (StatusCode::OK, String::new()),
+        Ok(Some(have)) => (StatusCode::CONFLICT, format!("have {have}\n")),
+        Err(e) => {
+            tracing::warn!(name, file, "keeping a send: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
+        }
+    }
+}
+
+/// A vantage with nothing new to send says it is still there.
+async fn alive(
+    State(g): State<Gatherer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
+    match g.admit(&headers, &name) {
+        Ok(()) => (StatusCode::OK, String::new()),
+        Err(e) => e,
+    }
+}
+
+async fn done(
+    State(g): State<Gatherer>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
+    if let Err(e) = g.admit(&headers, &name) {
+        return e;
+    }
+    if let Some(h) = g.heard.lock().expect("not poisoned").get_mut(&name) {
+        h.done = true;
+    }
+    tracing::info!(name, "vantage done");
+    (StatusCode::OK, String::new())
+}
+
+impl Gatherer {
+    /// Whether gathering is over: every expected vantage ended, or whoever was heard from
+    /// ended and nobody new came for `lost_after`.
+    fn over(&self, started: Instant, lost_after: Duration) -> bool {
+        let heard = self.heard.lock().expect("not poisoned");
+        let ended = |h: &Heard| h.done || h.last.elapsed() >= lost_after;
+        if heard.len() >= self.expect {
+            return heard.values().all(ended);
+        }
+        let latest = heard.values().map(|h| h.last).max().unwrap_or(started);
+        !heard.is_empty() && heard.values().all(ended) && latest.elapsed() >= lost_after
+    }
+
+    fn gathered(&self) -> Gathered {
+        let heard = self.heard.lock().expect("not poisoned");
+        Gathered {
+            done: heard
+                .iter()
+                .filter(|(_, h)| h.done)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            lost: heard
+                .iter()
+                .filter(|(_, h)| !h.done)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            missing: self.expect.saturating_sub(heard.len()),
+        }
+    }
+}
+
+/// `chaos-runner gather`: serves on `listen` until gathering is over (or Ctrl-C), then
+/// says what arrived. The caller merges.
+pub async fn gather(listen: SocketAddr, config: GatherConfig) -> anyhow::Result<Gathered> {
+    if config.token.len() < MIN_TOKEN {
+        return Err(UsageError(format!(
+            "the stream token ({}) must be at least {MIN_TOKEN} characters",
+            super::TOKEN_ENV
+        ))
+        .into());
+    }
+    if !(1..=crate::merge::MAX_RUNS).contains(&config.expect) {
+        return Err(UsageError(format!(
+            "--expect {}: 1 to {}",
+            config.expect,
+            crate::merge::MAX_RUNS
+        ))
+        .into());
+    }
+    if config.out.join("vantages").exists() {
+        return Err(UsageError(format!(
+            "{} holds an earlier gathering: choose another --out",
+            config.out.display()
+        ))
+        .into());
+    }
+    std::fs::create_dir_all(config.out.join("vantages"))
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", config.out.display())))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| UsageError(format!("cannot listen on {listen}: {e}")))?;
+    eprintln!(
+        "chaos-runner: gathering {} vantage(s) on {} into {}",
+        config.expect,
+        listener.local_addr()?,
+        config.out.display()
+    );
+    let g = Gatherer {
+        out: Arc::new(config.out.clone()),
+        token: Arc::new(config.token.clone()),
+        expect: config.expect,
+        heard: Arc::default(),
+    };
+    let started = Instant::now();
+    let interrupt = crate::signals::install();
+    let watcher = g.clone();
+    let lost_after = config.lost_after;
+    let over = async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if watcher.over(started, lost_after) {
+                return;
+            }
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            () = over => {}
+            () = crate::signals::interrupted(interrupt) => {}
+            () = tokio::time::sleep(config.deadline) => {
+                eprintln!("chaos-runner: gather's deadline ({:?}) came", config.deadline);
+            }
+        }
+    };
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app(g.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = end_rx.await;
+            })
+            .into_future(),
+    );
+    stop.await;
+    let _ = end_tx.send(());
+    // Sends under way finish; a peer that holds its connection open is not waited for long.
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a connection was still open 5 s after gathering ended; closing");
+    }
+    Ok(g.gathered())
+}
