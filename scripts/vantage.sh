@@ -8,7 +8,13 @@
 # named. Linux, root.
 #
 #   scripts/vantage.sh [--nodes 3] [--per-node 1] [--replicas 5] [--rate 300]
-#                      [--duration 40s] [--fault partition|stop] [--out DIR] [--force]
+#                      [--duration 40s] [--fault partition|stop] [--stream] [--out DIR] [--force]
+#
+# --stream also sends every vantage's run, as it is written, to a gatherer on the host
+# (`chaos-runner gather` on the lab's bridge, 10.199.0.1:7071, with a token for this run), over
+# the lab's network as a load generator on another machine would: DIR/gathered/vantages/NAME
+# then mirrors DIR/NAME, and DIR/gathered/merged is the gatherer's merge of what arrived. A
+# vantage silent longer than the cut plus 30 s is lost to it (and stops its own load).
 #
 # --per-node K starts K load generators on each node (nodes x K vantage points, each its own
 # share; named node-I.J), to see what more of them cost. Writes DIR/node-0 .. DIR/node-N (each
@@ -19,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 per_node=1 replicas=5 rate=300 duration=40s fault=partition force=0
+nodes=3 per_node=1 replicas=5 rate=300 duration=40s fault=partition force=0 stream=0
 out=results/local/vantage-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -31,7 +37,8 @@ while [ $# -gt 0 ]; do
         --fault) fault=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --stream) stream=1; shift ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "vantage.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +64,7 @@ network=${stack}_appnet
 image=crashlab/crashserver:vantage
 started=$SECONDS
 lab_up=0
+gather_pid=
 say() { printf '==> [%3ss] %s\n' "$(( SECONDS - started ))" "$*"; }
 
 cleanup() {
@@ -64,6 +72,7 @@ cleanup() {
     trap - EXIT INT TERM
     # Every load container stops by itself at the end of its --duration; the lab's removal
     # takes any that has not.
+    if [ -n "$gather_pid" ]; then kill "$gather_pid" 2>/dev/null || true; fi
     if [ "$lab_up" = 1 ]; then scripts/lab.sh down | sed 's/^/    /'; fi
     docker image rm -f "$image" >/dev/null 2>&1 || true
     exit "$rc"
@@ -97,6 +106,20 @@ for i in $(seq 0 $(( nodes - 1 ))); do
     done
 done
 total=${#vantages[@]}
+streaming=()
+if [ "$stream" = 1 ]; then
+    # Longer than the cut: node-1's load must outlast a partition from its gatherer.
+    lost_after=$(( ${cut_for%s} + 30 ))s
+    token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    gather_at=10.199.0.1:7071
+    rm -rf "${out:?}/gathered"
+    say "a gatherer on $gather_at for the $total vantage points (lost after ${lost_after} of silence)"
+    CRASHLAB_STREAM_TOKEN=$token dist/image/chaos-runner gather --listen "$gather_at" \
+        --out "$out/gathered" --expect "$total" --lost-after "$lost_after" \
+        > "$out/gather.log" 2>&1 &
+    gather_pid=$!
+    streaming=(--stream-to "http://$gather_at" --stream-token "$token" --stream-lost-after "$lost_after")
+fi
 say "$total vantage points, $rate requests/s in all from $start_at for $duration; $what at 10 s for $cut_for"
 pids=()
 for k in "${!vantages[@]}"; do
@@ -107,6 +130,7 @@ for k in "${!vantages[@]}"; do
     common=(http://tasks.appserver:8080/ --rate "$rate" --share "$(( k + 1 ))/$total"
         --start-at "$start_at" --duration "$duration" --timeout 1s
         --label "from $name" --access-path "$access")
+    [ "$stream" = 0 ] || common+=("${streaming[@]}" --stream-name "$name")
     if [ "$k" = 0 ]; then
         scripts/lab.sh run "$network" "$dir" "${common[@]}" --swarm-service "$service" \
             --replicas "$replicas" --fault "$spec" \
@@ -151,6 +175,15 @@ if [ "${#dirs[@]}" -ge 2 ]; then
     sed 's/^/    /' "$out/merge.log" "$out/merge.time"
     case "$mrc" in 0|4) ;; *) exit "$mrc" ;; esac
     awk '/^\| vantage/ { on = 1 } on && !NF { exit } on' "$out/merged/merged.md"
+fi
+if [ -n "$gather_pid" ]; then
+    # It ends once every vantage sent its end or was silent for $lost_after: 0, or 4 with one lost.
+    grc=0
+    wait "$gather_pid" || grc=$?
+    gather_pid=
+    say "the gatherer ended (exit $grc):"
+    sed 's/^/    /' "$out/gather.log"
+    case "$grc" in 0|4) ;; *) exit "$grc" ;; esac
 fi
 say "done: $out (merged/merged.html; node-*/report.html)"
 [ "$rc" = 0 ] || exit "$rc"

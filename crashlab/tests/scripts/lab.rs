@@ -216,12 +216,13 @@ fn the_lab_measures_a_partition_and_kills_on_other_nodes_and_leaves_the_machine_
 
 /// scripts/vantage.sh on three nodes at 3 replicas, 90 requests/s for 20 s, node-0's run
 /// injecting `fault` on node-1; its output directory and what it printed (it must succeed).
-fn three_vantages(fault: &str) -> (std::path::PathBuf, std::process::Output) {
+fn three_vantages(fault: &str, more: &[&str]) -> (std::path::PathBuf, std::process::Output) {
     let out = std::env::temp_dir().join(format!("crashlab-vantage-{fault}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let o = sh(Command::new("scripts/vantage.sh")
         .args(["--nodes", "3", "--replicas", "3", "--rate", "90"])
         .args(["--duration", "20s", "--fault", fault])
+        .args(more)
         .args(["--out", out.to_str().unwrap()]));
     if !o.status.success() {
         let _ = std::fs::remove_dir_all(&out);
@@ -237,7 +238,7 @@ fn every_node_measures_a_partition_and_the_merge_adds_them_up_and_leaves_the_mac
     need("ip", &["netns", "list"]);
     let _turn = docker_turn();
     let before = machine_state();
-    let (out, _) = three_vantages("partition");
+    let (out, _) = three_vantages("partition", &[]);
     let read = |p: &str| json(&out.join(p));
     let (m, cut, node0) = (
         read("merged/merged.json"),
@@ -285,7 +286,8 @@ fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
     need("ip", &["netns", "list"]);
     let _turn = docker_turn();
     let before = machine_state();
-    let (out, o) = three_vantages("stop");
+    // Each vantage also sends its run to a gatherer on the host, over the lab's network.
+    let (out, o) = three_vantages("stop", &["--stream"]);
     let read = |p: &str| json(&out.join(p));
     let (m, node0) = (read("merged/merged.json"), read("node-0/summary.json"));
     let lost_left = (
@@ -293,6 +295,30 @@ fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
         out.join("node-1/journal/run.jsonl").exists(),
     );
     let page = std::fs::read_to_string(out.join("merged/merged.md")).unwrap_or_default();
+    let bytes = |p: &str| std::fs::read(out.join(p)).unwrap_or_default();
+    // What the gatherer got: node-0's and node-2's runs byte for byte; node-1's journal up to
+    // its last send before its node stopped, a beginning of what it wrote.
+    let mut mirrored = Vec::new();
+    for name in ["node-0", "node-2"] {
+        for file in [
+            "summary.json",
+            "timeline.csv",
+            "latency.hlog",
+            "journal/run.jsonl",
+        ] {
+            let (here, there) = (
+                bytes(&format!("{name}/{file}")),
+                bytes(&format!("gathered/vantages/{name}/{file}")),
+            );
+            mirrored.push((format!("{name}/{file}"), !here.is_empty() && here == there));
+        }
+    }
+    let (here, there) = (
+        bytes("node-1/journal/run.jsonl"),
+        bytes("gathered/vantages/node-1/journal/run.jsonl"),
+    );
+    let lost_sent = !there.is_empty() && here.starts_with(&there);
+    let gathered = json(&out.join("gathered/merged/merged.json"));
     let _ = std::fs::remove_dir_all(&out);
     assert_eq!(machine_state(), before, "the lab left something behind");
     assert!(
@@ -305,6 +331,30 @@ fn a_vantage_whose_node_is_stopped_is_merged_up_to_the_stop_and_named() {
         (false, true),
         "node-1's runner died, its journal stayed"
     );
+    assert!(
+        mirrored.iter().all(|(_, same)| *same),
+        "not mirrored by the gatherer: {mirrored:?}"
+    );
+    assert!(
+        lost_sent,
+        "node-1's journal did not arrive as a beginning of its own"
+    );
+    assert!(
+        text(&o).contains("the gatherer ended (exit 4)")
+            && text(&o).contains("2 vantage(s) ended (node-0, node-2), 1 lost (node-1)"),
+        "{}",
+        text(&o)
+    );
+    let gv = gathered["vantages"].as_array().unwrap();
+    assert_eq!(gv[1]["name"], "node-1");
+    assert!(gv[1]["lost_at_s"].as_f64().is_some(), "{}", gv[1]);
+    for k in [0, 2] {
+        assert_eq!(
+            gv[k]["scheduled"], m["vantages"][k]["scheduled"],
+            "the gatherer's merge and the shared disk's agree on {}",
+            gv[k]["name"]
+        );
+    }
 
     let f = &node0["faults"][0];
     assert_eq!(f["kind"], "node-stop", "{f}");
