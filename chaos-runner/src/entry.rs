@@ -147,9 +147,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             })
             .await
             .map(|o| experiment_outcome(&o)),
-            Command::Merge { dirs, out, force } => {
-                crate::merge::merge(&dirs, &out, force).map(|m| merged_outcome(&m, &out))
-            }
+            Command::Merge { dirs, out, force } => crate::merge::merge(&dirs, &out, force)
+                .map(|m| crate::merge::print_outcome(&m, &out)),
             Command::Gather {
                 listen,
                 out,
@@ -165,7 +164,11 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                     lost_after,
                     deadline,
                 };
-                gathered(crate::stream::gather::gather(listen, config).await?, &out)
+                crate::stream::gather::merge_arrived(
+                    &crate::stream::gather::gather(listen, config).await?,
+                    None,
+                    &out,
+                )
             }
             Command::Compare { dirs, out } => crate::compare::compare(&dirs, &out).map(|()| {
                 println!(
@@ -241,79 +244,6 @@ fn ship_config(
         token,
         lost_after: args.stream_lost_after,
     }))
-}
-
-/// Prints a merge's outcome; 4 when a vantage was lost.
-fn merged_outcome(m: &crate::merge::Merged, out: &std::path::Path) -> u8 {
-    let lost: Vec<String> = m
-        .vantages
-        .iter()
-        .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
-        .collect();
-    println!(
-        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
-        m.vantages.len(),
-        crate::report::tables::pct(m.merged.availability_scheduled),
-        if lost.is_empty() {
-            String::new()
-        } else {
-            format!(" ({}: counted up to then)", lost.join(", "))
-        },
-        out.display()
-    );
-    if lost.is_empty() {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    }
-}
-
-/// Says what a gathering got and merges it: 4 when a vantage was lost or never came.
-fn gathered(g: crate::stream::gather::Gathered, out: &std::path::Path) -> anyhow::Result<u8> {
-    println!(
-        "gathered: {} vantage(s) ended ({}), {} lost ({}), {} never came",
-        g.done.len(),
-        g.done.join(", "),
-        g.lost.len(),
-        g.lost.join(", "),
-        g.missing
-    );
-    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(out.join("vantages"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.join(crate::journal::DIR)
-                .join(crate::journal::ENTRIES)
-                .exists()
-        })
-        .collect();
-    dirs.sort();
-    // A vantage lost before it measured anything has nothing to merge: named, left out.
-    let mut whole = g.lost.is_empty() && g.missing == 0;
-    dirs.retain(|d| {
-        if !crate::journal::unfinished(d) {
-            return true;
-        }
-        match crate::journal::rebuild(d) {
-            Ok(_) => true,
-            Err(e) => {
-                println!("left out of the merge: {}: {e:#}", d.display());
-                whole = false;
-                false
-            }
-        }
-    });
-    if dirs.len() < 2 {
-        println!(
-            "{} vantage(s) with a journal: nothing to merge (their runs are in {}/vantages)",
-            dirs.len(),
-            out.display()
-        );
-        return Ok(if whole { exit::OK } else { exit::INCOMPLETE });
-    }
-    let merged_out = out.join("merged");
-    let m = crate::merge::merge(&dirs, &merged_out, false)?;
-    let code = merged_outcome(&m, &merged_out);
-    Ok(if whole { code } else { exit::INCOMPLETE })
 }
 
 fn experiment_outcome(o: &crate::experiment::ExperimentOutcome) -> u8 {

@@ -41,6 +41,10 @@ pub enum Undo {
         container: String,
         resume: Resume,
     },
+    /// A vantage point's load service, removed.
+    LoadService {
+        name: String,
+    },
 }
 
 impl Undo {
@@ -60,6 +64,7 @@ impl Undo {
                 node: node.clone(),
                 container: container.clone(),
             },
+            Undo::LoadService { name } => Change::LoadService { name: name.clone() },
         }
     }
 
@@ -84,6 +89,7 @@ impl Undo {
                     _ => return None,
                 },
             }),
+            Change::LoadService { name } => Some(Undo::LoadService { name: name.clone() }),
             Change::Scale { .. } | Change::Service { .. } => None,
         }
     }
@@ -107,11 +113,24 @@ pub async fn undo(u: &Undo, means: Means<'_>) -> Result<String, String> {
             container,
             resume,
         } => resume_container(&means, node, container, *resume).await,
+        Undo::LoadService { name } => remove_load_service(&means, name).await,
     };
     if r.is_ok() {
         let _ = means.journal.commit_async(Entry::Undone(u.change())).await;
     }
     r
+}
+
+/// Removes a vantage point's load service (one already gone counts as removed).
+async fn remove_load_service(means: &Means<'_>, name: &str) -> Result<String, String> {
+    let sw = means.swarm.ok_or("load services need --swarm-service")?;
+    match sw.docker.delete_service(name).await {
+        Ok(()) => Ok("removed".into()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok("already gone".into()),
+        Err(e) => Err(format!("removing load service {name}: {e}")),
+    }
 }
 
 async fn resume_container(

@@ -97,6 +97,9 @@ pub enum Change {
         node: String,
         container: String,
     },
+    /// A load service the run created on the swarm, one vantage point's (undone by removing
+    /// it).
+    LoadService { name: String },
 }
 
 impl std::fmt::Display for Change {
@@ -114,6 +117,7 @@ impl std::fmt::Display for Change {
                 "container {} on {node} (until {undo})",
                 container.chars().take(12).collect::<String>()
             ),
+            Change::LoadService { name } => write!(f, "load service {name}"),
         }
     }
 }

@@ -121,6 +121,31 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Merged
     Ok(merged)
 }
 
+/// Prints a merge's outcome; 4 when a vantage was lost.
+pub fn print_outcome(m: &Merged, out: &Path) -> u8 {
+    let lost: Vec<String> = m
+        .vantages
+        .iter()
+        .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
+        .collect();
+    println!(
+        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
+        m.vantages.len(),
+        crate::report::tables::pct(m.merged.availability_scheduled),
+        if lost.is_empty() {
+            String::new()
+        } else {
+            format!(" ({}: counted up to then)", lost.join(", "))
+        },
+        out.display()
+    );
+    if lost.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::INCOMPLETE
+    }
+}
+
 /// Checks that the runs measured the same thing the same way, and merges them.
 fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
     let first = &inputs[0].summary;

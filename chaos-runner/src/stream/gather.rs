@@ -219,33 +219,102 @@ impl Gatherer {
     }
 }
 
+/// A gatherer serving in the background (`run --vantage` runs one beside its own run).
+pub struct Gathering {
+    g: Gatherer,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    end: tokio::sync::oneshot::Sender<()>,
+    started: Instant,
+    lost_after: Duration,
+    deadline: Duration,
+}
+
+impl Gathering {
+    /// Checks the settings, makes `OUT/vantages` and serves on `listener`.
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        config: GatherConfig,
+    ) -> Result<Self, UsageError> {
+        if config.token.len() < MIN_TOKEN {
+            return Err(UsageError(format!(
+                "the stream token ({}) must be at least {MIN_TOKEN} characters",
+                super::TOKEN_ENV
+            )));
+        }
+        if !(1..=crate::merge::MAX_RUNS).contains(&config.expect) {
+            return Err(UsageError(format!(
+                "--expect {}: 1 to {}",
+                config.expect,
+                crate::merge::MAX_RUNS
+            )));
+        }
+        if config.out.join("vantages").exists() {
+            return Err(UsageError(format!(
+                "{} holds an earlier gathering: choose another --out",
+                config.out.display()
+            )));
+        }
+        std::fs::create_dir_all(config.out.join("vantages"))
+            .map_err(|e| UsageError(format!("cannot create {}: {e}", config.out.display())))?;
+        let g = Gatherer {
+            out: Arc::new(config.out.clone()),
+            token: Arc::new(config.token.clone()),
+            expect: config.expect,
+            heard: Arc::default(),
+        };
+        let (end, end_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            axum::serve(listener, app(g.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = end_rx.await;
+                })
+                .into_future(),
+        );
+        Ok(Self {
+            g,
+            server,
+            end,
+            started: Instant::now(),
+            lost_after: config.lost_after,
+            deadline: config.deadline,
+        })
+    }
+
+    /// Waits until every expected vantage ended, `stop` resolves or the deadline comes;
+    /// then stops serving and says what arrived.
+    pub async fn finish(self, stop: impl std::future::Future<Output = ()>) -> Gathered {
+        let (watcher, started, lost_after) = (self.g.clone(), self.started, self.lost_after);
+        let over = async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if watcher.over(started, lost_after) {
+                    return;
+                }
+            }
+        };
+        let left = self.deadline.saturating_sub(started.elapsed());
+        tokio::select! {
+            () = over => {}
+            () = stop => {}
+            () = tokio::time::sleep(left) => {
+                eprintln!("chaos-runner: the gathering's deadline ({:?}) came", self.deadline);
+            }
+        }
+        let _ = self.end.send(());
+        // Sends under way finish; a peer that holds its connection open is not waited for long.
+        if tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a connection was still open 5 s after gathering ended; closing");
+        }
+        self.g.gathered()
+    }
+}
+
 /// `chaos-runner gather`: serves on `listen` until gathering is over (or Ctrl-C), then
 /// says what arrived. The caller merges.
 pub async fn gather(listen: SocketAddr, config: GatherConfig) -> anyhow::Result<Gathered> {
-    if config.token.len() < MIN_TOKEN {
-        return Err(UsageError(format!(
-            "the stream token ({}) must be at least {MIN_TOKEN} characters",
-            super::TOKEN_ENV
-        ))
-        .into());
-    }
-    if !(1..=crate::merge::MAX_RUNS).contains(&config.expect) {
-        return Err(UsageError(format!(
-            "--expect {}: 1 to {}",
-            config.expect,
-            crate::merge::MAX_RUNS
-        ))
-        .into());
-    }
-    if config.out.join("vantages").exists() {
-        return Err(UsageError(format!(
-            "{} holds an earlier gathering: choose another --out",
-            config.out.display()
-        ))
-        .into());
-    }
-    std::fs::create_dir_all(config.out.join("vantages"))
-        .map_err(|e| UsageError(format!("cannot create {}: {e}", config.out.display())))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| UsageError(format!("cannot listen on {listen}: {e}")))?;
@@ -255,49 +324,67 @@ pub async fn gather(listen: SocketAddr, config: GatherConfig) -> anyhow::Result<
         listener.local_addr()?,
         config.out.display()
     );
-    let g = Gatherer {
-        out: Arc::new(config.out.clone()),
-        token: Arc::new(config.token.clone()),
-        expect: config.expect,
-        heard: Arc::default(),
-    };
-    let started = Instant::now();
+    let gathering = Gathering::start(listener, config)?;
     let interrupt = crate::signals::install();
-    let watcher = g.clone();
-    let lost_after = config.lost_after;
-    let over = async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if watcher.over(started, lost_after) {
-                return;
-            }
-        }
-    };
-    let stop = async move {
-        tokio::select! {
-            () = over => {}
-            () = crate::signals::interrupted(interrupt) => {}
-            () = tokio::time::sleep(config.deadline) => {
-                eprintln!("chaos-runner: gather's deadline ({:?}) came", config.deadline);
-            }
-        }
-    };
-    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app(g.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = end_rx.await;
-            })
-            .into_future(),
+    Ok(gathering
+        .finish(crate::signals::interrupted(interrupt))
+        .await)
+}
+
+/// Says what a gathering got and merges it (after `first`, a run of the gatherer's own, if
+/// any) into `OUT/merged`: the exit code, 4 when a vantage was lost or never came.
+pub fn merge_arrived(
+    g: &Gathered,
+    first: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> anyhow::Result<u8> {
+    println!(
+        "gathered: {} vantage(s) ended ({}), {} lost ({}), {} never came",
+        g.done.len(),
+        g.done.join(", "),
+        g.lost.len(),
+        g.lost.join(", "),
+        g.missing
     );
-    stop.await;
-    let _ = end_tx.send(());
-    // Sends under way finish; a peer that holds its connection open is not waited for long.
-    if tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .is_err()
-    {
-        tracing::warn!("a connection was still open 5 s after gathering ended; closing");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("vantages"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.join(crate::journal::DIR)
+                .join(crate::journal::ENTRIES)
+                .exists()
+        })
+        .collect();
+    dirs.sort();
+    dirs.splice(0..0, first.map(std::path::Path::to_path_buf));
+    // A vantage lost before it measured anything has nothing to merge: named, left out.
+    let mut whole = g.lost.is_empty() && g.missing == 0;
+    dirs.retain(|d| {
+        if !crate::journal::unfinished(d) {
+            return true;
+        }
+        match crate::journal::rebuild(d) {
+            Ok(_) => true,
+            Err(e) => {
+                println!("left out of the merge: {}: {e:#}", d.display());
+                whole = false;
+                false
+            }
+        }
+    });
+    if dirs.len() < 2 {
+        println!(
+            "{} run(s) with a journal: nothing to merge (their runs are in {}/vantages)",
+            dirs.len(),
+            out.display()
+        );
+        return Ok(if whole {
+            crate::exit::OK
+        } else {
+            crate::exit::INCOMPLETE
+        });
     }
-    Ok(g.gathered())
+    let merged_out = out.join("merged");
+    let m = crate::merge::merge(&dirs, &merged_out, false)?;
+    let code = crate::merge::print_outcome(&m, &merged_out);
+    Ok(if whole { code } else { crate::exit::INCOMPLETE })
 }
