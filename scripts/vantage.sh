@@ -8,7 +8,13 @@
 # named. Linux, root.
 #
 #   scripts/vantage.sh [--nodes 3] [--per-node 1] [--replicas 5] [--rate 300]
-#                      [--duration 40s] [--fault partition|stop] [--stream] [--out DIR] [--force]
+#                      [--duration 40s] [--fault partition|stop] [--stream | --coordinator]
+#                      [--out DIR] [--force]
+#
+# --coordinator instead starts one chaos-runner, on node-0, with --vantage global: it starts a
+# load task on every node as a swarm job itself, runs its own share and the fault, gathers what
+# the tasks send, removes them and merges (DIR/coordinator, its tasks' runs in
+# DIR/coordinator/vantages/NODE, the merge in DIR/coordinator/merged).
 #
 # --stream also sends every vantage's run, as it is written, to a gatherer on the host
 # (`chaos-runner gather` on the lab's bridge, 10.199.0.1:7071, with a token for this run), over
@@ -25,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 per_node=1 replicas=5 rate=300 duration=40s fault=partition force=0 stream=0
+nodes=3 per_node=1 replicas=5 rate=300 duration=40s fault=partition force=0 stream=0 coordinator=0
 out=results/local/vantage-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,7 +44,8 @@ while [ $# -gt 0 ]; do
         --out) out=${2:?}; shift 2 ;;
         --force) force=1; shift ;;
         --stream) stream=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --coordinator) coordinator=1; shift ;;
+        -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "vantage.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -51,6 +58,9 @@ case "$duration" in [1-9]s|[1-9][0-9]s|[1-5][0-9][0-9]s) ;;
     *) echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2 ;; esac
 if [ "${duration%s}" -lt 20 ]; then echo "vantage.sh: --duration takes 20s to 599s" >&2; exit 2; fi
 case "$fault" in partition|stop) ;; *) echo "vantage.sh: --fault takes partition or stop" >&2; exit 2 ;; esac
+if [ "$stream" = 1 ] && [ "$coordinator" = 1 ]; then
+    echo "vantage.sh: --coordinator gathers by itself: leave out --stream" >&2; exit 2
+fi
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
     echo "vantage.sh: $out holds earlier results: choose another --out, or add --force" >&2
     exit 2
@@ -95,6 +105,31 @@ case "$fault" in
     partition) spec="partition:node-1,at=10s,for=$cut_for" what="node-1 cut off" ;;
     stop) spec="node-stop:node-1,at=10s,for=$cut_for" what="node-1 (and its load) stopped" ;;
 esac
+if [ "$coordinator" = 1 ]; then
+    dir=$out/coordinator
+    rm -rf "${dir:?}"
+    access="DNS round-robin to the tasks (tasks.appserver) from a container on each node, overlay network $network (lab of $nodes nodes; no IPVS)"
+    say "one runner on node-0 with --vantage global: $rate requests/s in all for $duration; $what at 10 s for $cut_for"
+    crc=0
+    scripts/lab.sh run "$network" "$dir" http://tasks.appserver:8080/ --rate "$rate" \
+        --duration "$duration" --timeout 1s --swarm-service "$service" --replicas "$replicas" \
+        --fault "$spec" --vantage global --label "coordinator on node-0" \
+        --access-path "$access" > "$out/coordinator.log" 2>&1 || crc=$?
+    sed "s|/run-out|$dir|g; s/^/    /" "$out/coordinator.log" | tail -n 12
+    # Exit 4: a vantage was lost (with --fault stop, node-1's task) and is merged up to it.
+    case "$crc" in 0|4) say "the coordinator ended (exit $crc)" ;;
+        *) say "the coordinator failed (exit $crc)"; exit "$crc" ;; esac
+    # It removed its load services, whatever happened to their tasks.
+    left=$(eval "$(scripts/lab.sh env 0)"; docker service ls -q --filter name=crashlab-vantage- | wc -l)
+    say "load services left on the swarm: $left"
+    [ "$left" = 0 ] || exit 1
+    if [ -f "$dir/merged/merged.md" ]; then
+        awk '/^\| vantage/ { on = 1 } on && !NF { exit } on' "$dir/merged/merged.md"
+    fi
+    say "done: $dir (merged/merged.html; report.html; vantages/NODE/report.html)"
+    exit 0
+fi
+
 # One clock for all: far enough ahead for node-0's run to see every replica answer first.
 start_at=$(date -u -d "@$(( $(date +%s) + 45 ))" +%Y-%m-%dT%H:%M:%SZ)
 # Vantage points: node-I with one per node, node-I.J with several; the first on node-0 injects

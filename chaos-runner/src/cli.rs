@@ -374,6 +374,45 @@ pub struct RunArgs {
     /// Stop the load when the gatherer cannot be reached for this long (1s to 10m).
     #[arg(long, default_value = "10s", value_parser = parse_lost_after, help_heading = "Stream")]
     pub stream_lost_after: Duration,
+
+    /// Where the load comes from: local (this runner), global (this runner and one load task
+    /// on every ready, active node of the swarm behind --swarm-service) or nodes:NODE;NODE
+    /// (this runner and those nodes). Each gets its share of --rate on one clock; the tasks
+    /// send what they measure here, and every vantage is merged into OUT/merged.
+    #[arg(long, default_value = "local", value_parser = parse_vantage, requires = "rate", requires = "duration", conflicts_with_all = ["share", "stream_to"], help_heading = "Vantage")]
+    pub vantage: crate::vantage::Which,
+
+    /// The load tasks' image (default: the target service's, which has chaos-runner).
+    #[arg(long, help_heading = "Vantage")]
+    pub vantage_image: Option<String>,
+
+    /// The port this runner gathers on, on every interface (the tasks reach it over the
+    /// target's network).
+    #[arg(long, default_value = "7070", value_parser = clap::value_parser!(u16).range(1..), help_heading = "Vantage")]
+    pub vantage_port: u16,
+
+    /// How long before the clock starts the load tasks are started (5s to 10m; ignored with
+    /// --start-at).
+    #[arg(long, default_value = "20s", value_parser = parse_lead, help_heading = "Vantage")]
+    pub vantage_lead: Duration,
+
+    /// A load task that cannot reach this runner this long stops; one silent this long is
+    /// lost (1s to 10m).
+    #[arg(long, default_value = "15s", value_parser = parse_lost_after, help_heading = "Vantage")]
+    pub vantage_lost_after: Duration,
+}
+
+fn parse_vantage(s: &str) -> Result<crate::vantage::Which, String> {
+    s.parse()
+}
+
+/// A duration from 5 s to 10 min.
+fn parse_lead(s: &str) -> Result<Duration, String> {
+    let d = parse::duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(5) || d > Duration::from_secs(600) {
+        return Err(format!("'{s}': 5s to 10m"));
+    }
+    Ok(d)
 }
 
 /// `http://HOST:PORT` (a trailing `/` allowed): where a gatherer listens.
@@ -471,7 +510,7 @@ mod no_panic {
         /// Any option with any value: parsed or refused, never a panic.
         #[test]
         fn any_arguments_parse_or_err(
-            flag in "--(stream-to|stream-lost-after|rate|share|start-at|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
+            flag in "--(vantage|vantage-port|vantage-lead|vantage-lost-after|stream-to|stream-lost-after|rate|share|start-at|concurrency|max-in-flight|duration|requests|timeout|recycle|resolve-every|replicas|converge-timeout|bucket|bucket-threshold|min-window|slo|fault|header)",
             value in "[ -~]{0,24}",
         ) {
             let _ = Cli::try_parse_from(["chaos-runner", "run", "http://127.0.0.1:1/", &flag, &value]);

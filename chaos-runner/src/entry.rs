@@ -54,6 +54,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
                     exit::INTERRUPTED
                 } else if o.summary.slo.as_ref().is_some_and(|s| !s.passed) {
                     exit::SLO_VIOLATED
+                } else if let Some(code) = o.vantages_exit.filter(|c| *c != exit::OK) {
+                    code
                 } else {
                     exit::OK
                 }

@@ -33,3 +33,4 @@ mod stream;
 mod summary;
 mod swarm;
 mod target;
+mod vantage;

@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub swarm: Option<SwarmConfig>,
     pub measure: Measure,
     pub report: ReportConfig,
+    /// Load tasks on other nodes beside this runner's (`--vantage`); none for local.
+    pub vantage: Option<crate::vantage::VantageConfig>,
     /// The command line that asked for this run (an experiment's trial: the equivalent
     /// `chaos-runner run` line), every secret redacted: for the journal.
     pub command: Vec<String>,
@@ -102,6 +104,23 @@ impl RunConfig {
         load::check_faults_fit(&a.faults, load.planned_length())?;
         let target = TargetUrl::parse(&a.url).map_err(|e| UsageError(e.to_string()))?;
         check_swarm_needs(&a)?;
+        let vantage = match a.vantage {
+            crate::vantage::Which::Local => None,
+            which => {
+                if a.swarm_service.is_none() {
+                    return Err(UsageError(
+                        "--vantage global or nodes: needs --swarm-service (the swarm whose nodes load)".into(),
+                    ));
+                }
+                Some(crate::vantage::VantageConfig {
+                    which,
+                    image: a.vantage_image.clone(),
+                    port: a.vantage_port,
+                    lead: a.vantage_lead,
+                    lost_after: a.vantage_lost_after,
+                })
+            }
+        };
         let secret = |t: Option<String>| t.map(Secret);
         let swarm = a.swarm_service.map(|service| SwarmConfig {
             service,
@@ -120,6 +139,7 @@ impl RunConfig {
             kill_token: secret(a.kill_token),
             kill_token_any_host: a.kill_token_any_host,
             swarm,
+            vantage,
             measure: Measure {
                 bucket: a.bucket,
                 bucket_threshold: a.bucket_threshold,

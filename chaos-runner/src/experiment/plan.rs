@@ -29,13 +29,18 @@ pub(super) const OWN_FIELDS: [&str; 7] = [
 /// `[run]` fields a file cannot have: one moment cannot start every trial.
 pub(super) const ONCE_ONLY_FIELDS: [&str; 1] = ["start-at"];
 
-/// `[run]` fields of one streamed run (`run --stream-to`), which an experiment's trials
-/// are not.
-pub(super) const STREAM_FIELDS: [&str; 4] = [
+/// `[run]` fields of one run that streams to a gatherer (`run --stream-to`) or starts load
+/// tasks on other nodes (`run --vantage`), which an experiment's trials do not.
+pub(super) const STREAM_FIELDS: [&str; 9] = [
     "stream-to",
     "stream-name",
     "stream-token",
     "stream-lost-after",
+    "vantage",
+    "vantage-image",
+    "vantage-port",
+    "vantage-lead",
+    "vantage-lost-after",
 ];
 
 /// One combination of the matrix's values.
@@ -196,7 +201,7 @@ fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), 
         }
         if STREAM_FIELDS.contains(&flag.as_str()) {
             return Err(UsageError(format!(
-                "[run] {key} (line {}): an experiment's trials are not streamed to a gatherer (that is `run --stream-to`); leave it out",
+                "[run] {key} (line {}): an experiment's trials are not streamed to a gatherer nor loaded from other nodes (that is `run --stream-to`, `run --vantage`); leave it out",
                 at()
             )));
         }
@@ -288,7 +293,7 @@ impl Plan {
             }
             if flag.starts_with("--") && STREAM_FIELDS.contains(&name) {
                 return Err(UsageError(format!(
-                    "after --: {flag}: an experiment's trials are not streamed to a gatherer; leave it out"
+                    "after --: {flag}: an experiment's trials are not streamed to a gatherer nor loaded from other nodes; leave it out"
                 )));
             }
         }

@@ -134,15 +134,17 @@ impl Replayed {
         Ok(())
     }
 
-    /// Node and container changes made and not (yet) undone, in the order they were made.
+    /// Node, container and load-service changes made and not (yet) undone, in the order
+    /// they were made.
     pub fn not_undone(&self) -> Vec<Change> {
         let mut undone = self.undone.clone();
         let mut out = Vec::new();
-        for c in self
-            .changes
-            .iter()
-            .filter(|c| matches!(c, Change::Node { .. } | Change::Container { .. }))
-        {
+        for c in self.changes.iter().filter(|c| {
+            matches!(
+                c,
+                Change::Node { .. } | Change::Container { .. } | Change::LoadService { .. }
+            )
+        }) {
             match undone.iter().position(|u| u == c) {
                 Some(i) => {
                     undone.remove(i);

@@ -83,9 +83,9 @@ impl Journal {
         self.note(e);
         j.sync(&j.entries)?;
         match e {
-            Entry::Change(c @ (Change::Node { .. } | Change::Container { .. })) => {
-                j.open.lock().expect("journal lock").push(c.clone())
-            }
+            Entry::Change(
+                c @ (Change::Node { .. } | Change::Container { .. } | Change::LoadService { .. }),
+            ) => j.open.lock().expect("journal lock").push(c.clone()),
             Entry::Undone(c) => {
                 let mut open = j.open.lock().expect("journal lock");
                 if let Some(i) = open.iter().position(|o| o == c) {
@@ -97,8 +97,9 @@ impl Journal {
         Ok(())
     }
 
-    /// The node and container changes this handle wrote down and has not written as undone
-    /// (a firing cut short, or an undo that failed), in the order they were made.
+    /// The node, container and load-service changes this handle wrote down and has not
+    /// written as undone (a firing cut short, an undo that failed, load tasks not yet
+    /// removed), in the order they were made.
     pub fn open_changes(&self) -> Vec<Change> {
         self.0.open.lock().expect("journal lock").clone()
     }

@@ -87,6 +87,17 @@ pub struct Merged {
 /// `chaos-runner merge`: reads `dirs`, merges them and writes merged.json, merged.md and
 /// merged.html into `out` (refused when `out` holds an earlier merge, unless `force`).
 pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Merged> {
+    merge_named(dirs, None, out, force)
+}
+
+/// [`merge`], the first run called `first_name` on the pages instead of by its directory's
+/// name (a coordinator's own run, whose directory is named for where it ran).
+pub fn merge_named(
+    dirs: &[PathBuf],
+    first_name: Option<&str>,
+    out: &Path,
+    force: bool,
+) -> anyhow::Result<Merged> {
     if dirs.len() > MAX_RUNS {
         return Err(UsageError(format!("{} runs: at most {MAX_RUNS}", dirs.len())).into());
     }
@@ -101,10 +112,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Merged
         ))
         .into());
     }
-    let inputs = dirs
+    let mut inputs = dirs
         .iter()
         .map(|d| Input::read(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let (Some(name), Some(first)) = (first_name, inputs.first_mut()) {
+        first.name = name.to_string();
+    }
     let merged = combine(&inputs)?;
     std::fs::create_dir_all(out)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", out.display())))?;

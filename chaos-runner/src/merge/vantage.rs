@@ -28,6 +28,8 @@ pub(super) struct Input {
     pub(super) rebuilt: bool,
     /// Whether and how it stopped short of its run.
     pub(super) loss: Option<Loss>,
+    /// What the pages call it: its directory's name unless given.
+    pub(super) name: String,
 }
 
 impl Input {
@@ -64,6 +66,10 @@ impl Input {
             None => None,
         };
         Ok(Self {
+            name: dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             dir: dir.to_path_buf(),
             loss: Loss::of(&summary),
             summary,
@@ -203,10 +209,7 @@ pub(super) fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
     let s = &i.summary;
     let (from, to, between) = failure_span(&i.timeline, offset_us);
     VantageView {
-        name: i.dir.file_name().map_or_else(
-            || i.dir.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        ),
+        name: i.name.clone(),
         dir: i.dir.display().to_string(),
         label: s.run.setup.label.clone(),
         host: s.run.setup.host.clone(),

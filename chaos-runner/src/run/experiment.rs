@@ -26,6 +26,8 @@ use crate::target::{describe_access_path, Target};
 pub struct Outcome {
     pub summary: Summary,
     pub out: PathBuf,
+    /// With `--vantage`: the merge of every vantage's exit code (4 when one was lost).
+    pub vantages_exit: Option<u8>,
 }
 
 /// An experiment whose inputs have been checked and whose output directory exists.
@@ -41,6 +43,8 @@ pub(super) struct Experiment {
     live: Option<tokio::net::TcpListener>,
     /// Where what the run measures and changes is written as it goes.
     journal: Journal,
+    /// The load tasks on other nodes (`--vantage`), once started.
+    vantages: Option<crate::vantage::Deployed>,
 }
 
 /// What the measuring phase found, with the context the report names.
@@ -143,6 +147,7 @@ impl Experiment {
             interrupt,
             live,
             journal,
+            vantages: None,
         })
     }
 
@@ -153,6 +158,7 @@ impl Experiment {
         if let Ok(m) = measured.as_mut() {
             self.put_nodes_back(&mut m.collected).await;
         }
+        let gathered = self.gather_vantages(measured.is_err()).await;
         let restored = self.restore().await;
         let measured = match measured {
             Ok(m) => m,
@@ -169,6 +175,14 @@ impl Experiment {
         self.journal
             .commit(&Entry::End(End { reports: true }))
             .with_context(|| format!("writing the journal in {}", self.out.display()))?;
+        let vantages_exit = match gathered {
+            Some(g) => Some(crate::stream::gather::merge_arrived(
+                &g,
+                Some((&self.out, "coordinator")),
+                &self.out,
+            )?),
+            None => None,
+        };
         if let (Some(live), Some((_, linger))) = (measured.live, self.config.report.live) {
             let last = crate::live::final_frame(&summary, recorded, &self.out);
             live.finish(last, linger).await;
@@ -176,7 +190,41 @@ impl Experiment {
         Ok(Outcome {
             summary,
             out: self.out,
+            vantages_exit,
         })
+    }
+
+    /// The load tasks (`--vantage`): they end with the run (stopped now if it failed or was
+    /// interrupted), what they sent is gathered, and they are removed.
+    async fn gather_vantages(&mut self, failed: bool) -> Option<crate::stream::gather::Gathered> {
+        let d = self.vantages.take()?;
+        if failed || *self.interrupt.borrow() {
+            self.remove_load_services().await;
+        }
+        eprintln!(
+            "chaos-runner: gathering what the {} load task(s) sent",
+            d.nodes.len()
+        );
+        let g = d.gathered().await;
+        self.remove_load_services().await;
+        Some(g)
+    }
+
+    /// Removes every load service the journal says is still there.
+    async fn remove_load_services(&self) {
+        let means = crate::fault::undo::Means {
+            driver: None,
+            swarm: self.sw().map(|s| &**s),
+            journal: &self.journal,
+        };
+        for change in self.journal.open_changes() {
+            if let Change::LoadService { name } = &change {
+                let undo = crate::fault::undo::Undo::LoadService { name: name.clone() };
+                if let Err(e) = crate::fault::undo::undo(&undo, means).await {
+                    eprintln!("chaos-runner: {e} (`chaos-runner restore` removes it)");
+                }
+            }
+        }
     }
 
     fn sw(&self) -> Option<&Arc<Swarm>> {
@@ -233,6 +281,18 @@ impl Experiment {
             _ => None,
         };
         let access_path = self.access_path().await;
+        if let (Some(v), Some(sw)) = (self.config.vantage.clone(), self.sw().cloned()) {
+            self.vantages = Some(
+                crate::vantage::Deployed::start(
+                    &sw,
+                    &mut self.config,
+                    &v,
+                    &self.out,
+                    &self.journal,
+                )
+                .await?,
+            );
+        }
         if let Some(at) = self.config.load.start_at {
             let left = at
                 .duration_since(std::time::SystemTime::now())
@@ -347,6 +407,10 @@ impl Experiment {
         // What a firing cut short had written down, or an undo that failed during the
         // load: tried (again) now, and named on a cut-short firing of its family.
         for change in self.journal.open_changes() {
+            // Load tasks are removed once what they sent is gathered.
+            if matches!(change, Change::LoadService { .. }) {
+                continue;
+            }
             let Some(undo) = crate::fault::undo::Undo::of(&change) else {
                 continue;
             };

@@ -331,11 +331,12 @@ pub async fn gather(listen: SocketAddr, config: GatherConfig) -> anyhow::Result<
         .await)
 }
 
-/// Says what a gathering got and merges it (after `first`, a run of the gatherer's own, if
-/// any) into `OUT/merged`: the exit code, 4 when a vantage was lost or never came.
+/// Says what a gathering got and merges it (after `first`, a run of the gatherer's own with
+/// its name, if any) into `OUT/merged`: the exit code, 4 when a vantage was lost or never
+/// came.
 pub fn merge_arrived(
     g: &Gathered,
-    first: Option<&std::path::Path>,
+    first: Option<(&std::path::Path, &str)>,
     out: &std::path::Path,
 ) -> anyhow::Result<u8> {
     println!(
@@ -355,7 +356,7 @@ pub fn merge_arrived(
         })
         .collect();
     dirs.sort();
-    dirs.splice(0..0, first.map(std::path::Path::to_path_buf));
+    dirs.splice(0..0, first.map(|(d, _)| d.to_path_buf()));
     // A vantage lost before it measured anything has nothing to merge: named, left out.
     let mut whole = g.lost.is_empty() && g.missing == 0;
     dirs.retain(|d| {
@@ -384,7 +385,8 @@ pub fn merge_arrived(
         });
     }
     let merged_out = out.join("merged");
-    let m = crate::merge::merge(&dirs, &merged_out, false)?;
+    let first_name = first.filter(|(d, _)| dirs.first().is_some_and(|f| f == d));
+    let m = crate::merge::merge_named(&dirs, first_name.map(|(_, n)| n), &merged_out, false)?;
     let code = crate::merge::print_outcome(&m, &merged_out);
     Ok(if whole { code } else { crate::exit::INCOMPLETE })
 }

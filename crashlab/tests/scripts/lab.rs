@@ -510,3 +510,76 @@ fn vantage_loads_stop_with_ctrl_c_and_by_their_own_bound_after_a_sigkill() {
     let _ = docker(&["image", "rm", "-f", "crashlab/crashserver:vantage"]);
     assert_eq!(machine_state(), before, "lab.sh down left something behind");
 }
+
+/// `run --vantage global` on the lab: the runner on node-0 starts a load task on every node
+/// as a swarm job, runs its own share and the fault (node-1 stopped), gathers what the tasks
+/// send, removes them and merges. node-1's task dies with its node: it is kept up to its last
+/// send, named lost, and the coordinator exits 4; the others ran their whole shares.
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn a_coordinator_loads_from_every_node_and_a_stopped_node_s_task_is_lost_and_named() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let (out, o) = three_vantages("stop", &["--coordinator"]);
+    let dir = out.join("coordinator");
+    let m = json(&dir.join("merged/merged.json"));
+    let coordinator = json(&dir.join("summary.json"));
+    let page = std::fs::read_to_string(dir.join("merged/merged.md")).unwrap_or_default();
+    let arrived: Vec<bool> = ["node-0", "node-2"]
+        .iter()
+        .map(|n| dir.join("vantages").join(n).join("summary.json").exists())
+        .collect();
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(machine_state(), before, "the lab left something behind");
+    let said = text(&o);
+    assert!(
+        said.contains("the coordinator ended (exit 4)")
+            && said.contains("load services left on the swarm: 0"),
+        "{said}"
+    );
+    assert_eq!(
+        arrived,
+        [true, true],
+        "node-0's and node-2's runs arrived whole"
+    );
+
+    let v = m["vantages"].as_array().unwrap();
+    let names: Vec<&str> = v.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["coordinator", "node-0", "node-1", "node-2"]);
+    assert_eq!(
+        m["schedule"]["shares"],
+        serde_json::json!(["1/4", "2/4", "3/4", "4/4"])
+    );
+    // Whole shares of 90/s for 20 s (1,800 ticks): 450 each.
+    for k in [0, 1, 3] {
+        assert_eq!(v[k]["scheduled"].as_u64(), Some(450), "{}", v[k]);
+        assert_eq!(v[k]["lost_at_s"], serde_json::Value::Null, "{}", v[k]);
+    }
+    // node-1's task, lost when its engine was killed: after the stop began (less the
+    // journal's second and a send's second) and no later than the stop's end, on the one clock.
+    let f = &coordinator["faults"][0];
+    assert_eq!(f["kind"], "node-stop", "{f}");
+    let began = f["at_s"].as_f64().unwrap();
+    let done = began + f["took_ms"].as_f64().unwrap() / 1e3;
+    let lost = &v[2];
+    assert_eq!(lost["rebuilt"], true, "{lost}");
+    let at = lost["lost_at_s"]
+        .as_f64()
+        .expect("node-1's task is named lost")
+        + (lost["offset_ms"].as_f64().unwrap() - v[0]["offset_ms"].as_f64().unwrap()) / 1e3;
+    assert!(
+        at >= began - 2.2 && at <= done + 0.1,
+        "lost at {at:.3} s; the stop began at {began:.3} s and was done at {done:.3} s"
+    );
+    let g = &m["merged"];
+    let sum = |k: &str| v.iter().map(|x| x[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(g["scheduled"].as_u64(), Some(sum("scheduled")));
+    assert_eq!(g["failed"].as_u64(), Some(sum("failed")));
+    assert!(
+        sum("scheduled") < 1800,
+        "nothing of node-1's after its loss"
+    );
+    assert!(page.contains("Lost: `node-1`"), "{page}");
+}
