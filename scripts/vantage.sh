@@ -109,11 +109,14 @@ if [ "$coordinator" = 1 ]; then
     dir=$out/coordinator
     rm -rf "${dir:?}"
     access="DNS round-robin to the tasks (tasks.appserver) from a container on each node, overlay network $network (lab of $nodes nodes; no IPVS)"
+    # A task cut off from the coordinator longer than --vantage-lost-after stops and is lost:
+    # the bound outlasts the cut, so node-1's clients keep measuring through it.
     say "one runner on node-0 with --vantage global: $rate requests/s in all for $duration; $what at 10 s for $cut_for"
     crc=0
     scripts/lab.sh run "$network" "$dir" http://tasks.appserver:8080/ --rate "$rate" \
         --duration "$duration" --timeout 1s --swarm-service "$service" --replicas "$replicas" \
         --fault "$spec" --vantage global --label "coordinator on node-0" \
+        --vantage-lost-after "$(( ${cut_for%s} + 30 ))s" \
         --access-path "$access" > "$out/coordinator.log" 2>&1 || crc=$?
     sed "s|/run-out|$dir|g; s/^/    /" "$out/coordinator.log" | tail -n 12
     # Exit 4: a vantage was lost (with --fault stop, node-1's task) and is merged up to it.

@@ -25,7 +25,9 @@ pub fn timing_turn() -> std::sync::MutexGuard<'static, ()> {
 
 pub fn runner() -> Command {
     let mut c = Command::new(RUNNER);
-    c.env_remove("KILL_TOKEN").env_remove("DOCKER_HOST");
+    c.env_remove("KILL_TOKEN")
+        .env_remove("DOCKER_HOST")
+        .env_remove("CRASHLAB_STREAM_TOKEN");
     if std::env::var_os("TEST_LOG").is_none() {
         c.env("RUST_LOG", "warn");
     }

@@ -583,3 +583,122 @@ fn a_coordinator_loads_from_every_node_and_a_stopped_node_s_task_is_lost_and_nam
     );
     assert!(page.contains("Lost: `node-1`"), "{page}");
 }
+
+/// The coordinator of `run --vantage global` killed outright (SIGKILL) mid-run: every load
+/// task stops by itself once it has lost the coordinator for --vantage-lost-after (5 s here),
+/// long before its --duration; the load services stay until `chaos-runner restore` removes
+/// them from the journal; the lab's removal leaves the machine as found.
+#[test]
+#[ignore = "needs root and Docker; CI runs it (cargo test -- --include-ignored)"]
+fn a_killed_coordinator_s_tasks_stop_by_themselves_and_restore_removes_their_services() {
+    need("docker", &["info"]);
+    need("ip", &["netns", "list"]);
+    let _turn = docker_turn();
+    let before = machine_state();
+    let tag = format!("crashlab/crashserver:e2e-coord-{}", std::process::id());
+    let o = sh(Command::new("scripts/build-image.sh").arg(&tag));
+    assert!(o.status.success(), "{}", text(&o));
+    let _image = Leftovers {
+        containers: vec![],
+        image: tag.clone(),
+    };
+    let lab = LabGuard;
+    let o = sh(Command::new("scripts/lab.sh").args(["up", "--nodes", "3", "--image", &tag]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = sh(Command::new("scripts/lab.sh").args(["deploy", "lab", "3"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = std::env::temp_dir().join(format!("crashlab-coord-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut coordinator = Command::new("scripts/lab.sh")
+        .args(["run", "lab_appnet"])
+        .arg(&out)
+        .args([
+            "http://tasks.appserver:8080/",
+            "--rate",
+            "60",
+            "--duration",
+            "120s",
+        ])
+        .args([
+            "--timeout",
+            "1s",
+            "--swarm-service",
+            "lab_appserver",
+            "--replicas",
+            "3",
+        ])
+        .args([
+            "--vantage",
+            "global",
+            "--vantage-lost-after",
+            "5s",
+            "--vantage-lead",
+            "10s",
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let services = || {
+        let o = node0(&["service", "ls", "-q", "--filter", "name=crashlab-vantage-"]);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let tasks = || {
+        let o = Command::new("pgrep")
+            .args([
+                "-f",
+                "^/usr/local/bin/chaos-runner run .*--out /vantage/run",
+            ])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    // The load under way on every node, its first seconds arrived at the coordinator.
+    within("3 load tasks sending", Duration::from_secs(180), || {
+        tasks() == 3
+            && ["node-0", "node-1", "node-2"].iter().all(|n| {
+                std::fs::metadata(out.join("vantages").join(n).join("journal/buckets.csv"))
+                    .is_ok_and(|m| m.len() > 0)
+            })
+    });
+    assert_eq!(services(), 3);
+    let killed = Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            "^/usr/local/bin/chaos-runner run --out /run-out .*--vantage global",
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the coordinator was running");
+    let _ = coordinator.wait();
+    // Each task stops once it could not reach the coordinator for 5 s: within its next
+    // second's send, the load's stop and its report, not at the end of its 120 s.
+    let took = within("the load tasks to stop", Duration::from_secs(60), || {
+        tasks() == 0
+    });
+    assert!(
+        took < Duration::from_secs(20),
+        "the tasks stopped {took:?} after"
+    );
+    assert_eq!(services(), 3, "nobody removed them yet");
+    let o = sh(Command::new("dist/image/chaos-runner")
+        .arg("restore")
+        .arg(&out)
+        .env("DOCKER_HOST", format!("unix://{RUN}/node-0/docker.sock"))
+        .env(
+            "NODE_AGENT_TOKEN",
+            std::fs::read_to_string(format!("{RUN}/agent.token")).unwrap(),
+        ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("load service crashlab-vantage-"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(services(), 0, "restore removed them");
+    let _ = std::fs::remove_dir_all(&out);
+    drop(lab);
+    assert_eq!(machine_state(), before, "the lab left something behind");
+}
