@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request};
+pub use hyper::Method;
+use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 /// The most of an answer's body that is read (the rest is dropped with the connection).
@@ -41,22 +42,36 @@ pub async fn post_once(
     Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
 }
 
-/// PUTs `body` to `path` (a run's data, to a gatherer); the status and the answer's text.
-pub async fn put_once(
+/// A gatherer's answer: its status, text and clock (`X-Gatherer-Time-Us`, µs since the Unix
+/// epoch when it answered).
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    pub clock_us: Option<i64>,
+}
+
+/// `method` with `body` to a gatherer's `path`.
+pub async fn to_gatherer(
+    method: Method,
     addr: SocketAddr,
     host: &str,
     path: &str,
-    token: Option<&str>,
+    token: &str,
     body: Bytes,
     timeout: Duration,
-) -> Result<(u16, String), String> {
-    let a = once(Method::PUT, addr, host, path, token, body, timeout).await?;
-    Ok((a.status, String::from_utf8_lossy(&a.body).into_owned()))
+) -> Result<Reply, String> {
+    let a = once(method, addr, host, path, Some(token), body, timeout).await?;
+    Ok(Reply {
+        status: a.status,
+        text: String::from_utf8_lossy(&a.body).into_owned(),
+        clock_us: a.clock_us,
+    })
 }
 
 struct Answer {
     status: u16,
     instance: Option<String>,
+    clock_us: Option<i64>,
     body: Bytes,
 }
 
@@ -97,6 +112,11 @@ async fn once(
             .get("x-instance")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(MAX_ID).collect());
+        let clock_us = res
+            .headers()
+            .get("x-gatherer-time-us")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         // Read what the server sends up to the limit; an endless body is cut off there.
         let body = Limited::new(res.into_body(), MAX_BODY)
             .collect()
@@ -106,6 +126,7 @@ async fn once(
         Ok(Answer {
             status,
             instance,
+            clock_us,
             body,
         })
     };

@@ -257,16 +257,22 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
     })
 }
 
-/// Each run's clock start after the earliest run's (µs).
+/// Each run's clock start after the earliest run's (µs), each on its gatherer's clock when it
+/// measured its offset from it.
 fn offsets_us(inputs: &[Input]) -> Vec<u64> {
     let t0 = inputs
         .iter()
-        .map(|i| i.started)
+        .map(Input::started_on_reference)
         .min()
         .expect("two runs at least");
     inputs
         .iter()
-        .map(|i| i.started.duration_since(t0).unwrap_or_default().as_micros() as u64)
+        .map(|i| {
+            i.started_on_reference()
+                .duration_since(t0)
+                .unwrap_or_default()
+                .as_micros() as u64
+        })
         .collect()
 }
 

@@ -93,10 +93,30 @@ fn clocks(m: &Merged) -> String {
         .iter()
         .map(|v| format!("{} {:.1} ms", v.name, v.offset_ms))
         .collect();
-    format!(
+    let measured: Vec<String> = m
+        .vantages
+        .iter()
+        .filter_map(|v| {
+            Some(format!(
+                "{} {:+.2} ms at its start (± {:.2}), {:+.2} ms at its end",
+                v.name,
+                v.clock_offset_start_ms?,
+                v.clock_rtt_start_ms? / 2.0,
+                v.clock_offset_end_ms?
+            ))
+        })
+        .collect();
+    let mut line = format!(
         "Clocks started after the earliest run's by: {}.",
         each.join(", ")
-    )
+    );
+    if !measured.is_empty() {
+        line.push_str(&format!(
+            " Clocks of those that sent their runs to a gatherer, against the gatherer's (measured over their sends, within half a round trip; their starts are placed with the first): {}.",
+            measured.join("; ")
+        ));
+    }
+    line
 }
 
 fn story(m: &Merged, out: &Path) -> Section {

@@ -30,6 +30,38 @@ pub(super) struct Input {
     pub(super) loss: Option<Loss>,
     /// What the pages call it: its directory's name unless given.
     pub(super) name: String,
+    /// Its clock against its gatherer's, when it sent its run to one (`clock.json`).
+    pub(super) clock: Option<SentClock>,
+}
+
+/// A sender's clock against its gatherer's, at its start and its end (`clock.json`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub(super) struct SentClock {
+    pub(super) start: Option<ClockSample>,
+    pub(super) end: Option<ClockSample>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub(super) struct ClockSample {
+    /// The gatherer's clock less the sender's (ms).
+    pub(super) offset_ms: f64,
+    pub(super) rtt_ms: f64,
+}
+
+impl Input {
+    /// Its clock's start on the gatherer's clock: corrected by the offset measured at its
+    /// start, when it has one.
+    pub(super) fn started_on_reference(&self) -> SystemTime {
+        let Some(off) = self.clock.and_then(|c| c.start).map(|s| s.offset_ms) else {
+            return self.started;
+        };
+        let d = std::time::Duration::from_secs_f64(off.abs().min(3.6e6) / 1e3);
+        if off >= 0.0 {
+            self.started + d
+        } else {
+            self.started.checked_sub(d).unwrap_or(self.started)
+        }
+    }
 }
 
 impl Input {
@@ -65,7 +97,18 @@ impl Input {
             ),
             None => None,
         };
+        // A clock file that cannot be read is ignored: the run's own start is used.
+        let clock = std::fs::read(dir.join(crate::stream::CLOCK))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SentClock>(&b).ok())
+            .filter(|c| {
+                [c.start, c.end]
+                    .iter()
+                    .flatten()
+                    .all(|s| s.offset_ms.is_finite() && s.rtt_ms.is_finite() && s.rtt_ms >= 0.0)
+            });
         Ok(Self {
+            clock,
             name: dir.file_name().map_or_else(
                 || dir.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
@@ -127,6 +170,13 @@ pub struct VantageView {
     pub failures_to_s: Option<f64>,
     /// Of its requests due from the first failure to the last, the share that failed.
     pub failed_between: Option<f64>,
+    /// Its clock against its gatherer's (the gatherer's less its own, ms), measured at its
+    /// start (the exchange with the shortest round trip of the first five) and at its end,
+    /// each within half its round trip; its start is placed on the merged time line with the
+    /// first. None for a run that sent to no gatherer (or the gatherer's own).
+    pub clock_offset_start_ms: Option<f64>,
+    pub clock_offset_end_ms: Option<f64>,
+    pub clock_rtt_start_ms: Option<f64>,
 }
 
 /// A vantage's failures on the merged time line: (first, last, the failed share of what came
@@ -245,5 +295,8 @@ pub(super) fn vantage(i: &Input, offset_us: u64, shift: u64) -> VantageView {
         failures_from_s: from,
         failures_to_s: to,
         failed_between: between,
+        clock_offset_start_ms: i.clock.and_then(|c| c.start).map(|s| s.offset_ms),
+        clock_offset_end_ms: i.clock.and_then(|c| c.end).map(|s| s.offset_ms),
+        clock_rtt_start_ms: i.clock.and_then(|c| c.start).map(|s| s.rtt_ms),
     }
 }

@@ -69,7 +69,20 @@ fn app(g: Gatherer) -> Router {
         .route("/v1/vantages/{name}/alive", post(alive))
         .route("/v1/vantages/{name}/{*file}", put(receive))
         .layer(DefaultBodyLimit::max(MAX_SEND))
+        .layer(axum::middleware::map_response(stamp))
         .with_state(g)
+}
+
+/// Every answer carries the gatherer's clock (µs since the Unix epoch), which each sender
+/// compares with its own.
+async fn stamp(mut res: axum::response::Response) -> axum::response::Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&now.to_string()) {
+        res.headers_mut().insert("x-gatherer-time-us", v);
+    }
+    res
 }
 
 #[derive(Deserialize)]

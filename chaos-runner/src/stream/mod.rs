@@ -17,13 +17,17 @@ pub const MIN_TOKEN: usize = 16;
 /// Files that only grow while the run goes: sent as they grow, from where the last send ended.
 pub const GROWING: [&str; 3] = ["journal/run.jsonl", "journal/buckets.csv", "latency.hlog"];
 
+/// The sending run's clock against the gatherer's (written by the sender at the end).
+pub const CLOCK: &str = "clock.json";
+
 /// Files written once at the end of a run: sent whole after it.
-pub const FINAL: [&str; 5] = [
+pub const FINAL: [&str; 6] = [
     "summary.json",
     "timeline.csv",
     "latency.hgrm",
     "report.md",
     "report.html",
+    CLOCK,
 ];
 
 /// The most bytes one send carries.

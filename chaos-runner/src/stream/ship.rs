@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper::Method;
 use tokio::sync::watch;
 
 use super::{FINAL, GROWING, MAX_SEND};
@@ -40,6 +41,54 @@ struct Shipper {
     dir: PathBuf,
     config: ShipConfig,
     sent: BTreeMap<&'static str, u64>,
+    clock: Clock,
+}
+
+/// This clock against the gatherer's, from the exchanges' round trips: the gatherer's time
+/// when it answered, less the middle of the exchange on this clock.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct ClockSample {
+    /// The gatherer's clock less this one (ms): add it to this clock's times.
+    offset_ms: f64,
+    /// The exchange's round trip (ms): the offset is exact within half of it.
+    rtt_ms: f64,
+    /// When, by this clock (µs since the Unix epoch).
+    at_us: i64,
+}
+
+/// The best sample of the first exchanges (the shortest round trip) and the latest.
+#[derive(Debug, Default, serde::Serialize)]
+struct Clock {
+    start: Option<ClockSample>,
+    end: Option<ClockSample>,
+    #[serde(skip)]
+    seen: u32,
+}
+
+/// How many of the first exchanges the start's sample is chosen from.
+const START_SAMPLES: u32 = 5;
+
+fn unix_us(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl Clock {
+    fn note(&mut self, sent: std::time::SystemTime, answered_us: Option<i64>, took: Duration) {
+        let Some(theirs) = answered_us else { return };
+        let rtt_us = i64::try_from(took.as_micros()).unwrap_or(i64::MAX);
+        let mid = unix_us(sent).saturating_add(rtt_us / 2);
+        let sample = ClockSample {
+            offset_ms: (theirs - mid) as f64 / 1e3,
+            rtt_ms: rtt_us as f64 / 1e3,
+            at_us: mid,
+        };
+        self.seen += 1;
+        if self.seen <= START_SAMPLES && self.start.map_or(true, |s| sample.rtt_ms < s.rtt_ms) {
+            self.start = Some(sample);
+        }
+        self.end = Some(sample);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,19 +113,14 @@ impl Shipper {
 
     /// Sends `body` as the bytes of `file` from `offset`; the gatherer's length when it has
     /// less than `offset` (409).
-    async fn put(&self, file: &str, offset: u64, body: Bytes) -> Result<Option<u64>, SendError> {
-        let addr = self.addr().await?;
+    async fn put(
+        &mut self,
+        file: &str,
+        offset: u64,
+        body: Bytes,
+    ) -> Result<Option<u64>, SendError> {
         let path = format!("/v1/vantages/{}/{file}?offset={offset}", self.config.name);
-        let (status, text) = crate::http_get::put_once(
-            addr,
-            &self.config.host,
-            &path,
-            Some(&self.config.token),
-            body,
-            SEND_TIMEOUT,
-        )
-        .await
-        .map_err(|e| SendError::Unreachable(format!("{addr}: {e}")))?;
+        let (status, text) = self.exchange(Method::PUT, &path, body).await?;
         match status {
             200 => Ok(None),
             409 => text
@@ -122,19 +166,34 @@ impl Shipper {
         Ok(())
     }
 
-    /// `POST /v1/vantages/NAME/VERB` (`alive` each second, `done` at the end).
-    async fn post(&self, verb: &str) -> Result<(), SendError> {
+    /// One request to the gatherer, its clock noted: the status and the answer's text.
+    async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(u16, String), SendError> {
         let addr = self.addr().await?;
-        let path = format!("/v1/vantages/{}/{verb}", self.config.name);
-        let (status, text) = crate::http_get::post_once(
+        let (sent, t) = (std::time::SystemTime::now(), Instant::now());
+        let r = crate::http_get::to_gatherer(
+            method,
             addr,
             &self.config.host,
-            &path,
-            Some(&self.config.token),
+            path,
+            &self.config.token,
+            body,
             SEND_TIMEOUT,
         )
         .await
         .map_err(|e| SendError::Unreachable(format!("{addr}: {e}")))?;
+        self.clock.note(sent, r.clock_us, t.elapsed());
+        Ok((r.status, r.text))
+    }
+
+    /// `POST /v1/vantages/NAME/VERB` (`alive` each second, `done` at the end).
+    async fn post(&mut self, verb: &str) -> Result<(), SendError> {
+        let path = format!("/v1/vantages/{}/{verb}", self.config.name);
+        let (status, text) = self.exchange(Method::POST, &path, Bytes::new()).await?;
         if status != 200 {
             return Err(SendError::Refused(status, text.trim().to_string()));
         }
@@ -144,6 +203,10 @@ impl Shipper {
     /// The last of the growing files, the report files whole, and the end.
     async fn send_final(&mut self) -> Result<(), SendError> {
         self.send_growing().await?;
+        // This clock against the gatherer's, at the start and now: sent with the report.
+        let clock = serde_json::to_vec_pretty(&self.clock).expect("plain data");
+        std::fs::write(self.dir.join(super::CLOCK), clock)
+            .map_err(|e| SendError::Local(super::CLOCK.into(), e))?;
         for file in FINAL {
             if self.dir.join(file).exists() {
                 // Written once: from the start, whatever an earlier send left.
@@ -180,6 +243,7 @@ pub async fn run_streamed(
         dir: dir.to_path_buf(),
         config: ship,
         sent: BTreeMap::new(),
+        clock: Clock::default(),
     };
     let sending = {
         let lost = lost.clone();

@@ -148,6 +148,7 @@ fn runs_streamed_to_a_gatherer_arrive_whole_and_a_killed_one_up_to_its_loss() {
             "report.html",
             "journal/run.jsonl",
             "journal/buckets.csv",
+            "clock.json",
         ] {
             let here = std::fs::read(outs[k].join(file)).unwrap();
             let there = std::fs::read(v.join(name).join(file)).unwrap_or_default();
@@ -189,6 +190,24 @@ fn runs_streamed_to_a_gatherer_arrive_whole_and_a_killed_one_up_to_its_loss() {
             x["scheduled"].as_u64(),
             summary(&outs[k])["counts"]["scheduled"].as_u64()
         );
+    }
+    // Each sender's clock against the gatherer's: one kernel clock here, so each offset is
+    // only the measurement's own error, which is at most half the exchange's round trip (the
+    // gatherer stamped its answer between the send and the answer's arrival).
+    for (k, x) in [(0, &vs[0]), (2, &vs[2])] {
+        let c = json_of(&outs[k].join("clock.json"));
+        for at in ["start", "end"] {
+            let (off, rtt) = (
+                c[at]["offset_ms"].as_f64().unwrap(),
+                c[at]["rtt_ms"].as_f64().unwrap(),
+            );
+            assert!(
+                off.abs() <= rtt / 2.0 + 0.002,
+                "{at}: offset {off} ms, round trip {rtt} ms"
+            );
+        }
+        assert_eq!(x["clock_offset_start_ms"], c["start"]["offset_ms"]);
+        assert_eq!(x["clock_offset_end_ms"], c["end"]["offset_ms"]);
     }
     let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap();
     let g = &m["merged"];
@@ -313,6 +332,10 @@ fn a_gatherer_keeps_only_its_run_s_files_and_a_run_that_loses_it_stops_by_itself
     assert_eq!(s["interrupted"], true);
     assert_reconciles(&s);
     assert!(s["run"]["elapsed_s"].as_f64().unwrap() < 20.0);
+}
+
+fn json_of(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
 /// Every file under `dir`.
