@@ -23,10 +23,16 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
     let size: u64 = docker(&["image", "inspect", "-f", "{{.Size}}", &tag])
         .parse()
         .unwrap();
-    // 5.5 MB: the experiment engine (TOML files, statistics, its pages) runs inside the image
-    // on overlay networks, and costs it about 350 KB (5,314,896 bytes with it, 4,967,920
-    // without, measured by building both); the goal was 5 MB before it.
-    assert!(size <= 5_500_000, "image is {size} bytes, more than 5.5 MB");
+    // 5.75 MB: the experiment engine (TOML files, statistics, its pages) runs inside the
+    // image on overlay networks, and costs it about 350 KB (5,314,896 bytes with it,
+    // 4,967,920 without, measured by building both); the goal was 5 MB before it. Load from
+    // every node (streaming to a gatherer, the gatherer, the `--vantage` coordinator) costs
+    // 239 KB more: the binary is 5,711,536 bytes with it, 5,472,528 without (e46fd9a), both
+    // built with the image profile; the goal was 5.5 MB before it.
+    assert!(
+        size <= 5_750_000,
+        "image is {size} bytes, more than 5.75 MB"
+    );
     assert_eq!(
         docker(&["image", "inspect", "-f", "{{.Config.User}}", &tag]),
         "65532:65532"
