@@ -19,7 +19,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::{known_file, same_token, valid_name, MAX_FILE, MAX_SEND, MIN_TOKEN};
+use super::{known_file, valid_name, MAX_FILE, MAX_SEND, MIN_TOKEN};
 use crate::exit::UsageError;
 
 /// What `gather` waits for and where it writes.
@@ -98,7 +98,7 @@ impl Gatherer {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let want = format!("Bearer {}", self.token);
-        if !same_token(given.as_bytes(), want.as_bytes()) {
+        if !crate::redact::same_secret(given.as_bytes(), want.as_bytes()) {
             return Err((StatusCode::UNAUTHORIZED, "a valid token is needed\n".into()));
         }
         if !valid_name(name) {
