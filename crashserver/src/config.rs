@@ -77,6 +77,12 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
+    /// Log every answered request (an access log): when it arrived (unix microseconds), how
+    /// long its answer took, method, route and status. A server-side record to check a
+    /// client's counts and rates against.
+    #[arg(long, env = "ACCESS_LOG", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: bool,
+
     /// Version reported in X-Version, the page and /metrics (default: the build's version).
     #[arg(long = "app-version", env = "VERSION", value_parser = parse_version)]
     pub app_version: Option<String>,
@@ -239,7 +245,7 @@ mod no_panic {
         /// Any value for any setting: a configuration or an error, never a panic.
         #[test]
         fn any_setting_parses_or_errs(
-            flag in "--(port|bind|threads|crash-delay|exit-code|shutdown-grace|startup-delay|latency|latency-jitter|error-rate|crash-after|max-connections|header-timeout|log-format|unhealthy)",
+            flag in "--(port|bind|threads|crash-delay|exit-code|shutdown-grace|startup-delay|latency|latency-jitter|error-rate|crash-after|max-connections|header-timeout|log-format|access-log|unhealthy)",
             value in "([ -~]{0,24}|[0-9]{1,25}(|s|ms|h|d|e20|%))",
         ) {
             let _ = Cli::try_parse_from(["crashserver", &flag, &value]);

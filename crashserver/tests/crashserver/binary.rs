@@ -536,3 +536,60 @@ fn injected_faults_error_rate_latency_crash_after_and_startup_delay() {
         slow_boot.main_waited(),
     );
 }
+
+/// `ACCESS_LOG`: one line per answered request, placed on the wall clock between the moment
+/// the test sent it and the moment it had its answer, with its route and status; none
+/// without it.
+#[test]
+fn the_access_log_has_a_line_for_every_answer_placed_when_it_arrived() {
+    let s = spawn_server(&[("ACCESS_LOG", "true"), ("ERROR_RATE", "50%")]);
+    let us = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+    let mut sent = Vec::new();
+    for path in ["/", "/", "/", "/", "/", "/", "/health", "/nowhere"] {
+        let before = us(SystemTime::now());
+        let r = get(s.addr, path);
+        sent.push((path, before, us(SystemTime::now()), r.status));
+    }
+    let logged = wait_for("8 access lines", || {
+        let l: Vec<serde_json::Value> = s
+            .lines()
+            .into_iter()
+            .filter(|l| message(l) == "request")
+            .collect();
+        (l.len() >= sent.len()).then_some(l)
+    });
+    assert_eq!(logged.len(), sent.len(), "one line per answer: {logged:?}");
+    for (line, (path, before, after, status)) in logged.iter().zip(&sent) {
+        let route = match *path {
+            "/nowhere" => "unmatched",
+            p => p,
+        };
+        assert_eq!(line["route"], route, "{line}");
+        assert_eq!(line["method"], "GET", "{line}");
+        assert_eq!(line["status"].as_u64(), Some(u64::from(*status)), "{line}");
+        let at = line["at_us"].as_u64().unwrap();
+        assert!(
+            (*before..=*after).contains(&at),
+            "arrived at {at}, sent at {before}, answered by {after}: {line}"
+        );
+        assert!(
+            line["took_us"].as_u64().unwrap() <= after - before,
+            "{line}"
+        );
+    }
+    let errors = logged.iter().filter(|l| l["status"] == 500).count();
+    let statuses: Vec<u16> = sent.iter().map(|x| x.3).collect();
+    assert_eq!(errors, statuses.iter().filter(|c| **c == 500).count());
+
+    let quiet = spawn_server(&[]);
+    get(quiet.addr, "/");
+    get(quiet.addr, "/health");
+    assert!(
+        !quiet.lines().iter().any(|l| message(l) == "request"),
+        "no access log unless asked"
+    );
+}
