@@ -24,7 +24,7 @@
 #
 # --per-node K starts K load generators on each node (nodes x K vantage points, each its own
 # share; named node-I.J), to see what more of them cost. Writes DIR/node-0 .. DIR/node-N (each
-# vantage's run) and DIR/merged (merged.md, merged.html, merged.json); by default a new results/local/vantage-<UTC time>/, never over earlier
+# vantage's run) and DIR/merged (merged.md, merged.html, merged.json, latency.hlog); by default a new results/local/vantage-<UTC time>/, never over earlier
 # results unless --force. The committed results/multi-node/vantage/ come from
 #   scripts/vantage.sh --out results/multi-node/vantage --force
 # The lab is taken down at the end, also on failure or Ctrl-C.

@@ -134,7 +134,8 @@ pub enum Command {
     /// Merge runs that loaded one target together from several places (each with its
     /// --share of one schedule, on one clock with --start-at) into one measurement: counts,
     /// availability (of requests and by time) and latency as all clients saw it, beside each
-    /// vantage point's own view. Writes merged.json, merged.md and merged.html.
+    /// vantage point's own view. Writes merged.json, merged.md, merged.html and the merged
+    /// histograms (latency.hlog, latency.hgrm).
     /// Receive the runs that send to it (`run --stream-to`), one directory each in
     /// OUT/vantages/, until every expected one ended (sent its end, or nothing for
     /// --lost-after); then merge them into OUT/merged/. Exit 0, or 4 when a vantage was lost

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::exit::UsageError;
@@ -84,8 +85,9 @@ pub struct Merged {
     pub notes: Vec<String>,
 }
 
-/// `chaos-runner merge`: reads `dirs`, merges them and writes merged.json, merged.md and
-/// merged.html into `out` (refused when `out` holds an earlier merge, unless `force`).
+/// `chaos-runner merge`: reads `dirs`, merges them and writes merged.json, merged.md,
+/// merged.html, latency.hlog and latency.hgrm into `out` (refused when `out` holds an
+/// earlier merge, unless `force`).
 pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Merged> {
     merge_named(dirs, None, out, force)
 }
@@ -119,9 +121,10 @@ pub fn merge_named(
     if let (Some(name), Some(first)) = (first_name, inputs.first_mut()) {
         first.name = name.to_string();
     }
-    let merged = combine(&inputs)?;
+    let (merged, totals) = combine(&inputs)?;
     std::fs::create_dir_all(out)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", out.display())))?;
+    totals.write(out)?;
     report::write_page(
         out,
         "merged",
@@ -143,7 +146,7 @@ pub fn print_outcome(m: &Merged, out: &Path) -> u8 {
         .filter_map(|v| Some(format!("{} lost at {:.1} s", v.name, v.lost_at_s?)))
         .collect();
     println!(
-        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json",
+        "merged {} runs: availability {} of all clients' scheduled requests{}; wrote {}/merged.md, merged.html, merged.json, latency.hlog",
         m.vantages.len(),
         crate::report::tables::pct(m.merged.availability_scheduled),
         if lost.is_empty() {
@@ -160,8 +163,34 @@ pub fn print_outcome(m: &Merged, out: &Path) -> u8 {
     }
 }
 
+/// The merged latency histograms, over the merged timeline.
+struct Totals {
+    ok: hdrhistogram::Histogram<u64>,
+    failed: hdrhistogram::Histogram<u64>,
+    /// The earliest run's start and the merged timeline's length.
+    start: std::time::SystemTime,
+    length: std::time::Duration,
+}
+
+impl Totals {
+    /// latency.hlog (the merged ok and failed histograms, one interval each, for
+    /// HdrHistogram's own tools) and latency.hgrm (the successes' percentiles), as a run has.
+    fn write(&self, out: &Path) -> anyhow::Result<()> {
+        let hlog = out.join("latency.hlog");
+        crate::record::hlog::write_totals(&hlog, self.start, self.length, &self.ok, &self.failed)
+            .with_context(|| format!("writing {}", hlog.display()))?;
+        let hgrm = out.join("latency.hgrm");
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&hgrm).with_context(|| format!("writing {}", hgrm.display()))?,
+        );
+        report::hgrm::write(&mut f, &self.ok)?;
+        f.flush()?;
+        Ok(())
+    }
+}
+
 /// Checks that the runs measured the same thing the same way, and merges them.
-fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
+fn combine(inputs: &[Input]) -> Result<(Merged, Totals), UsageError> {
     let first = &inputs[0].summary;
     let setup = &first.run.setup;
     for i in &inputs[1..] {
@@ -223,18 +252,30 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
             |ms| format!("at most {ms:.1} ms (one vantage's time between two of its requests) after the merged load's first")
         )
     ));
-    let merged = merged_view(
+    let (merged, ok, failed) = merged_view(
         inputs,
         &shifts,
         first.availability.bucket_threshold,
         downtime,
     );
+    let totals = Totals {
+        ok,
+        failed,
+        start: inputs
+            .iter()
+            .map(Input::started_on_reference)
+            .min()
+            .expect("one run at least"),
+        length: std::time::Duration::from_micros(
+            (merged.buckets_counted + merged.buckets_empty) * bucket_us,
+        ),
+    };
     let vantages = inputs
         .iter()
         .zip(offsets.iter().zip(&shifts))
         .map(|(i, (&o, &k))| vantage(i, o, k))
         .collect();
-    Ok(Merged {
+    let merged = Merged {
         schema_version: SCHEMA_VERSION,
         tool: format!("chaos-runner {}", env!("CARGO_PKG_VERSION")),
         target: setup.target.clone(),
@@ -254,7 +295,8 @@ fn combine(inputs: &[Input]) -> Result<Merged, UsageError> {
         merged,
         vantages,
         notes,
-    })
+    };
+    Ok((merged, totals))
 }
 
 /// Each run's clock start after the earliest run's (µs), each on its gatherer's clock when it
@@ -387,7 +429,11 @@ fn merged_view(
     shifts: &[u64],
     threshold: f64,
     downtime: MergedDowntime,
-) -> MergedView {
+) -> (
+    MergedView,
+    hdrhistogram::Histogram<u64>,
+    hdrhistogram::Histogram<u64>,
+) {
     let len = inputs
         .iter()
         .zip(shifts)
@@ -426,7 +472,7 @@ fn merged_view(
         let _ = failed_h.add(&i.failed);
     }
     let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
-    MergedView {
+    let view = MergedView {
         scheduled,
         sent,
         dropped,
@@ -443,5 +489,6 @@ fn merged_view(
         latency_ms: Latency::of(&ok_h),
         failure_latency_ms: Latency::of(&failed_h),
         downtime,
-    }
+    };
+    (view, ok_h, failed_h)
 }

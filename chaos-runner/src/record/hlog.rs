@@ -58,6 +58,35 @@ pub fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))
 }
 
+/// An interval log of whole-run totals: one `ok` and one `failed` interval (each when not
+/// empty) from `start` for `length`, as a merge writes the merged histograms.
+pub fn write_totals(
+    path: &Path,
+    start: SystemTime,
+    length: std::time::Duration,
+    ok: &Histogram<u64>,
+    failed: &Histogram<u64>,
+) -> std::io::Result<()> {
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    use hdrhistogram::serialization::V2DeflateSerializer;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_header(&mut file, start)?;
+    let mut ser = V2DeflateSerializer::new();
+    {
+        let mut log = IntervalLogWriterBuilder::new()
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut file, &mut ser)
+            .map_err(std::io::Error::other)?;
+        for (h, tag) in [(ok, "ok"), (failed, "failed")] {
+            if !h.is_empty() {
+                log.write_histogram(h, std::time::Duration::ZERO, length, Tag::new(tag))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            }
+        }
+    }
+    file.flush()
+}
+
 /// Totals of the ok and failed histograms in an interval log.
 pub fn read_totals(path: &Path) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
     let (ok, failed, _) = read_intervals(path, None)?;

@@ -335,8 +335,17 @@ fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
             v["name"]
         );
     }
-    let ok_h = ok_latencies(&outs);
+    let runs: Vec<&std::path::Path> = outs.iter().map(|o| o.as_ref()).collect();
+    let ok_h = ok_latencies(&runs);
     assert_eq!(ok_h.len(), 2000 - failed);
+    // The merge's own interval log holds exactly that histogram, value for value.
+    assert_eq!(ok_latencies(&[merged.as_ref()]), ok_h);
+    assert!(
+        std::fs::read_to_string(merged.as_ref().join("latency.hgrm"))
+            .unwrap()
+            .contains(&format!("Total count    = {:>12}", ok_h.len())),
+        "latency.hgrm of the merged successes"
+    );
     assert_eq!(g["latency_ms"]["count"].as_u64(), Some(ok_h.len()));
     for (q, k) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
         let want = ok_h.value_at_quantile(q) as f64 / 1000.0;
@@ -381,11 +390,11 @@ fn shares_of_a_schedule_send_the_whole_of_it_between_them() {
 
 /// The successes' latency histograms of runs `dirs`, read from their interval logs with
 /// HdrHistogram's own decoder and added.
-fn ok_latencies(dirs: &[TempDir]) -> hdrhistogram::Histogram<u64> {
+fn ok_latencies(dirs: &[&std::path::Path]) -> hdrhistogram::Histogram<u64> {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     let mut all = hdrhistogram::Histogram::<u64>::new(3).unwrap();
     for d in dirs {
-        let log = std::fs::read(d.as_ref().join("latency.hlog")).unwrap();
+        let log = std::fs::read(d.join("latency.hlog")).unwrap();
         for e in IntervalLogIterator::new(&log) {
             let LogEntry::Interval(h) = e.unwrap() else {
                 continue;
