@@ -12,8 +12,8 @@
 #                      [--out DIR] [--force]
 #
 # --coordinator instead starts one chaos-runner, on node-0, with --vantage global: it starts a
-# load task on every node as a swarm job itself, runs its own share and the fault, gathers what
-# the tasks send, removes them and merges (DIR/coordinator, its tasks' runs in
+# load task on every node itself (one swarm service in global mode), runs its own share and
+# the fault, gathers what the tasks send, removes the service and merges (DIR/coordinator, its tasks' runs in
 # DIR/coordinator/vantages/NODE, the merge in DIR/coordinator/merged).
 #
 # --stream also sends every vantage's run, as it is written, to a gatherer on the host

@@ -401,6 +401,16 @@ pub struct RunArgs {
     /// lost (1s to 10m).
     #[arg(long, default_value = "15s", value_parser = parse_lost_after, help_heading = "Vantage")]
     pub vantage_lost_after: Duration,
+
+    /// A coordinator's load task: each node's share (NODE=K/N;...). This run takes the
+    /// share of the node named in CRASHLAB_NODE, and that node's name as its --stream-name
+    /// and label. Set by `--vantage` on the tasks it starts.
+    #[arg(long, value_parser = parse_node_shares, requires = "stream_to", conflicts_with_all = ["share", "stream_name"], hide = true)]
+    pub shares_by_node: Option<crate::vantage::NodeShares>,
+}
+
+fn parse_node_shares(s: &str) -> Result<crate::vantage::NodeShares, String> {
+    s.parse()
 }
 
 fn parse_vantage(s: &str) -> Result<crate::vantage::Which, String> {

@@ -200,7 +200,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 
 /// Prints where the experiment's results are and what they say; its exit code.
 /// `run`: the command line checked into a run's configuration, then run.
-async fn run_checked(args: crate::cli::RunArgs) -> anyhow::Result<crate::run::Outcome> {
+async fn run_checked(mut args: crate::cli::RunArgs) -> anyhow::Result<crate::run::Outcome> {
+    as_node_s_task(&mut args, std::env::var(crate::vantage::NODE_ENV).ok())?;
     let ship = ship_config(&args)?;
     let out = args.out.clone();
     let config = crate::config::RunConfig::check(args, crate::config::redacted(std::env::args()))?;
@@ -208,6 +209,36 @@ async fn run_checked(args: crate::cli::RunArgs) -> anyhow::Result<crate::run::Ou
         (Some(ship), Some(out)) => crate::stream::ship::run_streamed(config, ship, &out).await,
         _ => crate::run::execute(config).await,
     }
+}
+
+/// A coordinator's load task (`--shares-by-node`): the share of the node it runs on
+/// (`node`, from CRASHLAB_NODE), that node's name as its vantage name, "from NODE" as its
+/// label, and the coordinator's access path seen from that node.
+fn as_node_s_task(
+    args: &mut crate::cli::RunArgs,
+    node: Option<String>,
+) -> Result<(), exit::UsageError> {
+    let Some(table) = &args.shares_by_node else {
+        return Ok(());
+    };
+    let node = node.filter(|n| !n.is_empty()).ok_or_else(|| {
+        exit::UsageError(format!(
+            "--shares-by-node: {} names no node (the coordinator's service sets it)",
+            crate::vantage::NODE_ENV
+        ))
+    })?;
+    let share = table.of(&node).ok_or_else(|| {
+        exit::UsageError(format!(
+            "--shares-by-node: this node ({node}) has no share of the run ({table})"
+        ))
+    })?;
+    args.share = Some(share);
+    args.label.get_or_insert_with(|| format!("from {node}"));
+    if let Some(p) = &mut args.access_path {
+        p.push_str(&format!(" (from {node})"));
+    }
+    args.stream_name = Some(node);
+    Ok(())
 }
 
 /// Where the run sends its data, if anywhere: `--stream-to` with a token and a name.

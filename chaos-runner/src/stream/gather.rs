@@ -352,12 +352,19 @@ pub fn merge_arrived(
     first: Option<(&std::path::Path, &str)>,
     out: &std::path::Path,
 ) -> anyhow::Result<u8> {
+    let named = |v: &[String]| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", v.join(", "))
+        }
+    };
     println!(
-        "gathered: {} vantage(s) ended ({}), {} lost ({}), {} never came",
+        "gathered: {} vantage(s) ended{}, {} lost{}, {} never came",
         g.done.len(),
-        g.done.join(", "),
+        named(&g.done),
         g.lost.len(),
-        g.lost.join(", "),
+        named(&g.lost),
         g.missing
     );
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("vantages"))?

@@ -1,6 +1,6 @@
-//! Starting the load tasks and ending them: which nodes, each task's share and command, the
-//! gatherer they send to, the jobs on the swarm (each written to the journal before it is
-//! created) and their removal.
+//! Starting the load tasks and ending them: which nodes, their shares and command, the
+//! gatherer they send to, and the one global service on the swarm that runs them (written to the
+//! journal before it is created, removed at the end).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,13 +10,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use bollard::models::{
     HealthConfig, Mount, MountTypeEnum, NetworkAttachmentConfig, NodeSpecAvailabilityEnum,
-    NodeState, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicatedJob, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
+    NodeState, ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{InspectServiceOptions, ListNodesOptions};
 
-use super::{VantageConfig, Which};
+use super::{NodeShares, VantageConfig, Which, NODE_ENV};
 use crate::config::RunConfig;
 use crate::exit::UsageError;
 use crate::journal::{Change, Journal};
@@ -37,8 +36,9 @@ pub struct Deployed {
 const TASK_DIR: &str = "/vantage";
 
 impl Deployed {
-    /// Starts one load task per node of `v` and the gatherer; sets this run's share (1/N)
-    /// and its clock (now + the lead) in `config`.
+    /// Starts the gatherer and one load task on each node of `v` (one service in global
+    /// mode, kept off every other node); sets this run's share (1/N) and its clock (now +
+    /// the lead) in `config`.
     pub async fn start(
         sw: &Swarm,
         config: &mut RunConfig,
@@ -54,7 +54,7 @@ impl Deployed {
             )
             .into());
         };
-        let nodes = pick_nodes(sw, &v.which).await?;
+        let (nodes, others) = pick_nodes(sw, &v.which).await?;
         let spec = sw
             .docker
             .inspect_service(&sw.service, None::<InspectServiceOptions>)
@@ -113,37 +113,29 @@ impl Deployed {
             .start_at
             .get_or_insert_with(|| SystemTime::now() + v.lead);
         config.load.share = Some(Share { index: 1, of });
-        let run_id = &token[..8];
-        for (k, node) in nodes.iter().enumerate() {
-            let name = format!("crashlab-vantage-{run_id}-{}", k + 2);
-            let args = task_args(
-                config,
-                rate,
-                duration,
-                Share {
-                    index: u32::try_from(k + 2).expect("at most MAX_NODES"),
-                    of,
-                },
-                start_at,
-                node,
-                &gather_at,
-                v.lost_after,
-            );
-            journal
-                .change(&Change::LoadService { name: name.clone() })
-                .await
-                .map_err(anyhow::Error::msg)?;
-            sw.docker
-                .create_service(
-                    job_spec(&name, &image, node, args, &token, networks.clone()),
-                    None,
-                )
-                .await
-                .with_context(|| format!("creating load service {name} on {node}"))?;
-        }
+        let name = format!("crashlab-vantage-{}", &token[..8]);
+        let args = task_args(
+            config,
+            rate,
+            duration,
+            &NodeShares::after_the_coordinator(&nodes),
+            start_at,
+            &gather_at,
+            v.lost_after,
+        );
+        journal
+            .change(&Change::LoadService { name: name.clone() })
+            .await
+            .map_err(anyhow::Error::msg)?;
+        sw.docker
+            .create_service(
+                job_spec(&name, &image, &others, args, &token, networks),
+                None,
+            )
+            .await
+            .with_context(|| format!("creating load service {name}"))?;
         eprintln!(
-            "chaos-runner: {} load task(s) on {} and this runner, {rate} requests/s in all on one clock from {}; gathering on {gather_at}",
-            nodes.len(),
+            "chaos-runner: {name}: a load task on each of {} and this runner, {rate} requests/s in all on one clock from {}; gathering on {gather_at}",
             nodes.join(", "),
             humantime::format_rfc3339_millis(start_at)
         );
@@ -157,21 +149,34 @@ impl Deployed {
     }
 }
 
-/// The nodes to load from: every ready, active one, or those named (each must be).
-async fn pick_nodes(sw: &Swarm, which: &Which) -> anyhow::Result<Vec<String>> {
+/// The nodes to load from (every ready, active one, or those named: each must be), sorted,
+/// and the swarm's other nodes (kept free of load tasks, also should they become ready).
+async fn pick_nodes(sw: &Swarm, which: &Which) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let nodes = sw
         .docker
         .list_nodes(None::<ListNodesOptions>)
         .await
         .context("listing the swarm's nodes")?;
-    let ready: Vec<String> = nodes
-        .iter()
-        .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
-        .filter(|n| {
-            n.spec.as_ref().and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE)
-        })
-        .filter_map(|n| n.description.as_ref()?.hostname.clone())
-        .collect();
+    let mut all = Vec::new();
+    let mut ready = Vec::new();
+    for n in &nodes {
+        let Some(host) = n.description.as_ref().and_then(|d| d.hostname.clone()) else {
+            continue;
+        };
+        if all.contains(&host) {
+            return Err(UsageError(format!(
+                "--vantage: two nodes of the swarm are named '{host}': load tasks are placed by hostname"
+            ))
+            .into());
+        }
+        let up = n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
+            && n.spec.as_ref().and_then(|s| s.availability)
+                == Some(NodeSpecAvailabilityEnum::ACTIVE);
+        if up {
+            ready.push(host.clone());
+        }
+        all.push(host);
+    }
     let mut picked = match which {
         Which::Local => vec![],
         Which::Global => ready,
@@ -187,6 +192,12 @@ async fn pick_nodes(sw: &Swarm, which: &Which) -> anyhow::Result<Vec<String>> {
         }
     };
     picked.sort();
+    if let Some(bad) = picked.iter().find(|n| !crate::stream::valid_name(n)) {
+        return Err(UsageError(format!(
+            "--vantage: node '{bad}' cannot name a vantage (1 to 64 of A-Z a-z 0-9 . _ -)"
+        ))
+        .into());
+    }
     if picked.is_empty() {
         return Err(UsageError("--vantage: no ready, active node to load from".into()).into());
     }
@@ -198,7 +209,8 @@ async fn pick_nodes(sw: &Swarm, which: &Which) -> anyhow::Result<Vec<String>> {
         ))
         .into());
     }
-    Ok(picked)
+    let others = all.into_iter().filter(|n| !picked.contains(n)).collect();
+    Ok((picked, others))
 }
 
 /// This runner's address toward the target: the one the tasks, on the target's network,
@@ -217,16 +229,14 @@ async fn own_address(config: &RunConfig) -> anyhow::Result<IpAddr> {
     Ok(probe.local_addr()?.ip())
 }
 
-/// A load task's `chaos-runner run` arguments: this run's load, its share and clock, and
-/// where to send what it measures.
-#[allow(clippy::too_many_arguments)]
+/// The load tasks' `chaos-runner run` arguments, one for every node: this run's load, each
+/// node's share, the clock, and where to send what they measure.
 fn task_args(
     config: &RunConfig,
     rate: f64,
     duration: Duration,
-    share: Share,
+    shares: &NodeShares,
     start_at: SystemTime,
-    node: &str,
     gather_at: &str,
     lost_after: Duration,
 ) -> Vec<String> {
@@ -236,8 +246,8 @@ fn task_args(
         config.target.url.clone(),
         "--rate".into(),
         rate.to_string(),
-        "--share".into(),
-        share.to_string(),
+        "--shares-by-node".into(),
+        shares.to_string(),
         "--start-at".into(),
         humantime::format_rfc3339_millis(start_at).to_string(),
         "--duration".into(),
@@ -258,12 +268,8 @@ fn task_args(
         format!("{TASK_DIR}/run"),
         "--stream-to".into(),
         format!("http://{gather_at}"),
-        "--stream-name".into(),
-        node.to_string(),
         "--stream-lost-after".into(),
         ms(lost_after),
-        "--label".into(),
-        format!("from {node}"),
         "-q".into(),
     ];
     if config.load.capped {
@@ -279,16 +285,18 @@ fn task_args(
         a.extend(["-H".into(), format!("{k}: {}", v.to_str().unwrap_or(""))]);
     }
     if let Some(p) = &config.report.access_path {
-        a.extend(["--access-path".into(), format!("{p} (from {node})")]);
+        a.extend(["--access-path".into(), p.clone()]);
     }
     a
 }
 
-/// A job that runs once on `node`: chaos-runner from `image`, with the run's token.
+/// A global service: one task on every node but `others`, each running chaos-runner from
+/// `image` once (restart none) with the run's token and its node's name (a template swarm
+/// fills in).
 fn job_spec(
     name: &str,
     image: &str,
-    node: &str,
+    others: &[String],
     args: Vec<String>,
     token: &str,
     networks: Vec<NetworkAttachmentConfig>,
@@ -297,14 +305,17 @@ fn job_spec(
         name: Some(name.to_string()),
         labels: Some(HashMap::from([(
             "org.crashlab.vantage".to_string(),
-            node.to_string(),
+            "load".to_string(),
         )])),
         task_template: Some(TaskSpec {
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(image.to_string()),
                 command: Some(vec!["/usr/local/bin/chaos-runner".into()]),
                 args: Some(args),
-                env: Some(vec![format!("{}={token}", crate::stream::TOKEN_ENV)]),
+                env: Some(vec![
+                    format!("{}={token}", crate::stream::TOKEN_ENV),
+                    format!("{NODE_ENV}={{{{.Node.Hostname}}}}"),
+                ]),
                 // The image's check is crashserver's: on a load task it fails, and swarm would
                 // stop the task as unhealthy (SIGTERM) a few seconds in.
                 health_check: Some(HealthConfig {
@@ -319,7 +330,12 @@ fn job_spec(
                 ..Default::default()
             }),
             placement: Some(TaskSpecPlacement {
-                constraints: Some(vec![format!("node.hostname=={node}")]),
+                constraints: Some(
+                    others
+                        .iter()
+                        .map(|n| format!("node.hostname!={n}"))
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
@@ -329,11 +345,10 @@ fn job_spec(
             networks: Some(networks),
             ..Default::default()
         }),
+        // A global service, not a global job: swarm does not stop a job's running tasks when
+        // the job is removed (moby/moby#44312), and a task that ends is not restarted.
         mode: Some(ServiceSpecMode {
-            replicated_job: Some(ServiceSpecModeReplicatedJob {
-                max_concurrent: Some(1),
-                total_completions: Some(1),
-            }),
+            global: Some(HashMap::new()),
             ..Default::default()
         }),
         ..Default::default()
