@@ -6,7 +6,7 @@
 # managers, what losing two of them does. Linux, root.
 #
 #   scripts/lab-demo.sh [--nodes 3] [--duration 60s] [--rate 200] [--out DIR] [--force]
-#                       [--only basic|nodes|detection|managers] [--trials N]
+#                       [--only basic|nodes|detection|managers|vantage] [--trials N]
 #
 # --trials N (2 or more): the node faults, the detection and the managers scenarios are run
 # as experiment files through `chaos-runner experiment`, N interleaved trials each, instead of
@@ -16,6 +16,10 @@
 # (means with 95 % intervals in each experiment.md). The files set their duration and rate
 # (60 s at 200 requests/s); --duration and --rate apply to the single runs.
 #
+# --only vantage (not part of all): experiments/vantage-partition.toml into DIR/vantage-partition/,
+# a partition of node-1 measured from every node at once (`vantage = "global"`), N trials
+# (the file's 3 unless --trials).
+#
 # Writes into a new results/local/multi-node-<UTC time>/ by default (never over earlier
 # results unless --force); the committed results/multi-node/ come from
 #   scripts/lab-demo.sh --out results/multi-node --force
@@ -23,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nodes=3 duration=60s rate=200 force=0 only=all trials=1
+nodes=3 duration=60s rate=200 force=0 only=all trials=
 out=results/local/multi-node-$(date -u +%Y%m%dT%H%M%SZ)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,14 +38,19 @@ while [ $# -gt 0 ]; do
         --force) force=1; shift ;;
         --only) only=${2:?}; shift 2 ;;
         --trials) trials=${2:?}; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "lab-demo.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
 case "$nodes" in [3-9]) ;; *) echo "lab-demo.sh: --nodes takes 3 to 9" >&2; exit 2 ;; esac
-case "$trials" in [1-9]|[1-9][0-9]) ;; *) echo "lab-demo.sh: --trials takes 1 to 99" >&2; exit 2 ;; esac
-case "$only" in all|basic|nodes|detection|managers) ;;
-    *) echo "lab-demo.sh: --only takes basic, nodes, detection or managers" >&2; exit 2 ;; esac
+case "$trials" in ""|[1-9]|[1-9][0-9]) ;; *) echo "lab-demo.sh: --trials takes 1 to 99" >&2; exit 2 ;; esac
+case "$only" in all|basic|nodes|detection|managers|vantage) ;;
+    *) echo "lab-demo.sh: --only takes basic, nodes, detection, managers or vantage" >&2; exit 2 ;; esac
+# Without --trials: the vantage experiment keeps its file's number of trials; the others
+# are single runs.
+trial_flag=(--trials "${trials:-1}")
+if [ "$only" = vantage ] && [ -z "$trials" ]; then trial_flag=(); fi
+trials=${trials:-1}
 if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ "$force" != 1 ]; then
     echo "lab-demo.sh: $out holds earlier results: choose another --out, or add --force" >&2
     exit 2
@@ -89,11 +98,12 @@ run() {
 
 # experiment DIR FILE: FILE's trials (--trials) in a container on node-0, into $out/DIR.
 experiment() {
-    local dir=$1 file=$2 rc=0
-    say "$file: $trials trials per configuration, interleaved"
+    local dir=$1 file=$2 rc=0 how="as many trials as the file asks"
+    [ "${#trial_flag[@]}" = 0 ] || how="${trial_flag[1]} trials per configuration"
+    say "$file: $how, interleaved"
     rm -rf "${out:?}/$dir"
     scripts/lab.sh experiment "$network" "$out/$dir" "$file" \
-        --trials "$trials" --swarm-service "$service" \
+        ${trial_flag[@]+"${trial_flag[@]}"} --swarm-service "$service" \
         --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on node-0, overlay network $network (lab of $nodes nodes; no IPVS)" \
         2>&1 | sed "s|/run-out|$out/$dir|g; s/^/    /" || rc=$?
     [ -f "$out/$dir/experiment.md" ] \
@@ -111,9 +121,12 @@ say "building the image"
 scripts/build-image.sh "$image" 2>&1 | sed 's/^/    /'
 mkdir -p "$out"
 
-if [ "$only" = all ] || [ "$only" = basic ] || [ "$only" = nodes ]; then
+if [ "$only" = all ] || [ "$only" = basic ] || [ "$only" = nodes ] || [ "$only" = vantage ]; then
     say "a lab of $nodes nodes, 1 manager"
     lab 1
+fi
+if [ "$only" = vantage ]; then
+    experiment vantage-partition experiments/vantage-partition.toml
 fi
 if [ "$only" = all ] || [ "$only" = basic ]; then
     run 1-replica "1 replica, task kills" --replicas 1 --timeout 1s --fault "docker,every=10s,seed=1"

@@ -114,6 +114,30 @@ const CASES: &[(&str, &[&str])] = &[
         "slo = \"availability>=99%,p99<=250ms\"",
         &["--slo", "availability>=99%,p99<=250ms"],
     ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"global\"",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "global"],
+    ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"nodes:node-0;node-2\"",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "nodes:node-0;node-2"],
+    ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"global\"\nvantage_image = \"crashlab/crashserver:v2\"",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "global", "--vantage-image", "crashlab/crashserver:v2"],
+    ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"global\"\nvantage_port = 7171",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "global", "--vantage-port", "7171"],
+    ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"global\"\nvantage_lead = \"30s\"",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "global", "--vantage-lead", "30s"],
+    ),
+    (
+        "swarm_service = \"svc\"\nrate = 100\nduration = \"10s\"\nvantage = \"global\"\nvantage_lost_after = \"40s\"",
+        &["--swarm-service", "svc", "--rate", "100", "--duration", "10s", "--vantage", "global", "--vantage-lost-after", "40s"],
+    ),
     ("access_path = \"dnsrr\"", &["--access-path", "dnsrr"]),
 ];
 
@@ -229,6 +253,12 @@ fn streaming_is_refused_in_a_file_and_after_the_double_dash() {
     std::fs::write(&path, format!("name = \"eq\"\n[run]\nurl = \"{URL}\"\n")).unwrap();
     let overrides = Overrides {
         run_flags: vec!["--stream-to=http://h:1".into()],
+        ..Overrides::default()
+    };
+    let e = Plan::read(&path, Some(1), &overrides).unwrap_err();
+    assert!(e.0.contains("not streamed to a gatherer"), "{}", e.0);
+    let overrides = Overrides {
+        run_flags: vec!["--shares-by-node=node-0=2/2".into()],
         ..Overrides::default()
     };
     let e = Plan::read(&path, Some(1), &overrides).unwrap_err();

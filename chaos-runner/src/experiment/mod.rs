@@ -32,7 +32,7 @@ use crate::swarm::Swarm;
 pub use plan::Plan;
 use plan::Planned;
 pub use results::{ExperimentResult, Status as TrialStatus};
-use results::{Status, Trial};
+use results::{Status, Trial, TrialRun};
 
 /// The copy of the experiment file kept in its directory (what `--resume` compares).
 const FILE_COPY: &str = "experiment.toml";
@@ -85,7 +85,7 @@ pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
     let before: Vec<Option<Trial>> = plan
         .schedule()
         .iter()
-        .map(|p| done_before(p, &out.join(&p.dir)))
+        .map(|p| done_before(p, &out.join(&p.dir), plan.coordinated()))
         .collect();
     let todo = before.iter().any(Option::is_none);
     let mut c = Conductor::connect(&plan, &out, interrupt, a.converge_timeout, todo).await?;
@@ -303,11 +303,25 @@ impl<'a> Conductor<'a> {
             Ok(c) => c,
             Err(e) => return Trial::of(p, Status::Failed, Some(e.0), None),
         };
+        let coordinated = config.vantage.is_some();
         match crate::run::execute_with(config, self.interrupt.clone()).await {
-            Ok(o) if o.summary.interrupted => {
-                Trial::of(p, Status::Interrupted, None, Some(&o.summary))
-            }
-            Ok(o) => Trial::of(p, Status::Done, None, Some(&o.summary)),
+            Ok(o) if o.summary.interrupted => Trial::of(
+                p,
+                Status::Interrupted,
+                None,
+                Some(TrialRun::alone(&o.summary)),
+            ),
+            Ok(o) if coordinated => match merged(dir) {
+                Ok(m) => {
+                    let run = TrialRun {
+                        summary: &o.summary,
+                        merged: Some(&m),
+                    };
+                    Trial::of(p, Status::Done, None, Some(run))
+                }
+                Err(e) => Trial::of(p, Status::Failed, Some(format!("{e:#}")), None),
+            },
+            Ok(o) => Trial::of(p, Status::Done, None, Some(TrialRun::alone(&o.summary))),
             Err(e) if e.downcast_ref::<crate::signals::Interrupted>().is_some() => {
                 Trial::of(p, Status::Interrupted, None, None)
             }
@@ -411,13 +425,32 @@ fn said_before(out: &Path) -> Option<String> {
     v.get("service")?.as_str().map(str::to_string)
 }
 
-/// A trial finished by an earlier invocation (`--resume`): its figures, read back.
-fn done_before(p: &Planned, dir: &Path) -> Option<Trial> {
+/// A trial finished by an earlier invocation (`--resume`): its figures, read back (those of
+/// its merge when it was `coordinated`).
+fn done_before(p: &Planned, dir: &Path, coordinated: bool) -> Option<Trial> {
     if !dir.join("summary.json").exists() {
         return None;
     }
     let s = crate::report::read_summary(dir).ok()?;
-    (!s.interrupted).then(|| Trial::of(p, Status::Done, None, Some(&s)))
+    if s.interrupted {
+        return None;
+    }
+    let m = if coordinated {
+        Some(merged(dir).ok()?)
+    } else {
+        None
+    };
+    let run = TrialRun {
+        summary: &s,
+        merged: m.as_ref(),
+    };
+    Some(Trial::of(p, Status::Done, None, Some(run)))
+}
+
+/// A coordinated trial's merge of its vantage points (`DIR/merged`): what its figures are.
+fn merged(dir: &Path) -> anyhow::Result<crate::merge::Merged> {
+    crate::merge::read(&dir.join("merged"))
+        .context("the trial loaded from several vantage points, and their merge is not there")
 }
 
 /// A trial's directory left by a run that did not finish (interrupted, failed or killed):

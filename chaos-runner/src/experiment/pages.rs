@@ -15,6 +15,7 @@ pub fn write(dir: &Path, plan: &Plan, r: &ExperimentResult) -> anyhow::Result<()
     let sections: Vec<Section> = [
         Some(story(plan, r)),
         Some(cells_section(r)),
+        vantages_section(r),
         orchestrator_section(r),
         Some(differences_section(r)),
         Some(hypotheses_section(r)),
@@ -234,6 +235,9 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
     } else if let Some(line) = range_of_availability(r) {
         lines.push(line);
     }
+    if r.cells.len() <= MAX_CELL_TILES {
+        lines.extend(r.cells.iter().filter_map(vantage_ends));
+    }
     let in_availability: Vec<_> = r
         .differences
         .iter()
@@ -382,6 +386,65 @@ fn cells_section(r: &ExperimentResult) -> Section {
         figures: forests(r, &Metric::SHOWN),
         ..Default::default()
     }
+}
+
+/// "Seen from each vantage point, cell 1: node-1's clients 87.6 % [..], the others' between
+/// ..": the lowest vantage and the range of the rest, for a cell loaded from several.
+fn vantage_ends(c: &CellResult) -> Option<String> {
+    let mut by: Vec<(&String, f64)> = c
+        .by_vantage
+        .iter()
+        .filter_map(|(n, s)| Some((n, s.mean?)))
+        .collect();
+    by.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (lowest, rest) = by.split_first()?;
+    let (lo, hi) = (rest.first()?.1, rest.last()?.1);
+    Some(format!(
+        "Seen from each vantage point, cell {}: `{}`'s clients {}; the {} others' between {} and {} (each under Availability by vantage point).",
+        c.cell,
+        lowest.0,
+        with_interval(Metric::Availability, &c.by_vantage[lowest.0]),
+        rest.len(),
+        Metric::Availability.show(lo),
+        Metric::Availability.show(hi),
+    ))
+}
+
+/// Cells loaded from several vantage points (`vantage` in `[run]`): each vantage's
+/// availability over the trials it measured whole. Left out otherwise.
+fn vantages_section(r: &ExperimentResult) -> Option<Section> {
+    if r.cells.iter().all(|c| c.by_vantage.is_empty()) {
+        return None;
+    }
+    let head = ["cell", "settings", "vantage", "trials", "availability"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.by_vantage.iter().map(move |(name, s)| {
+                vec![
+                    c.cell.to_string(),
+                    c.label.clone(),
+                    name.clone(),
+                    if s.missing > 0 {
+                        format!("{} ({} lost)", s.n, s.missing)
+                    } else {
+                        s.n.to_string()
+                    },
+                    short(Metric::Availability, s),
+                ]
+            })
+        })
+        .collect();
+    Some(Section {
+        title: "Availability by vantage point: mean [95 % interval]".into(),
+        lines: vec!["Each trial loaded the service from every node at once, each vantage point an exact share of the schedule; the figures above are of all clients together (their merge). Here each vantage point's own: ok / scheduled of its share, over the trials it measured whole (a vantage lost mid-run, its node stopped say, is left out of that trial's figure and counted as lost). Each trial's merged page (`runs/.../merged/merged.html`) says which part of the run each vantage saw fail.".into()],
+        table: Some(Table { head, rows }),
+        ..Default::default()
+    })
 }
 
 /// What swarm did about the faults, per configuration: when it noticed, when a replacement

@@ -29,18 +29,15 @@ pub(super) const OWN_FIELDS: [&str; 7] = [
 /// `[run]` fields a file cannot have: one moment cannot start every trial.
 pub(super) const ONCE_ONLY_FIELDS: [&str; 1] = ["start-at"];
 
-/// `[run]` fields of one run that streams to a gatherer (`run --stream-to`) or starts load
-/// tasks on other nodes (`run --vantage`), which an experiment's trials do not.
-pub(super) const STREAM_FIELDS: [&str; 9] = [
+/// `[run]` fields of one run that streams to a gatherer (`run --stream-to`), or is a
+/// coordinator's load task, which an experiment's trials are not (a trial can coordinate
+/// load tasks itself: `vantage`).
+pub(super) const STREAM_FIELDS: [&str; 5] = [
     "stream-to",
     "stream-name",
     "stream-token",
     "stream-lost-after",
-    "vantage",
-    "vantage-image",
-    "vantage-port",
-    "vantage-lead",
-    "vantage-lost-after",
+    "shares-by-node",
 ];
 
 /// One combination of the matrix's values.
@@ -201,7 +198,7 @@ fn base_args(run: &toml::Table, text: &str) -> Result<(Vec<String>, FlagLines), 
         }
         if STREAM_FIELDS.contains(&flag.as_str()) {
             return Err(UsageError(format!(
-                "[run] {key} (line {}): an experiment's trials are not streamed to a gatherer nor loaded from other nodes (that is `run --stream-to`, `run --vantage`); leave it out",
+                "[run] {key} (line {}): an experiment's trials are not streamed to a gatherer (that is `run --stream-to`; `vantage` loads a trial from every node); leave it out",
                 at()
             )));
         }
@@ -293,7 +290,7 @@ impl Plan {
             }
             if flag.starts_with("--") && STREAM_FIELDS.contains(&name) {
                 return Err(UsageError(format!(
-                    "after --: {flag}: an experiment's trials are not streamed to a gatherer nor loaded from other nodes; leave it out"
+                    "after --: {flag}: an experiment's trials are not streamed to a gatherer; leave it out"
                 )));
             }
         }
@@ -457,6 +454,15 @@ impl Plan {
             .map_err(|e| UsageError(format!("cell '{label}': {}", e.0)))
     }
 
+    /// Whether its trials load from several vantage points (`vantage` other than local):
+    /// their figures are then their merge's.
+    pub fn coordinated(&self) -> bool {
+        self.schedule()
+            .first()
+            .and_then(|p| self.run_config(p, Path::new(".")).ok())
+            .is_some_and(|c| c.vantage.is_some())
+    }
+
     /// The trial's `chaos-runner run` command line.
     fn run_argv(&self, p: &Planned, root: &Path) -> Vec<String> {
         let cell = &self.cells[p.cell];
@@ -566,6 +572,11 @@ impl Plan {
         if self.rebalance {
             out.push_str(
                 "before every trial: the service's tasks spread afresh (a forced update)\n",
+            );
+        }
+        if self.coordinated() {
+            out.push_str(
+                "every trial loads from several nodes at once (vantage): its figures are their merge's, each vantage's availability kept\n",
             );
         }
         if let Some(len) = self.run_length {

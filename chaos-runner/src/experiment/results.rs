@@ -1,6 +1,6 @@
-//! What an experiment found: each trial's figures (read from its run's summary.json), each
-//! cell's statistics, the differences along each axis, and the hypotheses' verdicts:
-//! `experiment.json`.
+//! What an experiment found: each trial's figures (read from its run's summary.json, and for
+//! a run loaded from several vantage points from their merge), each cell's statistics, the
+//! differences along each axis, and the hypotheses' verdicts: `experiment.json`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,8 +10,69 @@ use serde::Serialize;
 use super::file::{Axis, On, Order};
 use super::plan::{Hypothesis, Plan, Planned};
 use super::stats::{Difference, Stats};
+use crate::merge::Merged;
 use crate::slo::{Figures, Quantiles, SloResult};
 use crate::summary::Summary;
+
+/// What one trial's run left to take figures from: its own summary and, when it loaded from
+/// several vantage points (`vantage` in `[run]`), their merge. The merge's figures are what
+/// all clients saw, so they are the trial's; what swarm did, and the replicas it saw, stay the
+/// coordinator's own record.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialRun<'a> {
+    pub summary: &'a Summary,
+    pub merged: Option<&'a Merged>,
+}
+
+impl<'a> TrialRun<'a> {
+    /// A run that loaded from where it ran alone.
+    pub fn alone(summary: &'a Summary) -> Self {
+        Self {
+            summary,
+            merged: None,
+        }
+    }
+
+    /// The figures a hypothesis is judged on.
+    fn figures(&self) -> Figures {
+        let Some(m) = self.merged.map(|m| &m.merged) else {
+            return crate::summary::figures(self.summary);
+        };
+        let l = &m.latency_ms;
+        Figures {
+            availability: m.availability_scheduled,
+            time_availability: m.availability_time,
+            latency_ms: Quantiles {
+                p50: l.p50,
+                p90: l.p90,
+                p99: l.p99,
+                p999: l.p999,
+                max: l.max,
+            },
+            downtime_s: m.downtime.total_s,
+            mttr_s: m.downtime.mttr_s,
+            unrecovered: self.unrecovered(),
+        }
+    }
+
+    /// An outage was still open at the end (it has no recovery time).
+    fn unrecovered(&self) -> bool {
+        match self.merged {
+            Some(m) => m.merged.downtime.windows.iter().any(|w| w.open),
+            None => self.summary.downtime.windows.iter().any(|w| w.open),
+        }
+    }
+}
+
+/// One vantage point of a trial loaded from several: its availability (ok / scheduled), none
+/// when it was lost mid-run (its figures cover part of the run only).
+#[derive(Debug, Clone, Serialize)]
+pub struct VantageFigure {
+    pub name: String,
+    pub availability: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_at_s: Option<f64>,
+}
 
 /// The version of `experiment.json`'s layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -142,7 +203,28 @@ impl Metric {
         }
     }
 
-    fn of(self, s: &Summary) -> Option<f64> {
+    fn of(self, r: &TrialRun) -> Option<f64> {
+        let s = r.summary;
+        if let Some(m) = r.merged.map(|m| &m.merged) {
+            let l = &m.latency_ms;
+            let merged = match self {
+                Metric::Availability => Some(m.availability_scheduled),
+                Metric::TimeAvailability => Some(m.availability_time),
+                Metric::DowntimeS => Some(Some(m.downtime.total_s)),
+                Metric::Outages => Some(Some(m.downtime.windows.len() as f64)),
+                Metric::MttrS => Some(m.downtime.mttr_s),
+                Metric::Failed => Some(Some(m.failed as f64)),
+                Metric::P50Ms => Some(l.p50),
+                Metric::P90Ms => Some(l.p90),
+                Metric::P99Ms => Some(l.p99),
+                Metric::P999Ms => Some(l.p999),
+                Metric::MaxMs => Some(l.max),
+                _ => None,
+            };
+            if let Some(v) = merged {
+                return v;
+            }
+        }
         let l = &s.latency_ms;
         match self {
             Metric::Availability => s.availability.scheduled,
@@ -242,17 +324,17 @@ pub struct Trial {
     /// without them (said, never silently).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults_failed: Vec<String>,
+    /// A trial loaded from several vantage points: each one's own availability (its figures
+    /// above are their merge's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vantages: Vec<VantageFigure>,
     #[serde(skip)]
     pub figures: Option<Figures>,
 }
 
 impl Trial {
-    pub fn of(
-        p: &Planned,
-        status: Status,
-        error: Option<String>,
-        summary: Option<&Summary>,
-    ) -> Self {
+    pub fn of(p: &Planned, status: Status, error: Option<String>, run: Option<TrialRun>) -> Self {
+        let summary = run.map(|r| r.summary);
         Trial {
             cell: p.cell + 1,
             trial: p.trial,
@@ -260,12 +342,15 @@ impl Trial {
             dir: p.dir.display().to_string(),
             status,
             error,
-            access_path: summary.map(|s| s.access_path.clone()),
+            access_path: run.map(|r| match r.merged {
+                Some(m) => m.access_path.clone(),
+                None => r.summary.access_path.clone(),
+            }),
             metrics: Metric::ALL
                 .iter()
-                .map(|m| (*m, summary.and_then(|s| m.of(s))))
+                .map(|m| (*m, run.and_then(|r| m.of(&r))))
                 .collect(),
-            unrecovered: summary.is_some_and(|s| s.downtime.windows.iter().any(|w| w.open)),
+            unrecovered: run.is_some_and(|r| r.unrecovered()),
             short_of_replicas: summary
                 .and_then(|s| s.swarm.as_ref()?.answering.clone())
                 .filter(|a| a.short())
@@ -277,7 +362,21 @@ impl Trial {
                     .map(|f| format!("{}: {}", f.spec, f.outcome))
                     .collect()
             }),
-            figures: summary.map(crate::summary::figures),
+            vantages: run.and_then(|r| r.merged).map_or_else(Vec::new, |m| {
+                m.vantages
+                    .iter()
+                    .map(|v| VantageFigure {
+                        name: v.name.clone(),
+                        availability: v
+                            .lost_at_s
+                            .is_none()
+                            .then_some(v.availability_scheduled)
+                            .flatten(),
+                        lost_at_s: v.lost_at_s,
+                    })
+                    .collect()
+            }),
+            figures: run.map(|r| r.figures()),
         }
     }
 }
@@ -291,6 +390,10 @@ pub struct CellResult {
     /// Trials done (with figures).
     pub done: usize,
     pub stats: BTreeMap<Metric, Stats>,
+    /// Trials loaded from several vantage points: each vantage's availability over the
+    /// trials it measured whole.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_vantage: BTreeMap<String, Stats>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -366,6 +469,7 @@ impl ExperimentResult {
                             (*m, Stats::of(values).clipped(m.range()))
                         })
                         .collect(),
+                    by_vantage: by_vantage(&mine),
                 }
             })
             .collect();
@@ -442,6 +546,24 @@ impl ExperimentResult {
         std::fs::write(&p, serde_json::to_vec_pretty(self)?)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))
     }
+}
+
+/// Each vantage's availability over the trials that had it (a lost one counts as not
+/// measured in that trial).
+fn by_vantage(trials: &[&Trial]) -> BTreeMap<String, Stats> {
+    let mut values: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    for t in trials {
+        for v in &t.vantages {
+            values
+                .entry(v.name.clone())
+                .or_default()
+                .push(v.availability);
+        }
+    }
+    values
+        .into_iter()
+        .map(|(name, v)| (name, Stats::of(v).clipped(Metric::Availability.range())))
+        .collect()
 }
 
 /// The figure a rule is about.
@@ -553,6 +675,10 @@ fn judge(h: &Hypothesis, cell: usize, trials: &[Trial], stats: &CellResult) -> V
 mod tests {
     use super::*;
 
+    fn metric_of(m: Metric, s: &Summary) -> Option<f64> {
+        m.of(&TrialRun::alone(s))
+    }
+
     /// A committed run of the failure spectrum: its summary, typed and as plain JSON.
     fn spectrum(run: &str) -> (Summary, serde_json::Value) {
         committed(&format!("failure-spectrum/{run}"))
@@ -588,26 +714,47 @@ mod tests {
                     .collect()
             };
             let avg = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-            assert_eq!(Metric::SwarmNoticedS.of(&s), avg(of("noticed_s")), "{run}");
-            assert_eq!(Metric::SwarmReplacedS.of(&s), avg(of("started_s")), "{run}");
+            assert_eq!(
+                metric_of(Metric::SwarmNoticedS, &s),
+                avg(of("noticed_s")),
+                "{run}"
+            );
+            assert_eq!(
+                metric_of(Metric::SwarmReplacedS, &s),
+                avg(of("started_s")),
+                "{run}"
+            );
             let missed = faults
                 .iter()
                 .filter(|f| f["swarm"]["noticed_s"].is_null())
                 .count();
-            assert_eq!(Metric::FaultsUnnoticed.of(&s), Some(missed as f64), "{run}");
+            assert_eq!(
+                metric_of(Metric::FaultsUnnoticed, &s),
+                Some(missed as f64),
+                "{run}"
+            );
         }
         // What the spectrum teaches, as the metrics say it: a kill is noticed at once, a
         // pause and a hang never (without a health check).
         assert_eq!(
-            Metric::FaultsUnnoticed.of(&spectrum("kill/health-off/1-replica").0),
+            metric_of(
+                Metric::FaultsUnnoticed,
+                &spectrum("kill/health-off/1-replica").0
+            ),
             Some(0.0)
         );
         assert_eq!(
-            Metric::FaultsUnnoticed.of(&spectrum("pause/health-off/3-replicas").0),
+            metric_of(
+                Metric::FaultsUnnoticed,
+                &spectrum("pause/health-off/3-replicas").0
+            ),
             Some(1.0)
         );
         assert_eq!(
-            Metric::SwarmNoticedS.of(&spectrum("hang/health-off/3-replicas").0),
+            metric_of(
+                Metric::SwarmNoticedS,
+                &spectrum("hang/health-off/3-replicas").0
+            ),
             None
         );
     }
@@ -623,7 +770,7 @@ mod tests {
                 let f = &j["faults"][0];
                 assert_eq!(j["faults"].as_array().unwrap().len(), 1, "{run}");
                 if cell == 1 {
-                    assert_eq!(Metric::NodeDownS.of(&s), None, "{run}");
+                    assert_eq!(metric_of(Metric::NodeDownS, &s), None, "{run}");
                     // Independently: the first replica first seen after the kill.
                     let at = f["at_s"].as_f64().unwrap();
                     let first = j["instances"]
@@ -636,15 +783,15 @@ mod tests {
                     let want = first
                         .is_finite()
                         .then(|| ((first - at) * 1e3).round() / 1e3);
-                    assert_eq!(Metric::ReplacementAnsweredS.of(&s), want, "{run}");
+                    assert_eq!(metric_of(Metric::ReplacementAnsweredS, &s), want, "{run}");
                 } else {
                     assert_eq!(
-                        Metric::NodeDownS.of(&s),
+                        metric_of(Metric::NodeDownS, &s),
                         f["node"]["down_s"].as_f64(),
                         "{run}"
                     );
                     assert_eq!(
-                        Metric::ReplacementAnsweredS.of(&s),
+                        metric_of(Metric::ReplacementAnsweredS, &s),
                         f["node"]["replacement_answered_s"].as_f64(),
                         "{run}"
                     );
@@ -654,12 +801,12 @@ mod tests {
         // A stopped node is declared down after the managers' grace; a killed task's
         // replacement answers within the run.
         let stop = committed("experiments/node-faults/runs/cell-02/trial-01").0;
-        assert!(Metric::NodeDownS.of(&stop).unwrap() > 5.0);
+        assert!(metric_of(Metric::NodeDownS, &stop).unwrap() > 5.0);
         let kill = spectrum("kill/health-off/1-replica").0;
-        assert!(Metric::ReplacementAnsweredS.of(&kill).is_some());
+        assert!(metric_of(Metric::ReplacementAnsweredS, &kill).is_some());
         // A pause is never replaced (without a health check).
         let pause = spectrum("pause/health-off/3-replicas").0;
-        assert_eq!(Metric::ReplacementAnsweredS.of(&pause), None);
+        assert_eq!(metric_of(Metric::ReplacementAnsweredS, &pause), None);
     }
 
     #[test]
@@ -670,7 +817,7 @@ mod tests {
         }
         s.swarm = None;
         for m in Metric::ORCHESTRATOR {
-            assert_eq!(m.of(&s), None, "{m:?}");
+            assert_eq!(metric_of(m, &s), None, "{m:?}");
         }
     }
 
@@ -683,15 +830,83 @@ mod tests {
             dir: "runs/cell-01/trial-01".into(),
         };
         let (mut s, _) = spectrum("kill/health-off/1-replica");
-        let t = Trial::of(&p, Status::Done, None, Some(&s));
+        let t = Trial::of(&p, Status::Done, None, Some(TrialRun::alone(&s)));
         assert!(t.faults_failed.is_empty());
         s.faults[0].ok = false;
         s.faults[0].outcome = "GET /chaos?hang=10s: 10.0.1.20:8080: HTTP 403".into();
-        let t = Trial::of(&p, Status::Done, None, Some(&s));
+        let t = Trial::of(&p, Status::Done, None, Some(TrialRun::alone(&s)));
         assert_eq!(t.faults_failed.len(), 1);
         assert!(t.faults_failed[0].ends_with(": GET /chaos?hang=10s: 10.0.1.20:8080: HTTP 403"));
         assert!(t.faults_failed[0].starts_with(&s.faults[0].spec));
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["faults_failed"][0], t.faults_failed[0].as_str());
+    }
+
+    /// A trial loaded from every node (the committed `run --vantage global` of a partition):
+    /// its client-side figures are the merge's, read from merged.json here, not the
+    /// coordinator's own quarter; what swarm did is the coordinator's record; each vantage
+    /// keeps its availability, and a cell's statistics give each vantage's.
+    #[test]
+    fn a_coordinated_trial_s_figures_are_its_merge_s_and_swarm_s_the_coordinator_s() {
+        let run = "multi-node/vantage-global/coordinator";
+        let (s, own) = committed(run);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../results")
+            .join(run)
+            .join("merged");
+        let m = crate::merge::read(&dir).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("merged.json")).unwrap())
+                .unwrap();
+        let g = &raw["merged"];
+        let p = Planned {
+            cell: 0,
+            trial: 1,
+            seed: 1,
+            dir: "runs/cell-01/trial-01".into(),
+        };
+        let run = TrialRun {
+            summary: &s,
+            merged: Some(&m),
+        };
+        let t = Trial::of(&p, Status::Done, None, Some(run));
+        let v = |k: &Metric| t.metrics[k];
+        assert_eq!(
+            v(&Metric::Availability),
+            g["availability_scheduled"].as_f64()
+        );
+        assert_ne!(
+            v(&Metric::Availability),
+            own["availability"]["scheduled"].as_f64(),
+            "not the coordinator's own"
+        );
+        assert_eq!(
+            v(&Metric::TimeAvailability),
+            g["availability_time"].as_f64()
+        );
+        assert_eq!(v(&Metric::Failed), g["failed"].as_f64());
+        assert_eq!(v(&Metric::P99Ms), g["latency_ms"]["p99"].as_f64());
+        assert_eq!(v(&Metric::DowntimeS), g["downtime"]["total_s"].as_f64());
+        assert_eq!(v(&Metric::Outages), Some(0.0));
+        assert_eq!(
+            v(&Metric::MttrS),
+            None,
+            "no merged window, no time to restore"
+        );
+        assert_eq!(v(&Metric::NodeDownS), metric_of(Metric::NodeDownS, &s));
+        assert!(
+            v(&Metric::NodeDownS).is_some(),
+            "the managers declared node-1 down"
+        );
+        let f = t.figures.as_ref().unwrap();
+        assert_eq!(f.availability, g["availability_scheduled"].as_f64());
+        let names: Vec<&str> = t.vantages.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["coordinator", "node-0", "node-1", "node-2"]);
+        for (x, y) in t.vantages.iter().zip(raw["vantages"].as_array().unwrap()) {
+            assert_eq!(x.availability, y["availability_scheduled"].as_f64());
+        }
+        let stats = by_vantage(&[&t, &t]);
+        assert_eq!(stats.len(), 4);
+        assert_eq!(stats["node-1"].mean, t.vantages[2].availability);
     }
 }

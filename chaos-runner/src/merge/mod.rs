@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::UsageError;
 use crate::load::share::Share;
@@ -34,7 +34,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_RUNS: usize = 1_000;
 
 /// The merged measurement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MergedView {
     pub scheduled: u64,
     pub sent: u64,
@@ -59,7 +59,7 @@ pub struct MergedView {
 }
 
 /// How the runs' schedules fit together.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScheduleFit {
     /// The rate every share's schedule was cut from (requests/s), when the runs had shares.
     pub rate: Option<f64>,
@@ -71,7 +71,7 @@ pub struct ScheduleFit {
     pub spread_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Merged {
     pub schema_version: u32,
     pub tool: String,
@@ -136,6 +136,13 @@ pub fn merge_named(
     writeln!(f)?;
     f.flush()?;
     Ok(merged)
+}
+
+/// A merge written earlier: `DIR/merged.json`.
+pub fn read(dir: &Path) -> anyhow::Result<Merged> {
+    let path = dir.join("merged.json");
+    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{}: not a merge", path.display()))
 }
 
 /// Prints a merge's outcome; 4 when a vantage was lost.

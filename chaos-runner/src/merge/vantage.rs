@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::UsageError;
 use crate::load::share::Share;
@@ -127,7 +127,7 @@ impl Input {
 }
 
 /// One vantage point's own view, as merged.json lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VantageView {
     /// The run directory's own name: what the pages call this vantage point.
     pub name: String,

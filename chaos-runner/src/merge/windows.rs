@@ -9,7 +9,7 @@
 //! merged load's first miss. Windows shorter than the runs' shortest window are glitches,
 //! as in each run; a vantage's own glitches cannot make a longer merged window.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One vantage's part: its windows and when it measured, all in µs on the merged time line.
 pub(super) struct Seen {
@@ -20,7 +20,7 @@ pub(super) struct Seen {
     pub(super) to_us: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergedWindow {
     pub start_s: f64,
     pub end_s: f64,
@@ -29,7 +29,7 @@ pub struct MergedWindow {
     pub open: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergedDowntime {
     pub windows: Vec<MergedWindow>,
     pub total_s: f64,
