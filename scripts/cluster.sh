@@ -16,6 +16,10 @@
 #            heal drop and restore its traffic with the other nodes (iptables over SSH)
 #   engines  print the SSH tunnels that bring each node's Docker socket here, and the
 #            --engine flags that let chaos-runner's docker faults reach tasks on every node
+#   vantage  measure the stack from every node at once: a chaos-runner in a container on the
+#            manager, on the stack's network, with the manager's engine, runs
+#            `run --vantage global` (a load task on every node, each its share of --rate,
+#            gathered and merged there), then the run is copied back into --out
 #
 # options:
 #   --dry-run            print every API call and remote command instead of running them
@@ -31,6 +35,13 @@
 #   --kill-token TOKEN   deploy: the token /kill and /status require   (default: a new random one)
 #   --open               deploy: no token (anyone who reaches port 8080 can kill replicas)
 #   --yes                destroy: do not ask
+#   --rate N             vantage: requests/s in all                   (default 300)
+#   --duration D         vantage: how long, 10s to 599s               (default 60s)
+#   --fault SPEC         vantage: a fault to inject (repeatable): http ones (http:/kill,every=10s)
+#                        go through the target with --kill-token; docker ones reach the
+#                        manager's tasks; node faults need this script's driver, which runs
+#                        here, not on the manager: cut a node by hand (node cut NAME) meanwhile
+#   --out DIR            vantage: where the run is copied (default results/local/cluster-vantage-<UTC time>)
 #
 # environment: DIGITALOCEAN_TOKEN (API token; not needed with --dry-run; never put on a
 # command line: curl reads it from a file descriptor).
@@ -55,8 +66,12 @@ yes=0
 command=
 node_verb=
 node_name=
+rate=300
+duration=60s
+faults=()
+out=
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "cluster.sh: $*" >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -74,8 +89,12 @@ while [ $# -gt 0 ]; do
         --kill-token) kill_token=$2; shift 2 ;;
         --open) open=1; shift ;;
         --yes) yes=1; shift ;;
+        --rate) rate=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --fault) faults+=("$2"); shift 2 ;;
+        --out) out=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
-        create|deploy|destroy|status|engines) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
+        create|deploy|destroy|status|engines|vantage) [ -z "$command" ] || die "one command at a time"; command=$1; shift ;;
         node)
             [ -z "$command" ] || die "one command at a time"
             command=node; node_verb=${2:-}; node_name=${3:-}
@@ -92,6 +111,17 @@ done
 [[ "$image" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || die "--image '$image' is not an image reference"
 [ -z "$kill_token" ] || [[ "$kill_token" =~ ^[A-Za-z0-9._~-]{16,}$ ]] ||
     die "--kill-token takes 16 or more of A-Z a-z 0-9 . _ ~ -"
+[[ "$rate" =~ ^[1-9][0-9]{0,4}$ ]] || die "--rate takes 1 to 99999 requests/s"
+[[ "$duration" =~ ^([1-9][0-9]|[1-5][0-9][0-9])s$ ]] || die "--duration takes 10s to 599s"
+# Fault specs go into a remote shell: a spec's characters only (chaos-runner checks the rest).
+for f in ${faults[@]+"${faults[@]}"}; do
+    spec_chars='^[A-Za-z0-9:,=/?&%._;-]+$'
+    [[ "$f" =~ $spec_chars ]] || die "--fault '$f' holds characters no fault spec has"
+    case "$f" in
+        node-stop*|partition*|drain*|manager-stop*)
+            die "--fault '$f': node faults need this script's node driver, which runs here and not on the manager; cut or stop the node by hand (scripts/cluster.sh node cut NAME) while the run goes" ;;
+    esac
+done
 
 if [ "$dry_run" = 0 ]; then
     [ -n "${DIGITALOCEAN_TOKEN:-}" ] || die "DIGITALOCEAN_TOKEN is not set (or use --dry-run)"
@@ -351,6 +381,38 @@ do_engines() {
         flags+=("--engine $n=unix:///tmp/crashlab-$n.sock")
     done
     echo "# chaos-runner run ... --swarm-service crashlab_appserver ${flags[*]} --node-driver 'exec:scripts/cluster.sh --tag $tag node'"
+}
+
+# do_vantage: `chaos-runner run --vantage global` in a container on the manager, on the
+# stack's overlay network (the load tasks stream to it there), with the manager's engine
+# (the coordinator starts and removes its load service through it; docker faults reach the
+# manager's tasks); the kill token on the remote command's stdin; then the run copied back.
+do_vantage() {
+    local manager_ip name dir args a cmd
+    manager_ip=$(public_ip swarm-manager)
+    name=vantage-$(date -u +%Y%m%dT%H%M%SZ)
+    [ -n "$out" ] || out=results/local/cluster-$name
+    if [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then
+        die "--out $out holds earlier results: choose another"
+    fi
+    dir=/root/crashlab-runs/$name
+    args=(run --out /run-out http://tasks.appserver:8080/ --swarm-service crashlab_appserver
+        --vantage global --rate "$rate" --duration "$duration" --timeout 1s
+        --label "from every node of the cluster"
+        --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on every node, overlay network crashlab_appnet (the lecture's cluster)")
+    for a in ${faults[@]+"${faults[@]}"}; do args+=(--fault "$a"); done
+    cmd="mkdir -p $dir && chown 65532 $dir && read -r KILL_TOKEN && { [ -z \"\$KILL_TOKEN\" ] || export KILL_TOKEN; } && docker run --rm --network crashlab_appnet -v /var/run/docker.sock:/var/run/docker.sock --group-add \$(stat -c %g /var/run/docker.sock) -v $dir:/run-out -e KILL_TOKEN --entrypoint /usr/local/bin/chaos-runner $image"
+    for a in "${args[@]}"; do cmd="$cmd $(printf '%q' "$a")"; done
+    local rc=0
+    remote_secret "$manager_ip" "$kill_token" "$cmd" || rc=$?
+    if [ "$dry_run" = 1 ]; then
+        echo "SCP  root@$manager_ip:$dir/ -> $out/" >&2
+    else
+        mkdir -p "$out"
+        scp -r -o StrictHostKeyChecking=accept-new "root@$manager_ip:$dir/." "$out/"
+    fi
+    echo "the run: $out (report.md; every vantage merged in merged/merged.md); chaos-runner exited $rc"
+    return "$rc"
 }
 
 "do_$command"

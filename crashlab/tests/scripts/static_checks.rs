@@ -250,6 +250,58 @@ fn cluster_node_driver_and_engines_dry_run() {
     );
 }
 
+/// `cluster.sh vantage`: the coordinator in a container on the manager, on the stack's
+/// network with the manager's engine, `--vantage global` with the faults asked, the kill token
+/// on stdin only, the run copied back; node faults and bad input refused before anything.
+#[test]
+fn cluster_vantage_dry_run_coordinates_from_the_manager() {
+    let token = "0123456789abcdef0123";
+    let out = std::env::temp_dir().join(format!("crashlab-cv-{}", std::process::id()));
+    let o = sh(Command::new("scripts/cluster.sh").args([
+        "--dry-run",
+        "vantage",
+        "--rate",
+        "200",
+        "--duration",
+        "30s",
+        "--fault",
+        "http:/kill,every=10s",
+        "--kill-token",
+        token,
+        "--image",
+        "crashlab/crashserver:v1",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for want in [
+        "SSH  root@<swarm-manager-ip> (secret on stdin): mkdir -p /root/crashlab-runs/vantage-",
+        "read -r KILL_TOKEN",
+        "docker run --rm --network crashlab_appnet -v /var/run/docker.sock:/var/run/docker.sock",
+        "--entrypoint /usr/local/bin/chaos-runner crashlab/crashserver:v1 run --out /run-out http://tasks.appserver:8080/ --swarm-service crashlab_appserver --vantage global --rate 200 --duration 30s",
+        "--fault http:/kill\\,every=10s",
+        "SCP  root@<swarm-manager-ip>:/root/crashlab-runs/vantage-",
+    ] {
+        assert!(t.contains(want), "{want}: {t}");
+    }
+    assert!(!t.contains(token), "the token is on no command line: {t}");
+    assert!(!out.exists(), "a dry run writes nothing here");
+    for (bad, said) in [
+        (&["--fault", "partition:worker1,at=10s"][..], "node faults need"),
+        (&["--fault", "http:/kill $(reboot)"][..], "holds characters"),
+        (&["--rate", "0"][..], "--rate takes"),
+        (&["--duration", "2h"][..], "--duration takes"),
+    ] {
+        let o = sh(Command::new("scripts/cluster.sh")
+            .args(["--dry-run", "vantage"])
+            .args(bad));
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+        assert!(text(&o).contains(said), "{bad:?}: {}", text(&o));
+        assert!(!text(&o).contains("SSH "), "{bad:?}: nothing ran");
+    }
+}
+
 #[test]
 fn spectrum_refuses_bad_input_before_it_touches_the_engine() {
     for (args, said) in [
