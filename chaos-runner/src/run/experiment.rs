@@ -175,12 +175,17 @@ impl Experiment {
         self.journal
             .commit(&Entry::End(End { reports: true }))
             .with_context(|| format!("writing the journal in {}", self.out.display()))?;
-        let vantages_exit = match gathered {
-            Some(g) => Some(crate::stream::gather::merge_arrived(
-                &g,
-                Some((&self.out, "coordinator")),
-                &self.out,
-            )?),
+        let vantages_exit = match gathered.map(|g| {
+            crate::stream::gather::merge_arrived(&g, Some((&self.out, "coordinator")), &self.out)
+        }) {
+            Some(Ok(code)) => Some(code),
+            // Stopped before the clock started, say: nothing to merge, and the exit says
+            // interrupted.
+            Some(Err(e)) if summary.interrupted => {
+                eprintln!("chaos-runner: the vantages were not merged: {e:#}");
+                None
+            }
+            Some(Err(e)) => return Err(e),
             None => None,
         };
         if let (Some(live), Some((_, linger))) = (measured.live, self.config.report.live) {

@@ -288,7 +288,10 @@ fn cluster_vantage_dry_run_coordinates_from_the_manager() {
     assert!(!t.contains(token), "the token is on no command line: {t}");
     assert!(!out.exists(), "a dry run writes nothing here");
     for (bad, said) in [
-        (&["--fault", "partition:worker1,at=10s"][..], "node faults need"),
+        (
+            &["--fault", "partition:worker1,at=10s"][..],
+            "node faults need",
+        ),
         (&["--fault", "http:/kill $(reboot)"][..], "holds characters"),
         (&["--rate", "0"][..], "--rate takes"),
         (&["--duration", "2h"][..], "--duration takes"),
