@@ -43,11 +43,12 @@ pub async fn post_once(
 }
 
 /// A gatherer's answer: its status, text and clock (`X-Gatherer-Time-Us`, µs since the Unix
-/// epoch when it answered).
+/// epoch when it answered), and whether it asks its senders to stop (`X-Gatherer-Stop`).
 pub struct Reply {
     pub status: u16,
     pub text: String,
     pub clock_us: Option<i64>,
+    pub stop: bool,
 }
 
 /// `method` with `body` to a gatherer's `path`.
@@ -65,6 +66,7 @@ pub async fn to_gatherer(
         status: a.status,
         text: String::from_utf8_lossy(&a.body).into_owned(),
         clock_us: a.clock_us,
+        stop: a.stop,
     })
 }
 
@@ -72,6 +74,7 @@ struct Answer {
     status: u16,
     instance: Option<String>,
     clock_us: Option<i64>,
+    stop: bool,
     body: Bytes,
 }
 
@@ -117,6 +120,7 @@ async fn once(
             .get("x-gatherer-time-us")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
+        let stop = res.headers().contains_key(crate::stream::STOP_HEADER);
         // Read what the server sends up to the limit; an endless body is cut off there.
         let body = Limited::new(res.into_body(), MAX_BODY)
             .collect()
@@ -127,6 +131,7 @@ async fn once(
             status,
             instance,
             clock_us,
+            stop,
             body,
         })
     };

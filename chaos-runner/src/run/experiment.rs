@@ -204,6 +204,7 @@ impl Experiment {
     async fn gather_vantages(&mut self, failed: bool) -> Option<crate::stream::gather::Gathered> {
         let d = self.vantages.take()?;
         if failed || *self.interrupt.borrow() {
+            d.stop_tasks();
             self.remove_load_services().await;
         }
         eprintln!(

@@ -9,6 +9,7 @@ use std::future::IntoFuture;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ struct Gatherer {
     token: Arc<String>,
     expect: usize,
     heard: Arc<Mutex<BTreeMap<String, Heard>>>,
+    /// Set once the senders are to stop ([`Gathering::stop_senders`]).
+    stopping: Arc<AtomicBool>,
 }
 
 /// How the gathering ended.
@@ -69,18 +72,27 @@ fn app(g: Gatherer) -> Router {
         .route("/v1/vantages/{name}/alive", post(alive))
         .route("/v1/vantages/{name}/{*file}", put(receive))
         .layer(DefaultBodyLimit::max(MAX_SEND))
-        .layer(axum::middleware::map_response(stamp))
+        .layer(axum::middleware::map_response_with_state(g.clone(), stamp))
         .with_state(g)
 }
 
 /// Every answer carries the gatherer's clock (µs since the Unix epoch), which each sender
-/// compares with its own.
-async fn stamp(mut res: axum::response::Response) -> axum::response::Response {
+/// compares with its own, and, once the senders are to stop, the stop header.
+async fn stamp(
+    State(g): State<Gatherer>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
     if let Ok(v) = axum::http::HeaderValue::from_str(&now.to_string()) {
         res.headers_mut().insert("x-gatherer-time-us", v);
+    }
+    if g.stopping.load(Ordering::Relaxed) {
+        res.headers_mut().insert(
+            super::STOP_HEADER,
+            axum::http::HeaderValue::from_static("1"),
+        );
     }
     res
 }
@@ -274,6 +286,7 @@ impl Gathering {
             token: Arc::new(config.token.clone()),
             expect: config.expect,
             heard: Arc::default(),
+            stopping: Arc::default(),
         };
         let (end, end_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(
@@ -291,6 +304,12 @@ impl Gathering {
             lost_after: config.lost_after,
             deadline: config.deadline,
         })
+    }
+
+    /// From now on every answer asks the senders to stop: each stops its load as Ctrl-C
+    /// would at its next send (within about a second) and sends the rest and its end.
+    pub fn stop_senders(&self) {
+        self.g.stopping.store(true, Ordering::Relaxed);
     }
 
     /// Waits until every expected vantage ended, `stop` resolves or the deadline comes;
@@ -409,4 +428,50 @@ pub fn merge_arrived(
     let m = crate::merge::merge_named(&dirs, first_name.map(|(_, n)| n), &merged_out, false)?;
     let code = crate::merge::print_outcome(&m, &merged_out);
     Ok(if whole { code } else { crate::exit::INCOMPLETE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// Every answer carries the gatherer's clock; once the senders are to stop, the stop
+    /// header too, on every route a sender uses (and only then).
+    #[tokio::test]
+    async fn answers_ask_the_senders_to_stop_once_told_to() {
+        let out = std::env::temp_dir().join(format!("crashlab-gather-stop-{}", std::process::id()));
+        let g = Gatherer {
+            out: Arc::new(out.clone()),
+            token: Arc::new("0123456789abcdef".into()),
+            expect: 1,
+            heard: Arc::default(),
+            stopping: Arc::default(),
+        };
+        let ask = |g: &Gatherer, uri: &str, method: &str| {
+            let req = axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", "Bearer 0123456789abcdef")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app(g.clone()).oneshot(req)
+        };
+        let r = ask(&g, "/v1/vantages/a/alive", "POST").await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().contains_key("x-gatherer-time-us"));
+        assert!(!r.headers().contains_key(STOP));
+        g.stopping.store(true, Ordering::Relaxed);
+        for (uri, method) in [
+            ("/v1/vantages/a/alive", "POST"),
+            ("/v1/vantages/a/journal/run.jsonl?offset=0", "PUT"),
+            ("/v1/vantages/a/done", "POST"),
+        ] {
+            let r = ask(&g, uri, method).await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{uri}");
+            assert!(r.headers().contains_key(STOP), "{uri}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    const STOP: &str = super::super::STOP_HEADER;
 }

@@ -11,6 +11,10 @@ pub mod ship;
 /// The environment variable both sides read the run's token from.
 pub const TOKEN_ENV: &str = "CRASHLAB_STREAM_TOKEN";
 
+/// The header on a gatherer's answers once it wants its senders to stop (its coordinator was
+/// interrupted or failed): a sender then stops its load as Ctrl-C would and sends its end.
+pub const STOP_HEADER: &str = "x-gatherer-stop";
+
 /// The shortest token either side accepts.
 pub const MIN_TOKEN: usize = 16;
 

@@ -4,7 +4,8 @@
 //! the report files whole, then `POST /v1/vantages/NAME/done`. A gatherer that has less than
 //! the offset says how much it has (409) and gets the rest. When sends fail for
 //! `lost_after`, the run is stopped as a signal would stop it: no load generator keeps
-//! sending once it lost its gatherer.
+//! sending once it lost its gatherer. A gatherer whose coordinator stopped asks its senders
+//! to stop too (a header on its answers), and the run stops the same way.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -42,6 +43,8 @@ struct Shipper {
     config: ShipConfig,
     sent: BTreeMap<&'static str, u64>,
     clock: Clock,
+    /// The gatherer asked its senders to stop.
+    told_to_stop: bool,
 }
 
 /// This clock against the gatherer's, from the exchanges' round trips: the gatherer's time
@@ -187,6 +190,7 @@ impl Shipper {
         .await
         .map_err(|e| SendError::Unreachable(format!("{addr}: {e}")))?;
         self.clock.note(sent, r.clock_us, t.elapsed());
+        self.told_to_stop |= r.stop;
         Ok((r.status, r.text))
     }
 
@@ -244,11 +248,13 @@ pub async fn run_streamed(
         config: ship,
         sent: BTreeMap::new(),
         clock: Clock::default(),
+        told_to_stop: false,
     };
     let sending = {
         let lost = lost.clone();
         tokio::spawn(async move {
             let mut failing_since: Option<Instant> = None;
+            let mut asked_to_stop = false;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -259,6 +265,14 @@ pub async fn run_streamed(
                     Ok(()) => shipper.post("alive").await,
                     Err(e) => Err(e),
                 };
+                if shipper.told_to_stop && !asked_to_stop {
+                    // Its coordinator stopped: this load stops as on Ctrl-C.
+                    asked_to_stop = true;
+                    eprintln!(
+                        "chaos-runner: the gatherer asked its senders to stop: stopping the load"
+                    );
+                    let _ = stop_tx.send(true);
+                }
                 match sent {
                     Ok(()) => failing_since = None,
                     Err(e) => {

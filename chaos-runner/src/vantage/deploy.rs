@@ -1,5 +1,5 @@
 //! Starting the load tasks and ending them: which nodes, their shares and command, the
-//! gatherer they send to, and the one global service on the swarm that runs them (written to the
+//! gatherer they send to, and the one global job on the swarm that runs them (written to the
 //! journal before it is created, removed at the end).
 
 use std::collections::HashMap;
@@ -140,6 +140,11 @@ impl Deployed {
             humantime::format_rfc3339_millis(start_at)
         );
         Ok(Self { nodes, gathering })
+    }
+
+    /// Asks every task to stop its load now (at its next send, within about a second).
+    pub fn stop_tasks(&self) {
+        self.gathering.stop_senders();
     }
 
     /// Waits until every task ended (sent its end, or was silent for the bound) and says
@@ -290,9 +295,8 @@ fn task_args(
     a
 }
 
-/// A global service: one task on every node but `others`, each running chaos-runner from
-/// `image` once (restart none) with the run's token and its node's name (a template swarm
-/// fills in).
+/// A global job: one task on every node but `others`, each running chaos-runner from
+/// `image` once with the run's token and its node's name (a template swarm fills in).
 fn job_spec(
     name: &str,
     image: &str,
@@ -345,10 +349,12 @@ fn job_spec(
             networks: Some(networks),
             ..Default::default()
         }),
-        // A global service, not a global job: swarm does not stop a job's running tasks when
-        // the job is removed (moby/moby#44312), and a task that ends is not restarted.
+        // A global job: a task runs once on every node. A global service's task on a node
+        // the managers declared down is shut down when the node is back (a partition ends
+        // the cut node's vantage); a job's is not. Removing a job does not stop its running
+        // tasks (moby/moby#44312): the gatherer asks them to stop (`stop_tasks`).
         mode: Some(ServiceSpecMode {
-            global: Some(HashMap::new()),
+            global_job: Some(HashMap::new()),
             ..Default::default()
         }),
         ..Default::default()
