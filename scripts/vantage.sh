@@ -12,7 +12,7 @@
 #                      [--out DIR] [--force]
 #
 # --coordinator instead starts one chaos-runner, on node-0, with --vantage global: it starts a
-# load task on every node itself (one swarm service in global mode), runs its own share and
+# load task on every node itself (one swarm service in global-job mode), runs its own share and
 # the fault, gathers what the tasks send, removes the service and merges (DIR/coordinator, its tasks' runs in
 # DIR/coordinator/vantages/NODE, the merge in DIR/coordinator/merged).
 #

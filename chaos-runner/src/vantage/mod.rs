@@ -1,7 +1,7 @@
 //! `run --vantage global|nodes:A;B`: load from every node (or the nodes named) of the swarm
 //! behind the target, as one measurement. The runner started by the user coordinates: it
 //! runs its own share and the faults as any run, starts one load task on every node as one
-//! swarm service in global mode (the target service's image, which has chaos-runner;
+//! swarm service in global-job mode (the target service's image, which has chaos-runner;
 //! each task its node's exact share of one schedule, all on one clock), gathers what they
 //! send as it is written (`stream`), removes the service at the end (also on failure or
 //! Ctrl-C; `restore` after a killed coordinator), and merges every vantage into
