@@ -38,17 +38,10 @@ impl<'a> TrialRun<'a> {
         let Some(m) = self.merged.map(|m| &m.merged) else {
             return crate::summary::figures(self.summary);
         };
-        let l = &m.latency_ms;
         Figures {
             availability: m.availability_scheduled,
             time_availability: m.availability_time,
-            latency_ms: Quantiles {
-                p50: l.p50,
-                p90: l.p90,
-                p99: l.p99,
-                p999: l.p999,
-                max: l.max,
-            },
+            latency_ms: crate::summary::quantiles(&m.latency_ms),
             downtime_s: m.downtime.total_s,
             mttr_s: m.downtime.mttr_s,
             unrecovered: self.unrecovered(),

@@ -298,20 +298,24 @@ fn instances(rec: &Recorded, seen: &[InstanceSeen]) -> Vec<Instance> {
 
 /// What objectives are checked against.
 pub fn figures(s: &Summary) -> Figures {
-    let l = &s.latency_ms;
     Figures {
         availability: s.availability.scheduled,
         time_availability: s.availability.time,
-        latency_ms: Quantiles {
-            p50: l.p50,
-            p90: l.p90,
-            p99: l.p99,
-            p999: l.p999,
-            max: l.max,
-        },
+        latency_ms: quantiles(&s.latency_ms),
         downtime_s: s.downtime.total_s,
         mttr_s: s.mttr_s,
         unrecovered: s.faults.iter().any(|f| f.not_recovered_after_s.is_some()),
+    }
+}
+
+/// The quantiles an objective can be about, of a latency's percentiles.
+pub fn quantiles(l: &Latency) -> Quantiles {
+    Quantiles {
+        p50: l.p50,
+        p90: l.p90,
+        p99: l.p99,
+        p999: l.p999,
+        max: l.max,
     }
 }
 

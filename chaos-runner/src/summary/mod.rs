@@ -11,7 +11,7 @@ pub use crate::analysis::orchestrator::SwarmRecovery;
 use crate::record::Class;
 pub use crate::slo::SloResult;
 use crate::swarm::events::SwarmEvent;
-pub use build::{build, degraded_s, figures, restarts, Inputs};
+pub use build::{build, degraded_s, figures, quantiles, restarts, Inputs};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
