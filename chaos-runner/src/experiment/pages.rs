@@ -301,6 +301,17 @@ fn story(plan: &Plan, r: &ExperimentResult) -> Section {
             ));
         }
     }
+    // The lowest vantage point's figure beside the cell's, while the tiles stay one row.
+    if r.cells.len() <= 2 {
+        for c in &r.cells {
+            if let Some((name, v)) = vantages_by_availability(c).first() {
+                tiles.push((
+                    format!("{name}'s clients, cell {}", c.cell),
+                    Metric::Availability.show(*v),
+                ));
+            }
+        }
+    }
     if !r.hypotheses.is_empty() {
         tiles.push(("hypotheses missed".into(), missed.to_string()));
     }
@@ -374,7 +385,18 @@ fn forests(r: &ExperimentResult, metrics: &[Metric]) -> Vec<(String, String)> {
     metrics
         .iter()
         .filter(|m| r.cells.iter().any(|c| c.stats[*m].n > 0))
-        .map(|m| (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &r.cells)))
+        .map(|m| {
+            let rows: Vec<Row> = r
+                .cells
+                .iter()
+                .map(|c| Row {
+                    label: format!("{}. {}", c.cell, c.label),
+                    title: c.label.clone(),
+                    stats: &c.stats[m],
+                })
+                .collect();
+            (format!("{} per configuration: every trial (dots), the mean (tick) and its 95 % interval (bar)", m.name()), forest(*m, &rows))
+        })
         .collect()
 }
 
@@ -391,12 +413,7 @@ fn cells_section(r: &ExperimentResult) -> Section {
 /// "Seen from each vantage point, cell 1: node-1's clients 87.6 % [..], the others' between
 /// ..": the lowest vantage and the range of the rest, for a cell loaded from several.
 fn vantage_ends(c: &CellResult) -> Option<String> {
-    let mut by: Vec<(&String, f64)> = c
-        .by_vantage
-        .iter()
-        .filter_map(|(n, s)| Some((n, s.mean?)))
-        .collect();
-    by.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let by = vantages_by_availability(c);
     let (lowest, rest) = by.split_first()?;
     let (lo, hi) = (rest.first()?.1, rest.last()?.1);
     Some(format!(
@@ -408,6 +425,17 @@ fn vantage_ends(c: &CellResult) -> Option<String> {
         Metric::Availability.show(lo),
         Metric::Availability.show(hi),
     ))
+}
+
+/// A cell's vantage points by mean availability, lowest first.
+fn vantages_by_availability(c: &CellResult) -> Vec<(&String, f64)> {
+    let mut by: Vec<(&String, f64)> = c
+        .by_vantage
+        .iter()
+        .filter_map(|(n, s)| Some((n, s.mean?)))
+        .collect();
+    by.sort_by(|a, b| a.1.total_cmp(&b.1));
+    by
 }
 
 /// Cells loaded from several vantage points (`vantage` in `[run]`): each vantage's
@@ -439,8 +467,31 @@ fn vantages_section(r: &ExperimentResult) -> Option<Section> {
             })
         })
         .collect();
+    let one_cell = r.cells.len() == 1;
+    let bars: Vec<Row> = r
+        .cells
+        .iter()
+        .flat_map(|c| {
+            c.by_vantage.iter().map(move |(name, s)| {
+                let label = if one_cell {
+                    name.clone()
+                } else {
+                    format!("{}. {name}", c.cell)
+                };
+                Row {
+                    title: format!("{name}, cell {} ({})", c.cell, c.label),
+                    label,
+                    stats: s,
+                }
+            })
+        })
+        .collect();
     Some(Section {
         title: "Availability by vantage point: mean [95 % interval]".into(),
+        figures: vec![(
+            "availability per vantage point: every trial (dots), the mean (tick) and its 95 % interval (bar)".into(),
+            forest(Metric::Availability, &bars),
+        )],
         lines: vec!["Each trial loaded the service from every node at once, each vantage point an exact share of the schedule; the figures above are of all clients together (their merge). Here each vantage point's own: ok / scheduled of its share, over the trials it measured whole (a vantage lost mid-run, its node stopped say, is left out of that trial's figure and counted as lost). Each trial's merged page (`runs/.../merged/merged.html`) says which part of the run each vantage saw fail.".into()],
         table: Some(Table { head, rows }),
         ..Default::default()
@@ -791,13 +842,20 @@ fn label_lines(label: &str, max: usize) -> Vec<String> {
 }
 
 /// A forest plot: one row per cell, every trial a dot, the interval a bar, the mean a tick.
-fn forest(m: Metric, cells: &[CellResult]) -> String {
+/// One row of a forest chart: its label (the title says it whole) and its figure's
+/// statistics.
+struct Row<'a> {
+    label: String,
+    title: String,
+    stats: &'a Stats,
+}
+
+fn forest(m: Metric, rows: &[Row]) -> String {
     let (w, row, left, right) = (720.0, 30.0, 230.0, 40.0);
-    let h = row * cells.len() as f64 + 40.0;
+    let h = row * rows.len() as f64 + 40.0;
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
-    for c in cells {
-        let s = &c.stats[&m];
+    for Row { stats: s, .. } in rows {
         for v in s
             .values
             .iter()
@@ -832,10 +890,9 @@ fn forest(m: Metric, cells: &[CellResult]) -> String {
             escape(&m.show(v))
         ));
     }
-    for (i, c) in cells.iter().enumerate() {
+    for (i, Row { label, title, stats: s }) in rows.iter().enumerate() {
         let y = 25.0 + row * i as f64;
-        let s = &c.stats[&m];
-        let lines = label_lines(&format!("{}. {}", c.cell, c.label), LABEL_CHARS);
+        let lines = label_lines(label, LABEL_CHARS);
         let first_y = y + 4.0 - 6.0 * (lines.len() as f64 - 1.0);
         let spans: String = lines
             .iter()
@@ -851,7 +908,7 @@ fn forest(m: Metric, cells: &[CellResult]) -> String {
         svg.push_str(&format!(
             "<text fill=\"#222\" font-size=\"{}\"><title>{}</title>{spans}</text>",
             if lines.len() > 1 { 11 } else { 12 },
-            escape(&c.label),
+            escape(title),
         ));
         if let Some((a, b)) = s.ci {
             svg.push_str(&format!(
