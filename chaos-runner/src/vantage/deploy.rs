@@ -36,8 +36,8 @@ pub struct Deployed {
 const TASK_DIR: &str = "/vantage";
 
 impl Deployed {
-    /// Starts the gatherer and one load task on each node of `v` (one service in global
-    /// mode, kept off every other node); sets this run's share (1/N) and its clock (now +
+    /// Starts the gatherer and one load task on each node of `v` (one global job, kept off
+    /// every other node); sets this run's share (1/N) and its clock (now +
     /// the lead) in `config`.
     pub async fn start(
         sw: &Swarm,
