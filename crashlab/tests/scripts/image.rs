@@ -28,10 +28,15 @@ fn image_is_small_runs_as_non_root_and_turns_healthy() {
     // 4,967,920 without, measured by building both); the goal was 5 MB before it. Load from
     // every node (streaming to a gatherer, the gatherer, the `--vantage` coordinator) costs
     // 239 KB more: the binary is 5,711,536 bytes with it, 5,472,528 without (e46fd9a), both
-    // built with the image profile; the goal was 5.5 MB before it.
+    // built with the image profile; the goal was 5.5 MB before it. The rest of it (a global
+    // job of load tasks told to stop by their gatherer, merged histograms, experiments loaded
+    // from every node with each vantage's statistics, merged.json read back, crashserver's
+    // access log) costs 92 KB more: 5,803,888 bytes at 1928e3f against 5,711,536 at 941759e,
+    // both built with the image profile in a target directory of their own; the goal was
+    // 5.75 MB before it.
     assert!(
-        size <= 5_750_000,
-        "image is {size} bytes, more than 5.75 MB"
+        size <= 5_850_000,
+        "image is {size} bytes, more than 5.85 MB"
     );
     assert_eq!(
         docker(&["image", "inspect", "-f", "{{.Config.User}}", &tag]),
