@@ -890,7 +890,8 @@ fn forest(m: Metric, rows: &[Row]) -> String {
             escape(&m.show(v))
         ));
     }
-    for (i, Row { label, title, stats: s }) in rows.iter().enumerate() {
+    for (i, r) in rows.iter().enumerate() {
+        let (label, title, s) = (&r.label, &r.title, r.stats);
         let y = 25.0 + row * i as f64;
         let lines = label_lines(label, LABEL_CHARS);
         let first_y = y + 4.0 - 6.0 * (lines.len() as f64 - 1.0);
