@@ -401,7 +401,7 @@ do_vantage() {
         --label "from every node of the cluster"
         --access-path "DNS round-robin to the tasks (tasks.appserver) from a container on every node, overlay network crashlab_appnet (the lecture's cluster)")
     for a in ${faults[@]+"${faults[@]}"}; do args+=(--fault "$a"); done
-    cmd="mkdir -p $dir && chown 65532 $dir && read -r KILL_TOKEN && { [ -z \"\$KILL_TOKEN\" ] || export KILL_TOKEN; } && docker run --rm --network crashlab_appnet -v /var/run/docker.sock:/var/run/docker.sock --group-add \$(stat -c %g /var/run/docker.sock) -v $dir:/run-out -e KILL_TOKEN --entrypoint /usr/local/bin/chaos-runner $image"
+    cmd="mkdir -p $dir && chown 65532 $dir && read -r KILL_TOKEN && { [ -z \"\$KILL_TOKEN\" ] || export KILL_TOKEN; } && docker run --rm --network crashlab_appnet -v /var/run/docker.sock:/var/run/docker.sock --group-add \$(stat -c %g /var/run/docker.sock) -v $dir:/run-out -e KILL_TOKEN --entrypoint /usr/local/bin/chaos-runner $image"  # portable: runs on the droplet (Linux)
     for a in "${args[@]}"; do cmd="$cmd $(printf '%q' "$a")"; done
     local rc=0
     remote_secret "$manager_ip" "$kill_token" "$cmd" || rc=$?
