@@ -82,10 +82,11 @@ pub async fn execute(a: ExperimentArgs) -> anyhow::Result<ExperimentOutcome> {
     let interrupt = crate::signals::install();
     // Trials finished by an earlier invocation (`--resume`), each read once. With every
     // trial done, only the results are made again.
+    let coordinated = plan.coordinated();
     let before: Vec<Option<Trial>> = plan
         .schedule()
         .iter()
-        .map(|p| done_before(p, &out.join(&p.dir), plan.coordinated()))
+        .map(|p| done_before(p, &out.join(&p.dir), coordinated))
         .collect();
     let todo = before.iter().any(Option::is_none);
     let mut c = Conductor::connect(&plan, &out, interrupt, a.converge_timeout, todo).await?;

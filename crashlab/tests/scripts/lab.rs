@@ -639,6 +639,19 @@ fn load_tasks() -> usize {
     String::from_utf8_lossy(&o.stdout).lines().count()
 }
 
+/// Sends `signal` (`-INT`, `-KILL`) to the coordinator's process, which must be running.
+fn signal_coordinator(signal: &str) {
+    let st = Command::new("pkill")
+        .args([
+            signal,
+            "-f",
+            "^/usr/local/bin/chaos-runner run --out /run-out .*--vantage global",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "the coordinator was running");
+}
+
 /// Waits until a load task on every node is sending and its first measured second arrived
 /// at the coordinator.
 fn every_task_sending(out: &std::path::Path) {
@@ -877,7 +890,6 @@ fn a_coordinator_stopped_by_ctrl_c_or_killed_leaves_no_load_task_running() {
         "--vantage-lost-after",
         "5s",
     ];
-    let the_coordinator = "^/usr/local/bin/chaos-runner run --out /run-out .*--vantage global";
 
     // Ctrl-C before the clock started (the tasks up, waiting for it): nothing was measured,
     // nothing is merged, the service is removed and its tasks stop.
@@ -885,11 +897,7 @@ fn a_coordinator_stopped_by_ctrl_c_or_killed_leaves_no_load_task_running() {
     within("3 load tasks up", Duration::from_secs(180), || {
         load_tasks() == 3
     });
-    let st = Command::new("pkill")
-        .args(["-INT", "-f", the_coordinator])
-        .status()
-        .unwrap();
-    assert!(st.success(), "the coordinator was running");
+    signal_coordinator("-INT");
     let o = run.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     within("the load tasks to stop", Duration::from_secs(30), || {
@@ -901,11 +909,7 @@ fn a_coordinator_stopped_by_ctrl_c_or_killed_leaves_no_load_task_running() {
     let run = coordinator(&out, &long);
     every_task_sending(&out);
     assert_eq!(load_services(), 1);
-    let st = Command::new("pkill")
-        .args(["-INT", "-f", the_coordinator])
-        .status()
-        .unwrap();
-    assert!(st.success(), "the coordinator was running");
+    signal_coordinator("-INT");
     let interrupted = Instant::now();
     let removed = within("the load service removed", Duration::from_secs(20), || {
         load_services() == 0
@@ -940,11 +944,7 @@ fn a_coordinator_stopped_by_ctrl_c_or_killed_leaves_no_load_task_running() {
     let run = coordinator(&out, &long);
     every_task_sending(&out);
     assert_eq!(load_services(), 1);
-    let killed = Command::new("pkill")
-        .args(["-KILL", "-f", the_coordinator])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "the coordinator was running");
+    signal_coordinator("-KILL");
     let _ = run.wait_with_output();
     // Each task stops once it could not reach the coordinator for 5 s: within its next
     // second's send, the load's stop and its report, not at the end of its 120 s.
